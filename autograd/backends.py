@@ -1,0 +1,298 @@
+"""The math namespaces that derivative rules are written against.
+
+A rule such as ``g * m.cos(x)`` runs unchanged on
+
+- `FloatMath`: Python floats (the `Value` engine), IEEE-754 results instead of exceptions;
+- `ArrayMath`: numpy arrays (the `Tensor` engine);
+- `NodeMath`: graph nodes themselves, so a gradient gets its own graph (``create_graph=True``).
+
+Domain and overflow behaviour is the same everywhere and follows IEEE-754 as numpy does:
+log(0) = −inf, log(−1) = nan, sqrt(−1) = nan, 1/0 = inf, 0 ** −1 = inf, exp(1000) = inf. Nothing
+raises; `autograd.detect_anomaly()` turns the first non-finite value into an error.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+INF = math.inf
+NAN = math.nan
+
+
+def _float_div(a, b):
+    try:
+        return a / b
+    except ZeroDivisionError:
+        if a == 0 or a != a:
+            return NAN
+        return math.copysign(INF, a) * math.copysign(1.0, b)
+
+
+def _is_odd_integer(b):
+    return b == int(b) and int(b) % 2 == 1 if math.isfinite(b) else False
+
+
+def _float_pow(a, b):
+    try:
+        return math.pow(a, b)
+    except ValueError:              # 0 ** negative, or negative ** non-integer
+        if a == 0:
+            return math.copysign(INF, a) if _is_odd_integer(b) else INF
+        return NAN
+    except OverflowError:
+        return -INF if a < 0 and _is_odd_integer(b) else INF
+
+
+def _float_exp(x):
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return INF
+
+
+def _float_log(x):
+    if x > 0:
+        return math.log(x)
+    if x == 0:
+        return -INF
+    return NAN
+
+
+def _float_sigmoid(x):
+    # Two branches so exp never overflows: σ(x) = 1/(1+e^−x) = e^x/(1+e^x).
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def _float_softplus(x):
+    # log(1 + e^x) = max(x, 0) + log1p(e^−|x|), finite for any finite x.
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+def _float_trig(f):
+    def trig(x):
+        try:
+            return f(x)
+        except ValueError:          # sin(inf)
+            return NAN
+    trig.__name__ = f.__name__
+    return trig
+
+
+class FloatMath:
+    """Rules on Python floats."""
+
+    exp = staticmethod(_float_exp)
+    log = staticmethod(_float_log)
+    div = staticmethod(_float_div)
+    pow = staticmethod(_float_pow)
+    tanh = staticmethod(math.tanh)
+    sigmoid = staticmethod(_float_sigmoid)
+    softplus = staticmethod(_float_softplus)
+    sin = staticmethod(_float_trig(math.sin))
+    cos = staticmethod(_float_trig(math.cos))
+    abs = staticmethod(abs)
+
+    @staticmethod
+    def sqrt(x):
+        return math.sqrt(x) if x >= 0 else NAN
+
+    @staticmethod
+    def relu(x):
+        return x if x > 0 else 0.0
+
+    @staticmethod
+    def step(x):
+        """relu′(x): 1 for x > 0, else 0 (0 at the kink, as PyTorch)."""
+        return 1.0 if x > 0 else 0.0
+
+    @staticmethod
+    def leaky_relu(x, slope):
+        return x if x > 0 else slope * x
+
+    @staticmethod
+    def leaky_step(x, slope):
+        return 1.0 if x > 0 else slope
+
+    @staticmethod
+    def sign(x):
+        return 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
+
+
+def _array_sigmoid(x):
+    # σ(x) = exp(−log(1 + e^−x)), finite and accurate for any x.
+    return np.exp(-np.logaddexp(0.0, -x))
+
+
+def _array_log_softmax(x, axis):
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def _array_softmax(x, axis):
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+class ArrayMath:
+    """Rules on numpy arrays."""
+
+    exp = staticmethod(np.exp)
+    log = staticmethod(np.log)
+    sqrt = staticmethod(np.sqrt)
+    tanh = staticmethod(np.tanh)
+    sin = staticmethod(np.sin)
+    cos = staticmethod(np.cos)
+    abs = staticmethod(np.abs)
+    sign = staticmethod(np.sign)
+    div = staticmethod(np.divide)
+    pow = staticmethod(np.power)
+    sigmoid = staticmethod(_array_sigmoid)
+    log_softmax = staticmethod(_array_log_softmax)
+    softmax = staticmethod(_array_softmax)
+    matmul = staticmethod(np.matmul)
+    reshape = staticmethod(np.reshape)
+    transpose = staticmethod(np.transpose)
+    broadcast_to = staticmethod(np.broadcast_to)
+    expand_dims = staticmethod(np.expand_dims)
+    squeeze = staticmethod(np.squeeze)
+
+    @staticmethod
+    def softplus(x):
+        return np.logaddexp(0.0, x)
+
+    @staticmethod
+    def relu(x):
+        return np.maximum(x, 0)
+
+    @staticmethod
+    def step(x):
+        return (x > 0).astype(x.dtype)
+
+    @staticmethod
+    def leaky_relu(x, slope):
+        return np.where(x > 0, x, x * slope)
+
+    @staticmethod
+    def leaky_step(x, slope):
+        return np.where(x > 0, 1.0, slope).astype(x.dtype)
+
+    @staticmethod
+    def sum(x, axis=None, keepdims=False):
+        return np.sum(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def mT(x):
+        return np.swapaxes(x, -1, -2)
+
+    @staticmethod
+    def ndim(x):
+        return np.ndim(x)
+
+    @staticmethod
+    def shape(x):
+        return np.shape(x)
+
+    @staticmethod
+    def const(like, data):
+        """A non-differentiable value of the same kind as ``like``."""
+        return data
+
+    @staticmethod
+    def where(cond, a, b):
+        return np.where(cond, a, b)
+
+    @staticmethod
+    def scatter(g, index, shape):
+        """Zeros of ``shape`` with g added at ``index`` (repeated indices add up)."""
+        out = np.zeros(shape, dtype=g.dtype)
+        np.add.at(out, index, g)
+        return out
+
+    @staticmethod
+    def getitem(x, index):
+        return x[index]
+
+    @staticmethod
+    def concatenate(xs, axis):
+        return np.concatenate(xs, axis=axis)
+
+
+def _method(name):
+    def call(x, *args, **kwargs):
+        return getattr(x, name)(*args, **kwargs)
+    call.__name__ = name
+    return call
+
+
+class NodeMath:
+    """Rules on nodes: every step is recorded, so the gradient is itself differentiable."""
+
+    for _name in ("exp", "log", "sqrt", "tanh", "sigmoid", "softplus", "sin", "cos", "abs",
+                  "relu", "leaky_relu", "log_softmax", "softmax", "reshape", "transpose",
+                  "sum", "broadcast_to", "expand_dims", "squeeze", "getitem"):
+        locals()[_name] = staticmethod(_method(_name))
+    del _name
+
+    @staticmethod
+    def div(a, b):
+        return a / b
+
+    @staticmethod
+    def pow(a, b):
+        return a ** b
+
+    @staticmethod
+    def matmul(a, b):
+        return a @ b
+
+    @staticmethod
+    def mT(x):
+        return x.mT
+
+    @staticmethod
+    def ndim(x):
+        return np.ndim(x.data)
+
+    @staticmethod
+    def shape(x):
+        return np.shape(x.data)
+
+    @staticmethod
+    def const(like, data):
+        return type(like)._leaf(data, False)
+
+    @classmethod
+    def _derivative_constant(cls, x, name, *args):
+        # A piecewise-constant derivative (relu′, sign, ...) has derivative 0: a constant node.
+        kind = type(x)
+        return kind._leaf(getattr(kind._math, name)(x.data, *args), False)
+
+    @classmethod
+    def step(cls, x):
+        return cls._derivative_constant(x, "step")
+
+    @classmethod
+    def leaky_step(cls, x, slope):
+        return cls._derivative_constant(x, "leaky_step", slope)
+
+    @classmethod
+    def sign(cls, x):
+        return cls._derivative_constant(x, "sign")
+
+    @staticmethod
+    def where(cond, a, b):
+        from .tensor import where
+        return where(cond, a, b)
+
+    @staticmethod
+    def scatter(g, index, shape):
+        return g.scatter(index, shape)
+
+    @staticmethod
+    def concatenate(xs, axis):
+        from .tensor import concatenate
+        return concatenate(xs, axis=axis)

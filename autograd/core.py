@@ -1,0 +1,313 @@
+"""The graph core shared by `Value` and `Tensor`.
+
+A node holds its data, its gradient, an ordered tuple of parents, the `Op` that made it and the
+op's non-differentiable arguments (`ctx`). An `Op` carries a forward function and one
+vector-Jacobian product (VJP) per input, all written once against a small math namespace ``m``
+(see `autograd.backends`), so the same rule runs on floats, on numpy arrays and, for higher-order
+derivatives, on nodes themselves.
+
+The backward pass is the chain rule applied in reverse topological order: for every edge
+node → parent it computes
+
+    contribution = VJP_i(grad_out = ∂root/∂node)          (upstream × local)
+    ∂root/∂parent += contribution                          (summed in `_backprop`, nowhere else)
+
+Nodes never point at their rule's closure and rules never capture nodes, so a graph holds no
+reference cycles and is freed by reference counting as soon as the root goes away.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+
+
+class Op:
+    """A primitive operation: ``forward(m, *xs, **ctx)`` and one VJP per input.
+
+    ``vjps[i](m, g, y, *xs, **ctx)`` returns ∂root/∂x_i given g = ∂root/∂y, where y is the op's
+    output. ``formulas[i]`` is the local derivative ∂y/∂x_i as text, for explanations.
+    """
+
+    __slots__ = ("name", "forward", "vjps", "formulas", "symbol")
+
+    def __init__(self, name, forward, vjps, formulas=None, symbol=None):
+        self.name = name
+        self.forward = forward
+        self.vjps = tuple(vjps)
+        self.formulas = tuple(formulas) if formulas else (None,) * len(self.vjps)
+        self.symbol = symbol or name
+
+    def __repr__(self):
+        return f"Op({self.name!r})"
+
+
+class _Mode:
+    """Grad recording and anomaly detection switches (process-wide, like PyTorch's grad mode)."""
+
+    __slots__ = ("grad_enabled", "anomaly")
+
+    def __init__(self):
+        self.grad_enabled = True
+        self.anomaly = False
+
+
+MODE = _Mode()
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Run without recording a graph: results are leaves with ``requires_grad=False``."""
+    previous = MODE.grad_enabled
+    MODE.grad_enabled = False
+    try:
+        yield
+    finally:
+        MODE.grad_enabled = previous
+
+
+@contextlib.contextmanager
+def enable_grad():
+    """Record a graph again inside a `no_grad` block."""
+    previous = MODE.grad_enabled
+    MODE.grad_enabled = True
+    try:
+        yield
+    finally:
+        MODE.grad_enabled = previous
+
+
+@contextlib.contextmanager
+def detect_anomaly():
+    """Raise `FloatingPointError` at the first non-finite value made in forward or backward.
+
+    Outside this mode chainrule follows IEEE-754, like numpy: log(−1) is nan, log(0) is −inf,
+    1/0 is inf, exp(1000) is inf, and nothing raises.
+    """
+    previous = MODE.anomaly
+    MODE.anomaly = True
+    try:
+        yield
+    finally:
+        MODE.anomaly = previous
+
+
+def _describe(node):
+    label = f" (label {node.label!r})" if node.label else ""
+    return f"{node._kind_name()}{label}{node._shape_text()}"
+
+
+def check_finite(data, op_name, inputs, phase, node=None):
+    """Anomaly-mode check: raise naming the op, the labels and the shapes."""
+    if _all_finite(data):
+        return
+    parts = ", ".join(_describe(x) for x in inputs)
+    target = f" for {_describe(node)}" if node is not None else ""
+    raise FloatingPointError(
+        f"detect_anomaly: op '{op_name}' produced a non-finite value in {phase}{target}; "
+        f"inputs: {parts}")
+
+
+def _all_finite(data):
+    if isinstance(data, float):
+        return math.isfinite(data)
+    import numpy as np
+    return bool(np.all(np.isfinite(getattr(data, "data", data))))
+
+
+class Node:
+    """One vertex of a computation graph (see the module docstring).
+
+    ``grad`` holds ∂root/∂self after `backward`: raw data (float or ndarray), or a node with its
+    own graph when ``create_graph=True``. Leaf gradients accumulate across backward calls, as in
+    PyTorch; an intermediate node's gradient is that of the latest backward pass through it.
+    """
+
+    __slots__ = ("data", "_grad", "_parents", "_op", "_ctx", "label", "requires_grad",
+                 "_pass", "__weakref__")
+
+    # Filled in by subclasses.
+    _math = None          # namespace of float or ndarray functions for this kind of node
+    _node_math = None     # namespace of node functions, for create_graph=True
+
+    def __repr__(self):
+        parts = [f"data={self._data_repr()}"]
+        if self._grad is not None:
+            parts.append(f"grad={self._grad_repr()}")
+        if self.label:
+            parts.append(f"label={self.label!r}")
+        if self._op is not None:
+            parts.append(f"op={self._op.name!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    # -- graph -------------------------------------------------------------------------------
+    @property
+    def parents(self):
+        """The inputs this node was computed from, in argument order."""
+        return self._parents
+
+    @property
+    def op(self):
+        """The `Op` that made this node, or None for a leaf."""
+        return self._op
+
+    @property
+    def ctx(self):
+        """The op's non-differentiable arguments (axis, shape, slope, ...), or None."""
+        return self._ctx
+
+    @property
+    def is_leaf(self):
+        return not self._parents
+
+    def with_label(self, label):
+        """Set ``label`` and return self, so ``z = (w*x + b).with_label('z')`` reads in one line."""
+        self.label = label
+        return self
+
+    def zero_grad(self):
+        self._grad = None
+
+    def detach(self):
+        """A new leaf sharing this node's data, cut from the graph."""
+        return self._leaf(self.data, False, self.label)
+
+    def backward(self, grad_out=None, create_graph=False):
+        """Fill ``.grad`` of every node in this graph with ∂self/∂node (see `Node`)."""
+        seed = self._seed(grad_out, create_graph)
+        grads, order, token = _backprop(self, seed, create_graph)
+        for node in order:
+            node._pass = token
+            g = grads.get(node)
+            if node._parents:
+                node._grad = g
+            elif g is not None:
+                previous = node._grad
+                node._grad = g if previous is None else previous + g
+
+    def grad_state(self, root):
+        """'current' if ``.grad`` came from ``root``'s latest backward pass, 'stale' if from
+        another pass (an older graph, or before the data changed), 'none' if never computed."""
+        if self._grad is None:
+            return "none"
+        if root._pass is not None and self._pass is root._pass:
+            return "current"
+        return "stale"
+
+    # Implemented by subclasses -------------------------------------------------------------
+    @classmethod
+    def _leaf(cls, data, requires_grad, label=None):
+        raise NotImplementedError
+
+    def _seed(self, grad_out, create_graph):
+        raise NotImplementedError
+
+    def _kind_name(self):
+        return type(self).__name__
+
+    def _shape_text(self):
+        return ""
+
+    def _data_repr(self):
+        return repr(self.data)
+
+    def _grad_repr(self):
+        return repr(self._grad)
+
+
+def topo_order(root):
+    """Every node reachable from ``root`` through parents, each after all of its parents.
+
+    Iterative depth-first search (no recursion, so a million-node chain is fine); parents are
+    visited in argument order, so the order is the same on every run.
+    """
+    order = []
+    seen = set()
+    stack = [(root, False)]
+    push = stack.append
+    pop = stack.pop
+    while stack:
+        node, expanded = pop()
+        if expanded:
+            order.append(node)
+            continue
+        if node in seen:
+            continue
+        seen.add(node)
+        push((node, True))
+        parents = node._parents
+        # Reversed so the first parent is finished first: order follows argument order.
+        for i in range(len(parents) - 1, -1, -1):
+            parent = parents[i]
+            if parent not in seen:
+                push((parent, False))
+    return order
+
+
+class _PassToken:
+    """Marks the nodes one backward pass reached (see `Node.grad_is_current`)."""
+
+    __slots__ = ()
+
+
+def _backprop(root, seed, create_graph):
+    """The chain rule over the graph below ``root``; returns ({node: ∂root/∂node}, order, token).
+
+    With ``create_graph`` the VJPs run on nodes, so the gradients are nodes with their own
+    graph (for higher-order derivatives); otherwise they run on raw floats or arrays.
+    """
+    order = topo_order(root)
+    grads = {root: seed}
+    if create_graph:
+        m = root._node_math
+    else:
+        m = root._math
+    anomaly = MODE.anomaly
+    with (enable_grad() if create_graph else no_grad()):
+        for node in reversed(order):
+            parents = node._parents
+            if not parents:
+                continue
+            g = grads.get(node)
+            if g is None:
+                continue
+            op = node._op
+            ctx = node._ctx
+            if create_graph:
+                y = node
+                xs = parents
+            else:
+                y = node.data
+                xs = [p.data for p in parents]
+            vjps = op.vjps
+            for i, parent in enumerate(parents):
+                if not parent.requires_grad:
+                    continue
+                if ctx is None:
+                    contribution = vjps[i](m, g, y, *xs)
+                else:
+                    contribution = vjps[i](m, g, y, *xs, **ctx)
+                fit = parent._fit_grad
+                if fit is not None:
+                    contribution = fit(m, contribution, parent)
+                if anomaly:
+                    check_finite(contribution, op.name, parents, "backward", parent)
+                previous = grads.get(parent)
+                # The one place where contributions to a node used twice are summed.
+                grads[parent] = contribution if previous is None else previous + contribution
+    return grads, order, _PassToken()
+
+
+def gradients(root, wrt, grad_out=None, create_graph=False):
+    """∂root/∂x for each x in ``wrt``, like ``torch.autograd.grad``; touches no ``.grad``.
+
+    A node that ``root`` does not depend on gets a zero gradient.
+    """
+    seed = root._seed(grad_out, create_graph)
+    grads, _, _ = _backprop(root, seed, create_graph)
+    out = []
+    for x in wrt:
+        g = grads.get(x)
+        if g is None:
+            g = x._zeros_like(create_graph)
+        out.append(g)
+    return out

@@ -1,0 +1,288 @@
+"""Every primitive op, written once: its forward computation beside its local derivatives.
+
+Each VJP has the signature ``vjp(m, g, y, *xs, **ctx)``: g = ∂root/∂y is the gradient flowing in
+from above, y the op's output, xs its inputs, m the math namespace (`autograd.backends`). It
+returns g times the local derivative ∂y/∂x_i — the chain rule's "upstream × local". The same
+function serves `Value` (floats), `Tensor` (arrays) and higher-order derivatives (nodes).
+Broadcasting is undone by the graph core, not here.
+"""
+from __future__ import annotations
+
+from .core import Op
+
+# --- arithmetic ---------------------------------------------------------------------------
+
+ADD = Op("add",
+         lambda m, a, b: a + b,
+         (lambda m, g, y, a, b: g,                         # ∂(a+b)/∂a = 1
+          lambda m, g, y, a, b: g),                        # ∂(a+b)/∂b = 1
+         ("1", "1"), symbol="+")
+
+SUB = Op("sub",
+         lambda m, a, b: a - b,
+         (lambda m, g, y, a, b: g,                         # ∂(a−b)/∂a = 1
+          lambda m, g, y, a, b: -g),                       # ∂(a−b)/∂b = −1
+         ("1", "−1"), symbol="−")
+
+MUL = Op("mul",
+         lambda m, a, b: a * b,
+         (lambda m, g, y, a, b: g * b,                     # ∂(ab)/∂a = b
+          lambda m, g, y, a, b: g * a),                    # ∂(ab)/∂b = a
+         ("b", "a"), symbol="×")
+
+DIV = Op("div",
+         lambda m, a, b: m.div(a, b),
+         (lambda m, g, y, a, b: m.div(g, b),               # ∂(a/b)/∂a = 1/b
+          lambda m, g, y, a, b: -m.div(g * y, b)),         # ∂(a/b)/∂b = −a/b² = −y/b
+         ("1/b", "−a/b²"), symbol="÷")
+
+POW = Op("pow",
+         lambda m, a, b: m.pow(a, b),
+         (lambda m, g, y, a, b: g * b * m.pow(a, b - 1),   # ∂(aᵇ)/∂a = b·aᵇ⁻¹
+          lambda m, g, y, a, b: g * y * m.log(a)),         # ∂(aᵇ)/∂b = aᵇ·ln a
+         ("b·a^(b−1)", "a^b·ln(a)"), symbol="**")
+
+NEG = Op("neg",
+         lambda m, x: -x,
+         (lambda m, g, y, x: -g,),                         # ∂(−x)/∂x = −1
+         ("−1",), symbol="−")
+
+# --- elementwise functions ----------------------------------------------------------------
+
+EXP = Op("exp",
+         lambda m, x: m.exp(x),
+         (lambda m, g, y, x: g * y,),                      # (eˣ)′ = eˣ = y
+         ("exp(u)",))
+
+LOG = Op("log",
+         lambda m, x: m.log(x),
+         (lambda m, g, y, x: m.div(g, x),),                # (ln x)′ = 1/x
+         ("1/u",))
+
+SQRT = Op("sqrt",
+          lambda m, x: m.sqrt(x),
+          (lambda m, g, y, x: m.div(g * 0.5, y),),         # (√x)′ = 1/(2√x) = 1/(2y)
+          ("1/(2·√u)",))
+
+TANH = Op("tanh",
+          lambda m, x: m.tanh(x),
+          (lambda m, g, y, x: g * (1 - y * y),),           # tanh′ = 1 − tanh²
+          ("1 − tanh²(u)",))
+
+SIGMOID = Op("sigmoid",
+             lambda m, x: m.sigmoid(x),
+             (lambda m, g, y, x: g * (y * (1 - y)),),      # σ′ = σ(1 − σ)
+             ("σ(u)·(1 − σ(u))",))
+
+RELU = Op("relu",
+          lambda m, x: m.relu(x),
+          (lambda m, g, y, x: g * m.step(x),),             # relu′ = [x > 0]
+          ("[u > 0]",))
+
+LEAKY_RELU = Op("leaky_relu",
+                lambda m, x, slope: m.leaky_relu(x, slope),
+                (lambda m, g, y, x, slope: g * m.leaky_step(x, slope),),   # 1 or slope
+                ("1 if u > 0 else slope",))
+
+SOFTPLUS = Op("softplus",
+              lambda m, x: m.softplus(x),
+              (lambda m, g, y, x: g * m.sigmoid(x),),      # (ln(1 + eˣ))′ = σ(x)
+              ("σ(u)",))
+
+ABS = Op("abs",
+         lambda m, x: m.abs(x),
+         (lambda m, g, y, x: g * m.sign(x),),              # |x|′ = sign(x), 0 at 0
+         ("sign(u)",))
+
+SIN = Op("sin",
+         lambda m, x: m.sin(x),
+         (lambda m, g, y, x: g * m.cos(x),),               # sin′ = cos
+         ("cos(u)",))
+
+COS = Op("cos",
+         lambda m, x: m.cos(x),
+         (lambda m, g, y, x: -(g * m.sin(x)),),            # cos′ = −sin
+         ("−sin(u)",))
+
+#: Elementwise functions shared by Value and Tensor: method name → op.
+UNARY = {"exp": EXP, "log": LOG, "sqrt": SQRT, "tanh": TANH, "sigmoid": SIGMOID, "relu": RELU,
+         "softplus": SOFTPLUS, "abs": ABS, "sin": SIN, "cos": COS}
+
+# --- array ops (Tensor) -----------------------------------------------------------------
+
+
+def _restore_reduced(m, g, shape, axis, keepdims):
+    """Broadcast the gradient of a reduction over ``axis`` back to the input's ``shape``."""
+    if axis is not None and not keepdims:
+        axes = (axis,) if isinstance(axis, int) else axis
+        kept = list(shape)
+        for ax in axes:
+            kept[ax % len(shape)] = 1
+        g = m.reshape(g, tuple(kept))
+    return m.broadcast_to(g, shape)
+
+
+SUM = Op("sum",
+         lambda m, x, axis=None, keepdims=False: m.sum(x, axis=axis, keepdims=keepdims),
+         (lambda m, g, y, x, axis=None, keepdims=False:    # ∂Σx/∂xᵢ = 1
+          _restore_reduced(m, g, m.shape(x), axis, keepdims),),
+         ("1",), symbol="Σ")
+
+
+def _max_vjp(m, g, y, x, axis=None, keepdims=False):
+    # Ties share the gradient equally, as numpy's amax gradient in JAX and PyTorch's amax.
+    shape = m.shape(x)
+    y_full = _restore_reduced(m, y, shape, axis, keepdims)
+    mask = m.const(x, _tie_mask(_data(x), _data(y_full), axis))
+    return _restore_reduced(m, g, shape, axis, keepdims) * mask
+
+
+def _data(x):
+    return getattr(x, "data", x)
+
+
+def _tie_mask(x, y_full, axis):
+    import numpy as np
+    hits = (x == y_full).astype(x.dtype)
+    return hits / np.sum(hits, axis=axis, keepdims=True)
+
+
+MAX = Op("max",
+         lambda m, x, axis=None, keepdims=False: _array_max(x, axis, keepdims),
+         (_max_vjp,),
+         ("[u = max] / #ties",))
+
+
+def _array_max(x, axis, keepdims):
+    import numpy as np
+    return np.max(x, axis=axis, keepdims=keepdims)
+
+
+RESHAPE = Op("reshape",
+             lambda m, x, shape: m.reshape(x, shape),
+             (lambda m, g, y, x, shape: m.reshape(g, m.shape(x)),),
+             ("1 (same numbers, new shape)",))
+
+
+def _inverse_axes(axes):
+    inverse = [0] * len(axes)
+    for i, ax in enumerate(axes):
+        inverse[ax] = i
+    return tuple(inverse)
+
+
+TRANSPOSE = Op("transpose",
+               lambda m, x, axes: m.transpose(x, axes),
+               (lambda m, g, y, x, axes: m.transpose(g, _inverse_axes(axes)),),
+               ("1 (entries moved)",), symbol="ᵀ")
+
+
+def _matmul_vjp_a(m, g, y, a, b):
+    """∂(a@b)/∂a: g @ bᵀ, with numpy's vector and batch conventions."""
+    if m.ndim(b) == 1:
+        if m.ndim(a) == 1:
+            return g * b
+        return m.expand_dims(g, -1) * b                   # outer(g, b), batched
+    if m.ndim(a) == 1:
+        return m.squeeze(m.matmul(m.expand_dims(g, -2), m.mT(b)), -2)
+    return m.matmul(g, m.mT(b))
+
+
+def _matmul_vjp_b(m, g, y, a, b):
+    """∂(a@b)/∂b: aᵀ @ g, with numpy's vector and batch conventions."""
+    if m.ndim(a) == 1:
+        if m.ndim(b) == 1:
+            return g * a
+        return m.expand_dims(a, -1) * m.expand_dims(g, -2)  # outer(a, g), batched
+    if m.ndim(b) == 1:
+        return m.squeeze(m.matmul(m.mT(a), m.expand_dims(g, -1)), -1)
+    return m.matmul(m.mT(a), g)
+
+
+MATMUL = Op("matmul",
+            lambda m, a, b: m.matmul(a, b),
+            (_matmul_vjp_a, _matmul_vjp_b),
+            ("(·) @ bᵀ", "aᵀ @ (·)"), symbol="@")
+
+GETITEM = Op("getitem",
+             lambda m, x, index: m.getitem(x, index),
+             (lambda m, g, y, x, index: m.scatter(g, index, m.shape(x)),),
+             ("1 at the picked entries",), symbol="[]")
+
+SCATTER = Op("scatter",
+             lambda m, g, index, shape: m.scatter(g, index, shape),
+             (lambda m, gy, y, g, index, shape: m.getitem(gy, index),),
+             ("1 at the written entries",))
+
+WHERE = Op("where",
+           lambda m, a, b, cond: m.where(cond, a, b),
+           (lambda m, g, y, a, b, cond: m.where(cond, g, 0.0),
+            lambda m, g, y, a, b, cond: m.where(cond, 0.0, g)),
+           ("[cond]", "[not cond]"))
+
+CLIP = Op("clip",
+          lambda m, x, lo, hi: _clip(x, lo, hi),
+          (lambda m, g, y, x, lo, hi: g * m.const(x, _inside(_data(x), lo, hi)),),
+          ("[lo ≤ u ≤ hi]",))
+
+
+def _clip(x, lo, hi):
+    import numpy as np
+    return np.clip(x, lo, hi)
+
+
+def _inside(x, lo, hi):
+    import numpy as np
+    inside = np.ones_like(x)
+    if lo is not None:
+        inside = inside * (x >= lo)
+    if hi is not None:
+        inside = inside * (x <= hi)
+    return inside
+
+
+SOFTMAX = Op("softmax",
+             lambda m, x, axis: m.softmax(x, axis),
+             # J = diag(y) − y yᵀ, so gᵀJ = y ⊙ (g − Σ g ⊙ y)
+             (lambda m, g, y, x, axis: y * (g - m.sum(g * y, axis=axis, keepdims=True)),),
+             ("diag(y) − y·yᵀ",))
+
+LOG_SOFTMAX = Op("log_softmax",
+                 lambda m, x, axis: m.log_softmax(x, axis),
+                 # J = I − 1·softmaxᵀ, so gᵀJ = g − softmax ⊙ Σ g
+                 (lambda m, g, y, x, axis: g - m.exp(y) * m.sum(g, axis=axis, keepdims=True),),
+                 ("I − softmax(u)ᵀ",))
+
+
+class _EachInput:
+    """VJPs of an op with any number of inputs: ``vjps[i]`` binds the input's index."""
+
+    __slots__ = ("rule",)
+
+    def __init__(self, rule):
+        self.rule = rule
+
+    def __getitem__(self, i):
+        rule = self.rule
+        return lambda m, g, y, *xs, **ctx: rule(i, m, g, y, *xs, **ctx)
+
+    def __len__(self):
+        return 0
+
+    def __iter__(self):
+        return iter(())
+
+
+def _concatenate_vjp(i, m, g, y, *xs, axis):
+    import numpy as np
+    sizes = [m.shape(x)[axis] for x in xs]
+    start = int(np.sum(sizes[:i]))
+    index = [slice(None)] * m.ndim(g)
+    index[axis] = slice(start, start + sizes[i])
+    return m.getitem(g, tuple(index))
+
+
+CONCATENATE = Op("concatenate",
+                 lambda m, *xs, axis: m.concatenate(xs, axis),
+                 (), symbol="concat")
+CONCATENATE.vjps = _EachInput(_concatenate_vjp)
