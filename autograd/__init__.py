@@ -1,6 +1,10 @@
 """chainrule's automatic-differentiation engine: the chain rule, runnable and visible."""
 from .core import Node, Op, detect_anomaly, enable_grad, gradients, no_grad, topo_order
+from .functional import grad, hessian, jacobian, value_and_grad
+from .gradcheck import gradcheck, numerical_grad, relative_error
+from .tensor import Tensor, concatenate, stack, tensor, where
 from .value import Value
 
-__all__ = ["Node", "Op", "Value", "detect_anomaly", "enable_grad", "gradients", "no_grad",
-           "topo_order"]
+__all__ = ["Node", "Op", "Tensor", "Value", "concatenate", "detect_anomaly", "enable_grad",
+           "grad", "gradcheck", "gradients", "hessian", "jacobian", "no_grad", "numerical_grad",
+           "relative_error", "stack", "tensor", "topo_order", "value_and_grad", "where"]

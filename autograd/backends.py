@@ -193,6 +193,14 @@ class ArrayMath:
         return np.ndim(x)
 
     @staticmethod
+    def astype(x, dtype):
+        return x.astype(dtype)
+
+    @staticmethod
+    def dtype(x):
+        return x.dtype
+
+    @staticmethod
     def shape(x):
         return np.shape(x)
 
@@ -256,6 +264,14 @@ class NodeMath:
     @staticmethod
     def ndim(x):
         return np.ndim(x.data)
+
+    @staticmethod
+    def astype(x, dtype):
+        return x.astype(dtype)
+
+    @staticmethod
+    def dtype(x):
+        return x.data.dtype
 
     @staticmethod
     def shape(x):

@@ -128,6 +128,8 @@ class Node:
     # Filled in by subclasses.
     _math = None          # namespace of float or ndarray functions for this kind of node
     _node_math = None     # namespace of node functions, for create_graph=True
+    _fit_grad = None      # unbroadcast for arrays: fit(m, contribution, parent)
+    _own_grad = None      # copy a leaf's gradient so no two leaves share one array
 
     def __repr__(self):
         parts = [f"data={self._data_repr()}"]
@@ -181,6 +183,9 @@ class Node:
             if node._parents:
                 node._grad = g
             elif g is not None:
+                own = node._own_grad
+                if own is not None:
+                    g = own(g)
                 previous = node._grad
                 node._grad = g if previous is None else previous + g
 

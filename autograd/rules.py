@@ -286,3 +286,14 @@ CONCATENATE = Op("concatenate",
                  lambda m, *xs, axis: m.concatenate(xs, axis),
                  (), symbol="concat")
 CONCATENATE.vjps = _EachInput(_concatenate_vjp)
+
+BROADCAST_TO = Op("broadcast_to",
+                  lambda m, x, shape: m.broadcast_to(x, shape),
+                  # each input entry was copied to many outputs: the core's unbroadcast sums g
+                  (lambda m, g, y, x, shape: g,),
+                  ("1 (copied)",))
+
+ASTYPE = Op("astype",
+            lambda m, x, dtype: m.astype(x, dtype),
+            (lambda m, g, y, x, dtype: m.astype(g, m.dtype(x)),),
+            ("1 (new precision)",))

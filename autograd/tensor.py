@@ -1,0 +1,415 @@
+"""`Tensor`: a numpy array on the same graph core and the same derivative rules as `Value`.
+
+dtype: float64 by default; ``Tensor(x, dtype=np.float32)`` keeps float32 through every op
+(Python numbers and plain arrays mixed in are cast to the tensor's dtype). Integer and bool input
+becomes float64 unless a dtype is given; object, string and complex input is a TypeError.
+
+As in PyTorch, a Tensor you make has ``requires_grad=False`` unless you ask; an op records its
+inputs only when one of them requires a gradient. ``.grad`` is None until a backward pass
+reaches the tensor, then an ndarray of its shape (a Tensor with ``create_graph=True``).
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import rules
+from .backends import ArrayMath, NodeMath
+from .core import MODE, Node, check_finite
+
+_new = object.__new__
+_ndarray = np.ndarray
+_FLOAT_KINDS = ("f",)
+
+
+def _convert(data, dtype):
+    """numpy array of a float dtype, or TypeError naming what was given."""
+    if isinstance(data, Node):
+        raise TypeError(f"Tensor needs numbers or an array, got a {type(data).__name__} node; "
+                        "use .data or .detach()")
+    array = np.asarray(data)
+    kind = array.dtype.kind
+    if dtype is not None:
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"Tensor dtype must be a float type, got {dtype}")
+    if kind not in "fiub":
+        raise TypeError(f"Tensor needs real numbers, got an array of dtype {array.dtype} "
+                        f"(from {type(data).__name__})")
+    if dtype is None:
+        dtype = array.dtype if kind == "f" else np.dtype(np.float64)
+    if array.dtype != dtype:
+        array = array.astype(dtype)
+    return array
+
+
+def unbroadcast(m, g, parent):
+    """Sum a gradient of the broadcast shape back to ``parent``'s shape (the only place
+    broadcasting is undone): over the leading axes numpy added and the axes of size 1."""
+    shape = parent.data.shape
+    g_shape = g.shape
+    if g_shape == shape:
+        return g
+    lead = len(g_shape) - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
+                                      if n == 1 and g_shape[lead + i] != 1)
+    if axes:
+        g = m.sum(g, axis=axes)
+    return m.reshape(g, shape)
+
+
+def _make(data, parents, op, requires_grad, ctx=None):
+    """A Tensor made by ``op`` (the single place where op results are built)."""
+    out = _new(Tensor)
+    if type(data) is not _ndarray:
+        data = np.asarray(data)
+    out.data = data
+    out._grad = None
+    out._pass = None
+    out.label = None
+    out._ctx = ctx
+    if requires_grad and MODE.grad_enabled:
+        out._parents = parents
+        out._op = op
+        out.requires_grad = True
+    else:
+        out._parents = ()
+        out._op = None
+        out.requires_grad = False
+    if MODE.anomaly:
+        check_finite(data, op.name, parents, "forward")
+    return out
+
+
+def _lift(x, like):
+    """A constant Tensor of ``like``'s dtype from a number or array."""
+    if type(x) is Tensor:
+        return x
+    if isinstance(x, (numbers.Real, np.ndarray, list, tuple)) and not isinstance(x, bool):
+        return Tensor(x, dtype=like.data.dtype)
+    raise TypeError(f"unsupported operand type for Tensor: {type(x).__name__}")
+
+
+def _shape_error(op, a, b, error):
+    return ValueError(f"{op.name}: shapes {a.data.shape} and {b.data.shape} do not match "
+                      f"({error})")
+
+
+def _binary(op, reflected=False):
+    forward = op.forward
+
+    def method(self, other):
+        if type(other) is not Tensor:
+            other = _lift(other, self)
+        a, b = (other, self) if reflected else (self, other)
+        try:
+            data = forward(ArrayMath, a.data, b.data)
+        except ValueError as error:
+            raise _shape_error(op, a, b, error) from None
+        return _make(data, (a, b), op, a.requires_grad or b.requires_grad)
+    method.__name__ = op.name
+    return method
+
+
+def _unary(op):
+    forward = op.forward
+
+    def method(self):
+        return _make(forward(ArrayMath, self.data), (self,), op, self.requires_grad)
+    method.__name__ = op.name
+    method.__doc__ = f"Elementwise {op.name}; d/du = {op.formulas[0]}"
+    return method
+
+
+def _apply(op, x, **ctx):
+    """An op of one tensor input with non-differentiable arguments ``ctx``."""
+    return _make(op.forward(ArrayMath, x.data, **ctx), (x,), op, x.requires_grad, ctx)
+
+
+class Tensor(Node):
+    """An n-dimensional array node (see the module docstring)."""
+
+    __slots__ = ()
+    _math = ArrayMath
+    _node_math = NodeMath
+    _fit_grad = staticmethod(unbroadcast)
+    _own_grad = staticmethod(lambda g: g.copy() if type(g) is _ndarray else g)
+    __array_priority__ = 1000           # ndarray ⊕ Tensor defers to Tensor's reflected ops
+
+    def __init__(self, data, dtype=None, requires_grad=False, label=None):
+        self.data = _convert(data, dtype)
+        self._grad = None
+        self._parents = ()
+        self._op = None
+        self._ctx = None
+        self.label = label
+        self.requires_grad = bool(requires_grad)
+        self._pass = None
+
+    @classmethod
+    def _leaf(cls, data, requires_grad, label=None):
+        return cls(data, requires_grad=requires_grad, label=label)
+
+    @property
+    def grad(self):
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        self._grad = value
+
+    def _seed(self, grad_out, create_graph):
+        if grad_out is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    "grad can be implicitly created only for scalar outputs: this Tensor has "
+                    f"shape {self.data.shape}; pass grad_out of that shape to backward()")
+            seed = np.ones_like(self.data)
+        elif isinstance(grad_out, Tensor):
+            seed = grad_out if create_graph else grad_out.data
+        else:
+            seed = np.asarray(grad_out, dtype=self.data.dtype)
+        if getattr(seed, "shape", None) != self.data.shape:
+            raise ValueError(f"backward: grad_out has shape {np.shape(seed)}, "
+                             f"the output has shape {self.data.shape}")
+        if create_graph and not isinstance(seed, Tensor):
+            seed = Tensor(seed)
+        return seed
+
+    def _zeros_like(self, create_graph):
+        zeros = np.zeros_like(self.data)
+        return Tensor(zeros) if create_graph else zeros
+
+    # -- array facts ---------------------------------------------------------------------------
+    shape = property(lambda self: self.data.shape)
+    dtype = property(lambda self: self.data.dtype)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
+
+    def __len__(self):
+        return len(self.data)
+
+    def numpy(self):
+        return self.data
+
+    def item(self):
+        return self.data.item()
+
+    # -- arithmetic ----------------------------------------------------------------------------
+    __add__ = _binary(rules.ADD)
+    __radd__ = _binary(rules.ADD, reflected=True)
+    __sub__ = _binary(rules.SUB)
+    __rsub__ = _binary(rules.SUB, reflected=True)
+    __mul__ = _binary(rules.MUL)
+    __rmul__ = _binary(rules.MUL, reflected=True)
+    __truediv__ = _binary(rules.DIV)
+    __rtruediv__ = _binary(rules.DIV, reflected=True)
+    __pow__ = _binary(rules.POW)
+    __rpow__ = _binary(rules.POW, reflected=True)
+    __matmul__ = _binary(rules.MATMUL)
+    __rmatmul__ = _binary(rules.MATMUL, reflected=True)
+
+    def __neg__(self):
+        return _make(-self.data, (self,), rules.NEG, self.requires_grad)
+
+    # -- elementwise functions -----------------------------------------------------------------
+    exp = _unary(rules.EXP)
+    log = _unary(rules.LOG)
+    sqrt = _unary(rules.SQRT)
+    tanh = _unary(rules.TANH)
+    sigmoid = _unary(rules.SIGMOID)
+    relu = _unary(rules.RELU)
+    softplus = _unary(rules.SOFTPLUS)
+    abs = _unary(rules.ABS)
+    __abs__ = abs
+    sin = _unary(rules.SIN)
+    cos = _unary(rules.COS)
+
+    def leaky_relu(self, slope=0.01):
+        return _apply(rules.LEAKY_RELU, self, slope=float(slope))
+
+    def clip(self, lo=None, hi=None):
+        """min(max(x, lo), hi); derivative 1 inside [lo, hi], 0 outside."""
+        return _apply(rules.CLIP, self, lo=lo, hi=hi)
+
+    # -- reductions ----------------------------------------------------------------------------
+    def sum(self, axis=None, keepdims=False):
+        return _apply(rules.SUM, self, axis=_axis(axis), keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        # mean is sum × (1/count): a derived op
+        axis = _axis(axis)
+        shape = self.data.shape
+        if axis is None:
+            count = self.data.size
+        else:
+            axes = (axis,) if isinstance(axis, int) else axis
+            count = int(np.prod([shape[a] for a in axes]))
+        return self.sum(axis=axis, keepdims=keepdims) * (1.0 / count)
+
+    def max(self, axis=None, keepdims=False):
+        """Maximum over ``axis``; tied maxima share the gradient equally."""
+        return _apply(rules.MAX, self, axis=_axis(axis), keepdims=keepdims)
+
+    def softmax(self, axis=-1):
+        """softmax(x)ᵢ = exp(xᵢ − max x) / Σⱼ exp(xⱼ − max x): finite for any finite input."""
+        return _apply(rules.SOFTMAX, self, axis=axis)
+
+    def log_softmax(self, axis=-1):
+        """log softmax(x)ᵢ = xᵢ − max x − log Σⱼ exp(xⱼ − max x)."""
+        return _apply(rules.LOG_SOFTMAX, self, axis=axis)
+
+    # -- shape ---------------------------------------------------------------------------------
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        try:
+            data = self.data.reshape(shape)
+        except ValueError as error:
+            raise ValueError(f"reshape: cannot reshape shape {self.data.shape} into "
+                             f"{shape}") from error
+        return _make(data, (self,), rules.RESHAPE, self.requires_grad, {"shape": shape})
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        if not axes:
+            axes = tuple(range(self.data.ndim - 1, -1, -1))
+        return _apply(rules.TRANSPOSE, self, axes=axes)
+
+    T = property(lambda self: self.transpose(), doc="All axes reversed, as numpy's .T.")
+
+    @property
+    def mT(self):
+        """The last two axes swapped (matrix transpose of a batch)."""
+        axes = list(range(self.data.ndim))
+        axes[-1], axes[-2] = axes[-2], axes[-1]
+        return self.transpose(tuple(axes))
+
+    def expand_dims(self, axis):
+        return self.reshape(np.expand_dims(self.data, axis).shape)
+
+    def squeeze(self, axis=None):
+        return self.reshape(np.squeeze(self.data, axis).shape)
+
+    def broadcast_to(self, shape):
+        # The VJP is the identity; the core's unbroadcast sums it back to this shape.
+        return _apply(rules.BROADCAST_TO, self, shape=tuple(shape))
+
+    def __getitem__(self, index):
+        index = _plain_index(index)
+        return _apply(rules.GETITEM, self, index=index)
+
+    def scatter(self, index, shape):
+        """Zeros of ``shape`` with this tensor added at ``index`` (the VJP of indexing)."""
+        return _apply(rules.SCATTER, self, index=_plain_index(index), shape=tuple(shape))
+
+    def getitem(self, index):
+        return self[index]
+
+    def astype(self, dtype):
+        return _apply(rules.ASTYPE, self, dtype=np.dtype(dtype))
+
+    # -- comparisons: plain boolean arrays, not differentiable -----------------------------
+    def _raw(self, other):
+        return other.data if isinstance(other, Tensor) else other
+
+    def __lt__(self, other):
+        return self.data < self._raw(other)
+
+    def __le__(self, other):
+        return self.data <= self._raw(other)
+
+    def __gt__(self, other):
+        return self.data > self._raw(other)
+
+    def __ge__(self, other):
+        return self.data >= self._raw(other)
+
+    def __eq__(self, other):
+        return self.data == self._raw(other)
+
+    def __ne__(self, other):
+        return self.data != self._raw(other)
+
+    # Identity hashing: tensors are graph vertices kept in sets and dicts.
+    __hash__ = Node.__hash__
+
+    def __bool__(self):
+        return bool(self.data)
+
+    def _shape_text(self):
+        return f" of shape {self.data.shape}"
+
+    def _data_repr(self):
+        text = np.array2string(self.data, precision=4, threshold=20, separator=", ")
+        return text if self.data.dtype == np.float64 else f"{text}, dtype={self.data.dtype}"
+
+    def _grad_repr(self):
+        g = self._grad
+        if isinstance(g, np.ndarray):
+            return np.array2string(g, precision=4, threshold=20, separator=", ")
+        return repr(g)
+
+
+def _axis(axis):
+    if isinstance(axis, list):
+        return tuple(axis)
+    return axis
+
+
+def _plain_index(index):
+    """Tensors used as indices become their integer arrays (indices are never differentiated)."""
+    if isinstance(index, Tensor):
+        return index.data.astype(np.intp)
+    if isinstance(index, tuple):
+        return tuple(i.data.astype(np.intp) if isinstance(i, Tensor) else i for i in index)
+    return index
+
+
+def tensor(data, dtype=None, requires_grad=False, label=None):
+    return Tensor(data, dtype=dtype, requires_grad=requires_grad, label=label)
+
+
+def where(cond, a, b):
+    """``a`` where ``cond`` else ``b``; the gradient flows to the branch that was taken."""
+    cond = np.asarray(cond.data if isinstance(cond, Tensor) else cond, dtype=bool)
+    like = a if isinstance(a, Tensor) else b
+    if not isinstance(like, Tensor):
+        like = Tensor(np.asarray(a, dtype=float))
+    a, b = _lift(a, like), _lift(b, like)
+    try:
+        data = np.where(cond, a.data, b.data)
+    except ValueError as error:
+        raise _shape_error(rules.WHERE, a, b, error) from None
+    return _make(data, (a, b), rules.WHERE, a.requires_grad or b.requires_grad, {"cond": cond})
+
+
+def concatenate(tensors, axis=0):
+    """Join tensors along an existing axis; each input gets its slice of the gradient."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("concatenate: needs at least one tensor")
+    like = next((t for t in tensors if isinstance(t, Tensor)), None) or Tensor(tensors[0])
+    tensors = tuple(_lift(t, like) for t in tensors)
+    try:
+        data = np.concatenate([t.data for t in tensors], axis=axis)
+    except ValueError as error:
+        shapes = ", ".join(str(t.data.shape) for t in tensors)
+        raise ValueError(f"concatenate: shapes {shapes} do not fit along axis {axis} "
+                         f"({error})") from None
+    return _make(data, tensors, rules.CONCATENATE, any(t.requires_grad for t in tensors),
+                 {"axis": axis})
+
+
+def stack(tensors, axis=0):
+    # stack is concatenate of inputs each given a new axis: a derived op
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: needs at least one tensor")
+    like = next((t for t in tensors if isinstance(t, Tensor)), None) or Tensor(tensors[0])
+    shapes = {np.shape(t.data if isinstance(t, Tensor) else t) for t in tensors}
+    if len(shapes) != 1:
+        raise ValueError(f"stack: all inputs need one shape, got {sorted(shapes)}")
+    return concatenate([_lift(t, like).expand_dims(axis) for t in tensors], axis=axis)
