@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nn.data import one_hot
+
 
 # ---------------------------------------------------------------------------------------------
 # Activations: f(z) and f′(z) side by side.
@@ -203,16 +205,6 @@ def _targets(y, n, k, cost, dtype):
     if y.shape != (n, k):
         raise ValueError(f"y must have shape ({n}, {k}) (n rows × k outputs), got {y.shape}")
     return y.astype(dtype, copy=False)
-
-
-def one_hot(y, k, dtype=np.float64):
-    """Y_ij = 1 if y_i = j else 0, for integer labels y_i in 0..k−1."""
-    y = np.asarray(y)
-    if y.size and (y.min() < 0 or y.max() >= k):
-        raise ValueError(f"labels must lie in 0..{k - 1}, got values in {y.min()}..{y.max()}")
-    Y = np.zeros((y.shape[0], k), dtype=dtype)
-    Y[np.arange(y.shape[0]), y] = 1
-    return Y
 
 
 # ---------------------------------------------------------------------------------------------

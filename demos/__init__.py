@@ -1,0 +1,1 @@
+"""The programs a user runs first: the `chainrule` command and its subcommands."""

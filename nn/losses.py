@@ -1,0 +1,141 @@
+"""Costs and L2 regularisation, for Tensor batches and for lists of Value outputs alike.
+
+With h = a^(L+1) the network's output for a batch of n rows and k outputs:
+
+    document       J = 1/(2n) Σᵢ ‖yᵢ − h(xᵢ)‖²             the document's cost
+    mse            1/(n·k) Σᵢⱼ (yᵢⱼ − hᵢⱼ)²
+    cross_entropy  −1/n Σᵢ log softmax(z^(L))ᵢ,yᵢ          from logits, stable
+
+L2 on the weights W only (never the biases), by convention:
+
+    ufldl    λ/2 · Σ W²
+    nielsen  λ/(2·n_train) · Σ W²     n_train = size of the training set
+    sklearn  α/(2·batch) · Σ W²       batch = rows in this batch
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from autograd import Tensor, Value
+
+COSTS = ("document", "mse", "cross_entropy")
+L2_CONVENTIONS = ("ufldl", "nielsen", "sklearn")
+
+
+def _check_rows(h, y, name):
+    if isinstance(h, Tensor):
+        return
+    if len(h) != len(y):
+        raise ValueError(f"{name}: {len(h)} outputs for {len(y)} targets")
+
+
+def _as_target(y, like):
+    if isinstance(y, Tensor):
+        return y
+    return Tensor(np.asarray(y), dtype=like.dtype)
+
+
+def document_cost(h, y):
+    """J = 1/(2n) Σᵢ ‖yᵢ − h(xᵢ)‖² for a batch (Tensor n × k, or a list of Value lists)."""
+    _check_rows(h, y, "document_cost")
+    if isinstance(h, Tensor):
+        y = _as_target(y, h).reshape(h.shape) if np.size(_raw(y)) == h.size else _as_target(y, h)
+        _check_same_shape(h, y, "document_cost")
+        d = h - y
+        return (d * d).sum() * (0.5 / h.shape[0])
+    total = sum(((hj - yj) * (hj - yj) for hi, yi in zip(h, y) for hj, yj in zip(hi, _row(yi))),
+                Value(0.0, requires_grad=False))
+    return total * (0.5 / len(h))
+
+
+def mse(h, y):
+    """1/(n·k) Σ (y − h)²."""
+    _check_rows(h, y, "mse")
+    if isinstance(h, Tensor):
+        y = _as_target(y, h).reshape(h.shape) if np.size(_raw(y)) == h.size else _as_target(y, h)
+        _check_same_shape(h, y, "mse")
+        d = h - y
+        return (d * d).mean()
+    count = sum(len(hi) for hi in h)
+    total = sum(((hj - yj) * (hj - yj) for hi, yi in zip(h, y) for hj, yj in zip(hi, _row(yi))),
+                Value(0.0, requires_grad=False))
+    return total * (1.0 / count)
+
+
+def softmax_cross_entropy(z, y):
+    """−1/n Σᵢ log softmax(zᵢ)[yᵢ] from logits z; y are class indices (or one-hot rows)."""
+    _check_rows(z, y, "softmax_cross_entropy")
+    if isinstance(z, Tensor):
+        labels = _class_indices(y, z.shape[1])
+        n = z.shape[0]
+        return -(z.log_softmax(axis=1)[np.arange(n), labels].sum()) * (1.0 / n)
+    k = len(z[0])
+    labels = _class_indices(y, k)
+    total = Value(0.0, requires_grad=False)
+    for zi, c in zip(z, labels):
+        shift = max(v.data for v in zi)          # a constant: log-sum-exp without overflow
+        lse = sum(((v - shift).exp() for v in zi), Value(0.0, requires_grad=False)).log() + shift
+        total = total + (lse - zi[c])
+    return total * (1.0 / len(z))
+
+
+def _raw(y):
+    return y.data if isinstance(y, Tensor) else y
+
+
+def _row(yi):
+    return yi if isinstance(yi, (list, tuple, np.ndarray)) else [yi]
+
+
+def _check_same_shape(h, y, name):
+    if h.shape != y.shape:
+        raise ValueError(f"{name}: output shape {h.shape} and target shape {y.shape} differ")
+
+
+def _class_indices(y, k):
+    y = np.asarray(_raw(y))
+    if y.ndim == 2:
+        if y.shape[1] != k:
+            raise ValueError(f"one-hot targets have {y.shape[1]} columns, the output has {k}")
+        y = y.argmax(axis=1)
+    if y.ndim != 1:
+        raise ValueError(f"class labels must be a vector, got shape {y.shape}")
+    if y.size and (y.min() < 0 or y.max() >= k or not np.all(y == np.round(y))):
+        raise ValueError(f"class labels must be integers in 0..{k - 1}, got range "
+                         f"{y.min()}..{y.max()}")
+    return y.astype(np.intp)
+
+
+def get_cost(name):
+    costs = {"document": document_cost, "mse": mse, "cross_entropy": softmax_cross_entropy}
+    if name not in costs:
+        raise ValueError(f"unknown cost {name!r}; choose one of {', '.join(COSTS)}")
+    return costs[name]
+
+
+def l2_factor(lam, convention, n_train=None, batch=None):
+    """The c in c · Σ W² for each convention (see the module docstring)."""
+    if convention == "ufldl":
+        return lam / 2.0
+    if convention == "nielsen":
+        if not n_train:
+            raise ValueError("the 'nielsen' L2 convention needs n_train, the training-set size")
+        return lam / (2.0 * n_train)
+    if convention == "sklearn":
+        if not batch:
+            raise ValueError("the 'sklearn' L2 convention needs batch, the rows in this batch")
+        return lam / (2.0 * batch)
+    raise ValueError(f"unknown L2 convention {convention!r}; choose one of "
+                     f"{', '.join(L2_CONVENTIONS)}")
+
+
+def l2_penalty(weights, lam, convention="ufldl", n_train=None, batch=None):
+    """c · Σ W² over the weight nodes (Tensors or Values), c from `l2_factor`."""
+    c = l2_factor(lam, convention, n_train, batch)
+    if all(isinstance(w, Tensor) for w in weights):
+        total = None
+        for W in weights:
+            s = (W * W).sum()
+            total = s if total is None else total + s
+        return total * c
+    return sum((w * w for w in weights), Value(0.0, requires_grad=False)) * c

@@ -1,0 +1,147 @@
+"""`Module`: parameters, modes, and saving — the base of every network in `nn`.
+
+Parameters are found by looking at a module's attributes in the order they were set: a node
+with ``requires_grad`` is a parameter, a `Module` (or a list of them) is a child, a list of
+nodes is a list of parameters. Names are dotted paths: ``layers.0.W``.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+from autograd import Node
+
+
+class ModelFileError(ValueError):
+    """A saved model that cannot be loaded: wrong file, wrong architecture."""
+
+
+class Module:
+    training = True
+
+    def named_parameters(self, prefix=""):
+        """(dotted name, node) for every parameter, in definition order."""
+        for name, value in vars(self).items():
+            path = f"{prefix}{name}"
+            yield from _named(value, path)
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def modules(self):
+        yield self
+        for value in vars(self).values():
+            for child in _children(value):
+                yield from child.modules()
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.zero_grad()
+
+    def train(self, mode=True):
+        for m in self.modules():
+            m.training = mode
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    # -- state ---------------------------------------------------------------------------------
+    def state_dict(self):
+        """{name: numpy array} — a copy of every parameter's data."""
+        return {name: np.array(p.data, copy=True) for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state):
+        """Copy arrays into the parameters; names and shapes must match exactly."""
+        own = dict(self.named_parameters())
+        _check_state(own_shapes={k: np.shape(p.data) for k, p in own.items()}, state=state)
+        for name, p in own.items():
+            p.data = _as_data(state[name], p.data)
+
+    def save(self, path):
+        """Write the parameters to an ``.npz`` file atomically (temporary file, then rename)."""
+        save_arrays(path, self.state_dict())
+
+    def load(self, path):
+        self.load_state_dict(load_arrays(path))
+        return self
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__}.forward")
+
+
+def _named(value, path):
+    if isinstance(value, Node):
+        if value.requires_grad:
+            yield path, value
+    elif isinstance(value, Module):
+        yield from value.named_parameters(prefix=path + ".")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _named(item, f"{path}.{i}")
+
+
+def _children(value):
+    if isinstance(value, Module):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [v for v in value if isinstance(v, Module)]
+    return []
+
+
+def _as_data(array, like):
+    if isinstance(like, float):
+        return float(array)
+    return np.array(array, dtype=like.dtype, copy=True).reshape(like.shape)
+
+
+def _check_state(own_shapes, state):
+    missing = [k for k in own_shapes if k not in state]
+    unexpected = [k for k in state if k not in own_shapes]
+    if missing or unexpected:
+        raise ModelFileError(
+            "state does not fit this model: "
+            + (f"missing {', '.join(missing)}" if missing else "")
+            + ("; " if missing and unexpected else "")
+            + (f"unexpected {', '.join(unexpected)}" if unexpected else ""))
+    for name, shape in own_shapes.items():
+        got = np.shape(state[name])
+        if tuple(got) != tuple(shape):
+            raise ModelFileError(f"parameter {name}: the model has shape {tuple(shape)}, "
+                                 f"the saved state has shape {tuple(got)}")
+
+
+def save_arrays(path, arrays):
+    """np.savez to a temporary file beside ``path``, then rename: never a half-written file."""
+    path = os.fspath(path)
+    if not path.endswith(".npz"):
+        path += ".npz"
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load_arrays(path):
+    """Read an ``.npz`` written by `save_arrays`; pickles are refused (no code runs)."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ModelFileError(f"{path}: no such model file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (ValueError, OSError, EOFError) as error:
+        raise ModelFileError(f"{path}: not a chainrule model file ({error})") from None

