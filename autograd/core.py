@@ -175,19 +175,7 @@ class Node:
 
     def backward(self, grad_out=None, create_graph=False):
         """Fill ``.grad`` of every node in this graph with ∂self/∂node (see `Node`)."""
-        seed = self._seed(grad_out, create_graph)
-        grads, order, token = _backprop(self, seed, create_graph)
-        for node in order:
-            node._pass = token
-            g = grads.get(node)
-            if node._parents:
-                node._grad = g
-            elif g is not None:
-                own = node._own_grad
-                if own is not None:
-                    g = own(g)
-                previous = node._grad
-                node._grad = g if previous is None else previous + g
+        _backprop(self, self._seed(grad_out, create_graph), create_graph, store=True)
 
     def grad_state(self, root):
         """'current' if ``.grad`` came from ``root``'s latest backward pass, 'stale' if from
@@ -249,41 +237,70 @@ def topo_order(root):
 
 
 class _PassToken:
-    """Marks the nodes one backward pass reached (see `Node.grad_is_current`)."""
+    """Marks the nodes one backward pass reached (see `Node.grad_state`)."""
 
     __slots__ = ()
 
 
-def _backprop(root, seed, create_graph):
-    """The chain rule over the graph below ``root``; returns ({node: ∂root/∂node}, order, token).
+def _count_consumers(root):
+    """{node: how many times it is an input below ``root``}, over nodes that need a gradient."""
+    pending = {root: 0}
+    stack = [root]
+    pop, push = stack.pop, stack.append
+    get = pending.get
+    while stack:
+        for parent in pop()._parents:
+            if parent.requires_grad:
+                count = get(parent)
+                if count is None:
+                    pending[parent] = 1
+                    push(parent)
+                else:
+                    pending[parent] = count + 1
+    return pending
 
-    With ``create_graph`` the VJPs run on nodes, so the gradients are nodes with their own
-    graph (for higher-order derivatives); otherwise they run on raw floats or arrays.
+
+def _backprop(root, seed, create_graph, store=False):
+    """The chain rule over the graph below ``root``: {node: ∂root/∂node}.
+
+    A node is processed once all of its consumers have been (Kahn's order, from the root), so
+    its gradient is complete when it is passed on. With ``store`` each gradient is written to
+    ``.grad`` as it completes (leaves accumulate). With ``create_graph`` the VJPs run on nodes,
+    so the gradients are nodes with their own graph (for higher-order derivatives).
     """
-    order = topo_order(root)
+    pending = _count_consumers(root)
     grads = {root: seed}
-    if create_graph:
-        m = root._node_math
-    else:
-        m = root._math
+    kind = type(root)
+    m = kind._node_math if create_graph else kind._math
+    fit = kind._fit_grad
+    own = kind._own_grad
     anomaly = MODE.anomaly
+    token = _PassToken() if store else None
+    get = grads.get
+    ready = [root]
+    pop, push = ready.pop, ready.append
     with (enable_grad() if create_graph else no_grad()):
-        for node in reversed(order):
+        while ready:
+            node = pop()
+            g = grads[node]
             parents = node._parents
+            if store:
+                node._pass = token
+                if parents:
+                    node._grad = g
+                else:
+                    if own is not None:
+                        g = own(g)
+                    previous = node._grad
+                    node._grad = g if previous is None else previous + g
             if not parents:
                 continue
-            g = grads.get(node)
-            if g is None:
-                continue
-            op = node._op
+            vjps = node._op.vjps
             ctx = node._ctx
             if create_graph:
-                y = node
-                xs = parents
+                y, xs = node, parents
             else:
-                y = node.data
-                xs = [p.data for p in parents]
-            vjps = op.vjps
+                y, xs = node.data, [p.data for p in parents]
             for i, parent in enumerate(parents):
                 if not parent.requires_grad:
                     continue
@@ -291,15 +308,18 @@ def _backprop(root, seed, create_graph):
                     contribution = vjps[i](m, g, y, *xs)
                 else:
                     contribution = vjps[i](m, g, y, *xs, **ctx)
-                fit = parent._fit_grad
                 if fit is not None:
                     contribution = fit(m, contribution, parent)
                 if anomaly:
-                    check_finite(contribution, op.name, parents, "backward", parent)
-                previous = grads.get(parent)
+                    check_finite(contribution, node._op.name, parents, "backward", parent)
+                previous = get(parent)
                 # The one place where contributions to a node used twice are summed.
                 grads[parent] = contribution if previous is None else previous + contribution
-    return grads, order, _PassToken()
+                count = pending[parent] - 1
+                pending[parent] = count
+                if count == 0:
+                    push(parent)
+    return grads
 
 
 def gradients(root, wrt, grad_out=None, create_graph=False):
@@ -307,8 +327,7 @@ def gradients(root, wrt, grad_out=None, create_graph=False):
 
     A node that ``root`` does not depend on gets a zero gradient.
     """
-    seed = root._seed(grad_out, create_graph)
-    grads, _, _ = _backprop(root, seed, create_graph)
+    grads = _backprop(root, root._seed(grad_out, create_graph), create_graph)
     out = []
     for x in wrt:
         g = grads.get(x)

@@ -30,9 +30,9 @@ MAX_LENGTH = 1000           # characters
 MAX_DEPTH = 100             # levels of the syntax tree
 MAX_LABEL = 24              # longer sub-expressions get no label
 
-UNARY_FUNCTIONS = {name: getattr(Value, name) for name in
-                   ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "softplus", "abs",
-                    "sin", "cos")}
+UNARY_FUNCTIONS = {"exp": Value.exp, "log": Value.log, "sqrt": Value.sqrt, "tanh": Value.tanh,
+                   "sigmoid": Value.sigmoid, "relu": Value.relu, "softplus": Value.softplus,
+                   "abs": Value.abs, "sin": Value.sin, "cos": Value.cos}
 FUNCTIONS = (*UNARY_FUNCTIONS, "leaky_relu")
 
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,

@@ -38,13 +38,30 @@ def _make(data, parents, op, ctx=None):
     return out
 
 
+def _constant(data):
+    """A leaf that needs no gradient (a number written in an expression)."""
+    out = _new(Value)
+    out.data = data
+    out._grad = None
+    out._pass = None
+    out.label = None
+    out._ctx = None
+    out._parents = ()
+    out._op = None
+    out.requires_grad = False
+    return out
+
+
 def _as_value(x):
     """Lift a plain number to a constant leaf; anything else is a TypeError naming its type."""
-    if type(x) is Value:
+    kind = type(x)
+    if kind is Value:
         return x
-    if isinstance(x, numbers.Real) and not isinstance(x, bool):
-        return Value(float(x), requires_grad=False)
-    raise TypeError(f"unsupported operand type for Value: {type(x).__name__} ({x!r})")
+    if kind is float:
+        return _constant(x)
+    if kind is int or (isinstance(x, numbers.Real) and not isinstance(x, bool)):
+        return _constant(float(x))
+    raise TypeError(f"unsupported operand type for Value: {kind.__name__} ({x!r})")
 
 
 def _unary(op):
@@ -84,7 +101,8 @@ class Value(Node):
 
     def __init__(self, data, label=None, requires_grad=True):
         if type(data) is not float:
-            if isinstance(data, numbers.Real) and not isinstance(data, bool):
+            if type(data) is int or (isinstance(data, numbers.Real)
+                                     and not isinstance(data, bool)):
                 data = float(data)
             else:
                 raise TypeError(

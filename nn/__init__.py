@@ -13,3 +13,10 @@ from .value_nets import Layer, Neuron
 __all__ = ["MLP", "Activation", "Layer", "Linear", "ModelFileError", "Module", "Neuron",
            "Sequential", "ValueMLP", "activations", "document_cost", "init", "l2_penalty",
            "losses", "mse", "softmax_cross_entropy"]
+
+from . import optim, train  # noqa: E402  (optimisers and the training loop)
+from .optim import SGD, Adam, ArrayParameter  # noqa: E402
+from .train import History, accuracy, fit, predict  # noqa: E402
+
+__all__ += ["Adam", "ArrayParameter", "History", "SGD", "accuracy", "fit", "optim", "predict",
+            "train"]

@@ -211,7 +211,7 @@ def default_cache_dir(name):
 
 
 def _find_idx(folder, stem):
-    """The path of ``stem`` in ``folder``: raw, .gz, or with the '.idx' spelling some mirrors use."""
+    """The path of ``stem`` in ``folder``: raw, .gz, or spelt '.idx' as some mirrors do."""
     dotted = stem.replace("-idx", ".idx")
     for candidate in (stem, stem + ".gz", dotted, dotted + ".gz"):
         path = os.path.join(folder, candidate)
@@ -263,7 +263,7 @@ def _checksum_table(name, checksums):
 
 
 def download(files, folder, base_urls, checksums=None, progress=True, timeout=60):
-    """Fetch each of ``files`` (names) from the first of ``base_urls`` that serves it into ``folder``.
+    """Fetch each of ``files`` from the first of ``base_urls`` that serves it into ``folder``.
 
     Each file streams into a temporary file in ``folder``; the byte count is checked against the
     server's Content-Length and the digest against ``checksums[fname] = (algorithm, hex)``
@@ -475,7 +475,7 @@ def minmax_scale(X, lo=None, hi=None):
 
 
 def train_val_split(X, y, fraction=0.1, seed=0):
-    """Shuffle with ``seed`` and hold out ``fraction`` of the rows: (X_train, X_val, y_train, y_val)."""
+    """Shuffle with ``seed``, hold out ``fraction`` of the rows: (X_train, X_val, y_train, y_val)."""
     X, y = np.asarray(X), np.asarray(y)
     if len(X) != len(y):
         raise ValueError(f"X has {len(X)} rows but y has {len(y)}")

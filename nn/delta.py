@@ -29,20 +29,21 @@ Residuals. The factor 1/n of the cost (the mean over the batch) is folded into t
 L2 on the weights only (never the biases), by convention name:
 
     "ufldl"    + λ/2 · Σ_l ||W^(l)||²             ∂/∂W^(l) += λ W^(l)
-    "nielsen"  + λ/(2·n_train) · Σ_l ||W^(l)||²   ∂/∂W^(l) += λ/n_train · W^(l)   (n_train: training-set size)
-    "sklearn"  + α/(2·n) · Σ_l ||W^(l)||²         ∂/∂W^(l) += α/n · W^(l)          (n: rows in this batch)
+    "nielsen"  + λ/(2·n_train) · Σ_l ||W^(l)||²   ∂/∂W^(l) += λ/n_train · W^(l)
+    "sklearn"  + α/(2·n) · Σ_l ||W^(l)||²         ∂/∂W^(l) += α/n · W^(l)
+
+(n_train: the training-set size, passed in; n: the rows of this batch.)
 
 Python lists are 0-based, the document is 1-based. The mapping used everywhere here:
 
     weights[l − 1] = W^(l),  biases[l − 1] = b^(l),  activations[l − 1] = f_l      (l = 1..L)
-    a[l − 1] = a^(l)  (l = 1..L+1),  z[l − 1] = z^(l)  (l = 1..L),  delta[l − 2] = δ^(l)  (l = 2..L+1)
+    a[l − 1] = a^(l)  (l = 1..L+1),  z[l − 1] = z^(l)  (l = 1..L)
+    delta[l − 2] = δ^(l)  (l = 2..L+1)
 """
 
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from nn.data import one_hot
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,7 +106,7 @@ L2_CONVENTIONS = ("ufldl", "nielsen", "sklearn")
 
 
 def softmax(z):
-    """softmax(z)_j = e^(z_j) / Σ_m e^(z_m), row by row, shifted by the row maximum for stability."""
+    """softmax(z)_j = e^(z_j) / Σ_m e^(z_m), row by row, shifted by the row maximum."""
     e = np.exp(z - z.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
 
@@ -199,7 +200,10 @@ def _targets(y, n, k, cost, dtype):
             if not np.all(y == np.round(y)):
                 raise ValueError("class labels y must be integers")
             y = y.astype(np.int64)
-        return one_hot(y, k, dtype=dtype)
+        if y.size and (y.min() < 0 or y.max() >= k):
+            raise ValueError(f"labels must lie in 0..{k - 1} (k = {k} outputs), got values in "
+                             f"{y.min()}..{y.max()}")
+        return np.eye(k, dtype=dtype)[y]  # one-hot rows: Y_ij = 1 if y_i = j
     if y.ndim == 1 and k == 1:
         y = y[:, None]
     if y.shape != (n, k):
@@ -291,7 +295,8 @@ def _l2_factor(l2, l2_convention, n, n_train):
         return l2
     if l2_convention == "nielsen":
         if n_train is None or n_train <= 0:
-            raise ValueError("the 'nielsen' l2 convention needs n_train, the training-set size (> 0)")
+            raise ValueError("the 'nielsen' l2 convention needs n_train, the training-set size "
+                             "(> 0)")
         return l2 / n_train
     return l2 / n  # "sklearn": α / (rows in this batch)
 

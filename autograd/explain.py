@@ -1,0 +1,458 @@
+"""The backward pass told step by step: the chain rule, one edge at a time.
+
+    >>> print(explain(y))                                # doctest: +SKIP
+
+The engine visits the nodes in reverse topological order (the root first). For every node and
+every input of it, it adds "upstream × local" to the input's gradient:
+
+    ∂root/∂input += ∂root/∂node (upstream) × ∂node/∂input (local) = contribution
+
+`explain` replays exactly that, with the engine's own VJPs (the local derivative of a `Value` is the
+VJP run with grad_out = 1), names each number, shows a running sum when an input is reached a
+second time, lists every leaf's gradient, and checks that they equal the engine's backward pass.
+Formats: "text", "markdown", "latex".
+"""
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from .core import gradients, topo_order
+from .draw import document_position, local_derivative, node_name
+
+__all__ = ["explain"]
+
+FORMATS = ("text", "markdown", "latex")
+SMALL_ARRAY = 4                     # arrays of at most this many entries are printed in full
+MAX_LEAVES = 200                    # rows of the leaf table
+_SIMPLE = re.compile(r"^[\w()\[\],.]+$")
+
+
+# -- notation ---------------------------------------------------------------------------------
+class _Text:
+    """Plain Unicode notation (also used, in code spans, for markdown)."""
+
+    times = "×"
+
+    def name(self, s):
+        return s if _SIMPLE.match(s) else f"({s})"
+
+    def d(self, top, bottom):
+        return f"∂{self.name(top)}/∂{self.name(bottom)}"
+
+    def plain(self, s):
+        return s
+
+    def num(self, x):
+        return _num(x)
+
+    def words(self, s):
+        return s
+
+    def label(self, s):
+        return s
+
+
+class _Latex(_Text):
+    times = r"\times"
+    _CHARS = {"∂": r"\partial ", "×": r"\times ", "−": "-", "²": "^{2}", "σ": r"\sigma ",
+              "·": r"\cdot ", "ᵀ": r"^{\top}", "≤": r"\le ", "Σ": r"\Sigma ", "δ": r"\delta ",
+              "‖": r"\| ", "…": r"\dots ", "⊙": r"\odot ", "ᵇ": "^{b}", "⁻": "-", "✓": r"\checkmark "}
+
+    def name(self, s):
+        return r"\text{" + _latex_escape(s) + "}"
+
+    def d(self, top, bottom):
+        return r"\frac{\partial " + self.name(top) + r"}{\partial " + self.name(bottom) + "}"
+
+    def plain(self, s):
+        """Unicode math (formulas) in LaTeX math mode."""
+        out = []
+        for ch in s:
+            if ch in self._CHARS:
+                out.append(self._CHARS[ch])
+            elif ch in "_#%&$":
+                out.append("\\" + ch)
+            elif ch in "{}":
+                out.append("\\" + ch)
+            elif ch == "^":
+                out.append("^")
+            else:
+                out.append(ch)
+        return "".join(out)
+
+    def num(self, x):
+        return self.plain(_num(x))
+
+    def words(self, s):
+        return r"\text{" + _latex_escape(s) + "}"
+
+    label = name
+
+
+def _latex_escape(s):
+    table = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "_": r"\_", "#": r"\#",
+             "%": r"\%", "&": r"\&", "$": r"\$", "^": r"\^{}", "~": r"\~{}"}
+    return "".join(table.get(ch, ch) for ch in s)
+
+
+def _text_mode(s):
+    """Text for LaTeX text mode: specials escaped, Unicode math symbols as $\\cmd$."""
+    marks = {"✓": r"\checkmark", "✗": r"\times"}
+    return "".join(f"${marks.get(ch) or _Latex._CHARS[ch].strip()}$"
+                   if ch in _Latex._CHARS or ch in marks else ch for ch in _latex_escape(s))
+
+
+def _num(x):
+    """A number (or array) as short text: 6 significant digits, arrays by shape and norm."""
+    if isinstance(x, float):
+        return f"{x:.6g}"
+    a = np.asarray(getattr(x, "data", x))
+    if a.size == 1:
+        return f"{float(a.reshape(())):.6g}"
+    if a.size <= SMALL_ARRAY:
+        return " ".join(np.array2string(a, precision=4, separator=", ",
+                                        max_line_width=200).split())
+    return f"array{a.shape} with ‖·‖ = {float(np.linalg.norm(a)):.4g}"
+
+
+def _shape(data):
+    shape = np.shape(data)
+    return "(" + "×".join(map(str, shape)) + ")" if shape else "()"
+
+
+def _exact(x):
+    return f"{float(x):.12g}"
+
+
+# -- the replay ----------------------------------------------------------------------------------
+def _replay(root, grad_out):
+    """Run the chain rule as the engine does, recording every step.
+
+    Returns (events, grads): events are ("node", node, g) and ("edge", node, i, child, g, local,
+    contribution, total, parts); grads maps each node to ∂root/∂node.
+    """
+    order = topo_order(root)
+    m = type(root)._math
+    seed = root._seed(grad_out, False)
+    grads = {root: seed}
+    parts = {}
+    events = []
+    for node in reversed(order):
+        parents = node.parents
+        g = grads.get(node)
+        if not parents or g is None:
+            continue
+        events.append(("node", node, g))
+        op, ctx = node.op, node.ctx or {}
+        y, xs = node.data, [p.data for p in parents]
+        for i, parent in enumerate(parents):
+            if not parent.requires_grad:
+                continue
+            contribution = op.vjps[i](m, g, y, *xs, **ctx)
+            fit = parent._fit_grad
+            if fit is not None:
+                contribution = fit(m, contribution, parent)
+            previous = grads.get(parent)
+            grads[parent] = contribution if previous is None else previous + contribution
+            parts.setdefault(parent, []).append(contribution)
+            events.append(("edge", node, i, parent, g, local_derivative(node, i), contribution,
+                           grads[parent], list(parts[parent])))
+    return order, events, grads
+
+
+def _generic(node, i, notation):
+    """The local derivative in the op's own letters: ∂tanh(u)/∂u = 1 − tanh²(u)."""
+    op = node.op
+    formula = op.formulas[i] if i < len(op.formulas) else None
+    if len(node.parents) == 2 and op.symbol != op.name:
+        head = f"∂(a{op.symbol}b)/∂{'ab'[i]}"
+    elif len(node.parents) == 1:
+        head = f"∂{op.name}(u)/∂u"
+    else:
+        head = f"∂{op.name}/∂x{i + 1}"
+    return notation.plain(head + (f" = {formula}" if formula else ""))
+
+
+def _doc_note(label, kind_wanted="z"):
+    """The document's name for ∂J/∂z(l)[j]: the residual δ(l+1)[j]."""
+    position = document_position(label)
+    if position is None or position[0] != kind_wanted:
+        return None
+    _, layer, neuron = position
+    where = f"[{neuron}]" if neuron is not None else ""
+    return f"δ({layer + 1}){where}"
+
+
+def _leaf_note(label):
+    """∂J/∂W(l)[i,j] = a(l)[i]·δ(l+1)[j]; ∂J/∂b(l)[j] = δ(l+1)[j] in the document's notation."""
+    found = re.match(r"^([Wb])\((\d+)\)(?:\[(\d+)(?:,\s*(\d+))?\])?$", label or "")
+    if not found:
+        return ""
+    kind, layer, first, second = found.groups()
+    layer = int(layer)
+    if kind == "W":
+        if second is not None:
+            return f"a({layer})[{first}]·δ({layer + 1})[{second}]"
+        return f"a({layer})ᵀ·δ({layer + 1})"
+    if first is not None:
+        return f"δ({layer + 1})[{first}]"
+    return f"Σ over the batch of δ({layer + 1})"
+
+
+def _engine_check(root, leaves, narrated, grad_out):
+    """Compare with the engine: ``.grad`` when it holds root's latest backward pass (running
+    backward first if it never ran), else `autograd.gradients`. Returns (values, source, ok)."""
+    states = [leaf.grad_state(root) for leaf in leaves]
+    note = ""
+    if leaves and all(s == "none" for s in states):
+        root.backward(grad_out)
+        note = "backward() had not been run, so it was run now; "
+        states = [leaf.grad_state(root) for leaf in leaves]
+    if all(s == "current" for s in states):
+        values = [getattr(leaf.grad, "data", leaf.grad) for leaf in leaves]
+        source = note + "compared with each leaf's .grad"
+        if all(_close(a, b) for a, b in zip(narrated, values)):
+            return values, source, True
+        # .grad accumulates over backward passes: it can hold more than this root's gradient.
+        source = (note + ".grad also holds earlier backward passes (it accumulates; call "
+                  "zero_grad), so compared with autograd.gradients")
+    else:
+        source = note + "compared with autograd.gradients (some .grad hold other passes)"
+    values = [getattr(g, "data", g) for g in gradients(root, leaves, grad_out)]
+    return values, source, all(_close(a, b) for a, b in zip(narrated, values))
+
+
+def _close(a, b):
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    return bool(np.allclose(np.asarray(a), np.asarray(b), rtol=1e-9, atol=1e-12))
+
+
+# -- the story -----------------------------------------------------------------------------------
+def explain(root, format="text", max_steps=200, grad_out=None):
+    """The backward pass from ``root`` as a readable story (see the module docstring).
+
+    ``max_steps`` caps the edge steps printed (None: all); every number still comes from the full
+    replay, and the leaf table and the final check are always complete (up to 200 leaves).
+    """
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+    notation = _Latex() if format == "latex" else _Text()
+    order, events, grads = _replay(root, grad_out)
+    index = {node: k for k, node in enumerate(order)}
+    scalar = isinstance(root.data, float)
+
+    names = {node: node_name(node, k) for k, node in enumerate(order)}
+    taken = set(names.values())
+    r = names[root]
+    if not _SIMPLE.match(r):
+        r = next(c for c in ("y", "f", "out", "L", f"n{index[root]}") if c not in taken)
+    rname = {root: r}
+
+    def nm(node):
+        return rname.get(node) or names[node]
+
+    def d(node):
+        return notation.d(r, nm(node))
+
+    n = notation.num
+    w = notation.words
+
+    def call(node):
+        args = ", ".join(notation.label(nm(p)) for p in node.parents)
+        return f"{notation.label(nm(node))} = {w(node.op.name)}({args})"
+    title = f"Backward pass of {r}"
+    if r != names[root]:
+        title += f" = {names[root]}"
+    title += (f" = {_num(root.data)}" if np.size(root.data) == 1
+              else f" (shape {np.shape(root.data)})")
+    intro = [
+        "The engine visits the nodes in reverse topological order, the output first. For every "
+        "node and every input of it, it adds upstream × local to the input's gradient:",
+        "∂out/∂input += ∂out/∂node (upstream) × ∂node/∂input (local) = contribution",
+    ]
+    forward = []
+    for node in order:
+        if node.parents:
+            args = ", ".join(nm(p) for p in node.parents)
+            forward.append(f"{nm(node)} = {node.op.name}({args}) = {_num(node.data)}")
+        else:
+            kind = "input" if node.requires_grad else "constant"
+            forward.append(f"{nm(node)} = {_num(node.data)}  ({kind})")
+
+    lines = []                      # (kind, text): kind "node", "edge", "sum", "note"
+    steps = 0
+    hidden = 0
+    lines.append(("node", f"{w('Step 0. seed: ')}{d(root)} = {n(grads[root])}"))
+    for event in events:
+        if event[0] == "node":
+            _, node, g = event
+            if max_steps is not None and steps >= max_steps:
+                continue
+            text = f"{w('at ')}{call(node)}{w(', upstream ')}{d(node)} = {n(g)}"
+            delta = _doc_note(node.label)
+            if delta:
+                text += w(f"; in the document this is the residual {delta}")
+            lines.append(("node", text))
+            continue
+        _, node, i, child, g, local, contribution, total, parts = event
+        if max_steps is not None and steps >= max_steps:
+            hidden += 1
+            continue
+        steps += 1
+        local_d = notation.d(nm(node), nm(child))
+        if sum(p is child for p in node.parents) > 1:        # x*x: say which input
+            local_d += w(f" (input {i + 1})")
+        if local is not None:
+            text = (f"{d(child)} += {d(node)} {notation.times} {local_d} = "
+                    f"{n(g)} {notation.times} {n(local)} = {n(contribution)}")
+        else:
+            text = f"{d(child)} += {d(node)} {notation.times} {local_d} = {n(contribution)}"
+        formula = _generic(node, i, notation)
+        if local is None:
+            formula += w(f"; Jacobian {_shape(node.data)}×{_shape(child.data)}, applied as a VJP")
+        if local is not None and not formula.endswith(f"= {n(local)}"):
+            formula += f" = {n(local)}"
+        lines.append(("edge", (steps, text, formula)))
+        if len(parts) > 1:
+            shown = " + ".join(n(p) for p in parts[:6]) + (" + …" if len(parts) > 6 else "")
+            lines.append(("sum", f"{w(nm(child) + ' was reached again: ')}{d(child)}"
+                                 f"{w(f' now has {len(parts)} contributions: ')}{shown} = "
+                                 f"{n(total)}"))
+
+    leaves = [node for node in order if not node.parents and node.requires_grad]
+    narrated = [grads.get(leaf, None) for leaf in leaves]
+    narrated = [np.zeros_like(leaf.data) if g is None and not isinstance(leaf.data, float)
+                else (0.0 if g is None else g) for g, leaf in zip(narrated, leaves)]
+    engine, source, ok = _engine_check(root, leaves, narrated, grad_out)
+    rows = []
+    for leaf, g, e in list(zip(leaves, narrated, engine))[:MAX_LEAVES]:
+        note = _leaf_note(leaf.label)
+        if scalar and isinstance(g, float):
+            rows.append((nm(leaf), _exact(leaf.data), _exact(g), _exact(e),
+                         "✓" if _close(g, e) else "✗", note))
+        else:
+            ga = np.asarray(g)
+            rows.append((nm(leaf), str(np.shape(leaf.data)), f"{np.linalg.norm(ga):.6g}",
+                         f"{float(np.max(np.abs(ga - np.asarray(e)))) if ga.size else 0.0:.3g}",
+                         "✓" if _close(g, e) else "✗", note))
+    if scalar:
+        header = ("leaf", "value", f"∂{r}/∂leaf (narrated)", "engine", "", "document")
+    else:
+        header = ("leaf", "shape", f"‖∂{r}/∂leaf‖ (narrated)", "largest difference to engine", "",
+                  "document")
+    if not any(row[-1] for row in rows):
+        header = header[:-1]
+        rows = [row[:-1] for row in rows]
+    more_leaves = len(leaves) - len(rows)
+    which = "the 1 leaf" if len(leaves) == 1 else f"all {len(leaves)} leaves"
+    verdict = (f"Check: the narrated gradients {'equal' if ok else 'DO NOT equal'} the engine's "
+               f"for {which} ({source}) {'✓' if ok else '✗'}")
+    story = {"title": title, "intro": intro, "forward": forward, "lines": lines,
+             "hidden": hidden, "header": header, "rows": rows, "more_leaves": more_leaves,
+             "verdict": verdict, "max_steps": max_steps}
+    return {"text": _as_text, "markdown": _as_markdown, "latex": _as_latex}[format](story)
+
+
+def _cap(items, limit):
+    if limit is None or len(items) <= limit:
+        return items, 0
+    return items[:limit], len(items) - limit
+
+
+def _as_text(s):
+    out = [s["title"], "=" * len(s["title"]), *s["intro"][:1], "    " + s["intro"][1], ""]
+    forward, more = _cap(s["forward"], s["max_steps"])
+    out.append("Forward pass (topological order):")
+    out += ["  " + line for line in forward]
+    if more:
+        out.append(f"  … {more} more nodes")
+    out += ["", "Backward pass (reverse topological order):"]
+    for kind, item in s["lines"]:
+        if kind == "edge":
+            k, text, formula = item
+            out.append(f"  {k:>3}. {text}")
+            out.append(f"       local: {formula}")
+        elif kind == "sum":
+            out.append(f"       {item}")
+        else:
+            out.append(f"  {item}")
+    if s["hidden"]:
+        out.append(f"  … {s['hidden']} more steps (raise max_steps to see them)")
+    out += ["", "Leaf gradients:"]
+    table = [s["header"]] + [tuple(row) for row in s["rows"]]
+    widths = [max(len(str(row[c])) for row in table) for c in range(len(s["header"]))]
+    for row in table:
+        out.append("  " + " | ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+    if s["more_leaves"]:
+        out.append(f"  … {s['more_leaves']} more leaves")
+    out += ["", s["verdict"]]
+    return "\n".join(out) + "\n"
+
+
+def _md_cell(v):
+    v = str(v).replace("|", "\\|")
+    return f"`{v}`" if v and v not in ("✓", "✗") else v
+
+
+def _as_markdown(s):
+    out = [f"## {s['title']}", "", s["intro"][0], "", f"    {s['intro'][1]}", "",
+           "### Forward pass", ""]
+    forward, more = _cap(s["forward"], s["max_steps"])
+    out += [f"- `{line}`" for line in forward]
+    if more:
+        out.append(f"- … {more} more nodes")
+    out += ["", "### Backward pass", ""]
+    for kind, item in s["lines"]:
+        if kind == "edge":
+            k, text, formula = item
+            out.append(f"{k}. `{text}`  ")
+            out.append(f"   local: `{formula}`")
+        elif kind == "sum":
+            out.append(f"   — {item}")
+        else:
+            out += ["", f"**{item}**", ""]
+    if s["hidden"]:
+        out.append(f"\n… {s['hidden']} more steps (raise max_steps to see them)")
+    out += ["", "### Leaf gradients", "", "| " + " | ".join(s["header"]) + " |",
+            "|" + "|".join("---" for _ in s["header"]) + "|"]
+    out += ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in s["rows"]]
+    if s["more_leaves"]:
+        out.append(f"\n… {s['more_leaves']} more leaves")
+    out += ["", s["verdict"]]
+    return "\n".join(out) + "\n"
+
+
+def _as_latex(s):
+    out = ["% needs \\usepackage{amsmath,amssymb}",
+           f"\\subsection*{{{_text_mode(s['title'])}}}",
+           _text_mode(s["intro"][0]),
+           r"\[ \frac{\partial\,\text{out}}{\partial\,\text{input}} \mathrel{+}= "
+           r"\underbrace{\frac{\partial\,\text{out}}{\partial\,\text{node}}}_{\text{upstream}}"
+           r" \times \underbrace{\frac{\partial\,\text{node}}{\partial\,\text{input}}}"
+           r"_{\text{local}} \]",
+           "\\begin{align*}"]
+    for kind, item in s["lines"]:
+        if kind == "edge":
+            k, text, formula = item
+            text = text.replace("+=", r"\mathrel{+}=")
+            out.append(f"&({k})\\quad {text} &&\\text{{local: }} {formula} \\\\")
+        elif kind == "sum":
+            out.append(f"&\\qquad {item} \\\\")
+        else:
+            out.append(f"&{item} \\\\")
+    out.append("\\end{align*}")
+    if s["hidden"]:
+        out.append(f"\\dots\\ {s['hidden']} more steps (raise max\\_steps to see them)")
+    cols = len(s["header"])
+    out += ["\\begin{tabular}{" + "l" * cols + "}",
+            " & ".join(_text_mode(h) for h in s["header"]) + " \\\\ \\hline"]
+    out += [" & ".join(_text_mode(str(v)) for v in row) + " \\\\" for row in s["rows"]]
+    out.append("\\end{tabular}")
+    if s["more_leaves"]:
+        out.append(f"\\dots\\ {s['more_leaves']} more leaves")
+    out += ["", _text_mode(s["verdict"])]
+    return "\n".join(out) + "\n"

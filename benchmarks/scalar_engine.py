@@ -1,0 +1,216 @@
+"""Scalar engine benchmark: chainrule's Value against micrograd 0.1.0, side by side in one run.
+
+Workloads (../shared/DESIGN.md):
+- scalar: micrograd's demo — MLP 2-16-16-1 on 100 two-moons points, SVM max-margin loss +
+  1e-4·Σp², full-batch SGD; one step = forward + backward + update. Both engines build the same
+  graph shape (wᵢ·xᵢ products summed onto b, relu), so ns per graph node compare like for like.
+  micrograd runs as shipped, with the garbage collector on, and again with it off.
+- deep chain: x ← x·1.0001 + 0, 1,000,000 times, then backward.
+
+Run: ``python benchmarks/scalar_engine.py [--steps 15] [--chain 1000000]``. Figures are medians
+over interleaved repetitions; ratios are what to quote, absolute times are context.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import statistics
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+
+try:
+    from micrograd import nn as mg_nn
+    from micrograd.engine import Value as MicroValue
+except ImportError:                      # pragma: no cover - printed as a table row
+    mg_nn = MicroValue = None
+
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 1000))   # the default: no engine gets more
+
+from autograd import Value, topo_order   # noqa: E402
+from nn import ValueMLP                  # noqa: E402
+from nn.data import make_moons           # noqa: E402
+
+
+def moons():
+    X, y = make_moons(100, noise=0.1, seed=1)
+    return [[float(a) for a in row] for row in X], [float(2 * t - 1) for t in y]
+
+
+# -- one training step per engine ----------------------------------------------------------
+
+def chainrule_model():
+    return ValueMLP(2, [16, 16, 1], activation="relu", output_activation="identity", seed=1337)
+
+
+def chainrule_step(model, X, y, k):
+    scores = [model(x)[0] for x in X]
+    losses = [(1 + -yi * si).relu() for yi, si in zip(y, scores)]
+    data_loss = sum(losses) * (1.0 / len(losses))
+    reg_loss = 1e-4 * sum(p * p for p in model.parameters())
+    total = data_loss + reg_loss
+    model.zero_grad()
+    total.backward()
+    lr = 1.0 - 0.9 * k / 100
+    for p in model.parameters():
+        p.data -= lr * p.grad
+    return total
+
+
+def micrograd_model():
+    random.seed(1337)
+    return mg_nn.MLP(2, [16, 16, 1])
+
+
+def micrograd_step(model, X, y, k):
+    inputs = [list(map(MicroValue, row)) for row in X]
+    scores = list(map(model, inputs))
+    losses = [(1 + -yi * si).relu() for yi, si in zip(y, scores)]
+    data_loss = sum(losses) * (1.0 / len(losses))
+    reg_loss = 1e-4 * sum(p * p for p in model.parameters())
+    total = data_loss + reg_loss
+    model.zero_grad()
+    total.backward()
+    lr = 1.0 - 0.9 * k / 100
+    for p in model.parameters():
+        p.data -= lr * p.grad
+    return total
+
+
+def count_micrograd_nodes(root):
+    seen, stack = {id(root)}, [root]
+    while stack:
+        for child in stack.pop()._prev:
+            if id(child) not in seen:
+                seen.add(id(child))
+                stack.append(child)
+    return len(seen)
+
+
+def graph_bytes(build):
+    """Bytes allocated and still held by one built graph (tracemalloc), and the graph."""
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    root = build()
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return after - before, root
+
+
+# -- the scalar workload -------------------------------------------------------------------
+
+def scalar_workload(steps):
+    X, y = moons()
+    engines = {"chainrule": (chainrule_model(), chainrule_step)}
+    if mg_nn is not None:
+        engines["micrograd (gc on)"] = (micrograd_model(), micrograd_step)
+        engines["micrograd (gc off)"] = (micrograd_model(), micrograd_step)
+    times = {name: [] for name in engines}
+    for k in range(steps):                       # interleaved: machine noise hits all alike
+        for name, (model, step) in engines.items():
+            gc_off = name.endswith("(gc off)")
+            # micrograd's graphs are reference cycles: free the last engine's garbage first,
+            # so no engine pays for another's collection.
+            gc.collect()
+            if gc_off:
+                gc.disable()
+            t0 = time.perf_counter()
+            step(model, X, y, k)
+            times[name].append(time.perf_counter() - t0)
+            if gc_off:
+                gc.enable()
+    nodes = {"chainrule": len(topo_order(chainrule_step(chainrule_model(), X, y, 0)))}
+    loss = chainrule_step(engines["chainrule"][0], X, y, steps)
+    if mg_nn is not None:
+        n = count_micrograd_nodes(micrograd_step(micrograd_model(), X, y, 0))
+        nodes["micrograd (gc on)"] = nodes["micrograd (gc off)"] = n
+    # bytes per node: the forward graph alone, before backward
+    model = chainrule_model()
+    cr_bytes, root = graph_bytes(lambda: sum((model(x)[0] for x in X), Value(0.0)))
+    byte_rows = {"chainrule": cr_bytes / len(topo_order(root))}
+    if mg_nn is not None:
+        mg = micrograd_model()
+        mg_bytes, mroot = graph_bytes(
+            lambda: sum(mg(list(map(MicroValue, x))) for x in X))
+        byte_rows["micrograd"] = mg_bytes / count_micrograd_nodes(mroot)
+    return times, nodes, byte_rows, loss.data
+
+
+# -- the deep chain ------------------------------------------------------------------------
+
+def chain_forward(V, n):
+    x = V(1.0)
+    leaf = x
+    for _ in range(n):
+        x = x * 1.0001 + 0
+    return leaf, x
+
+
+def deep_chain(n):
+    rows = []
+    for name, V in (("chainrule", Value), ("micrograd", MicroValue)):
+        if V is None:
+            continue
+        gc.collect()
+        t0 = time.perf_counter()
+        leaf, root = chain_forward(V, n)
+        t1 = time.perf_counter()
+        try:
+            root.backward()
+            backward = f"{time.perf_counter() - t1:.2f} s"
+            grad_ok = abs(leaf.grad / 1.0001 ** n - 1) < 1e-6
+            outcome = "ok" if grad_ok else f"wrong grad {leaf.grad}"
+        except RecursionError:
+            backward, outcome = "-", "RecursionError"
+        forward = t1 - t0
+        del leaf, root
+        gc.collect()
+        tracemalloc.start()
+        leaf, root = chain_forward(V, n)
+        if outcome == "ok":
+            root.backward()
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        del leaf, root
+        rows.append((name, forward, backward, outcome, peak / 2 ** 20, peak / (2 * n)))
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=15)
+    parser.add_argument("--chain", type=int, default=1_000_000)
+    args = parser.parse_args(argv)
+    print(f"Python {sys.version.split()[0]}, numpy {np.__version__}, gc thresholds "
+          f"{gc.get_threshold()}, recursion limit {sys.getrecursionlimit()}")
+    print(f"\nScalar workload: micrograd's demo (MLP 2-16-16-1, 100 moons, SVM loss + L2), "
+          f"median of {args.steps} interleaved steps")
+    times, nodes, byte_rows, loss = scalar_workload(args.steps)
+    base = statistics.median(times["chainrule"])
+    base_ns = base / nodes["chainrule"] * 1e9
+    print(f"{'engine':<20}{'step (ms)':>11}{'nodes':>9}{'ns/node':>9}"
+          f"{'÷ chainrule (per node)':>24}")
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        ns = med / nodes[name] * 1e9
+        print(f"{name:<20}{med * 1e3:>11.1f}{nodes[name]:>9}{ns:>9.0f}{ns / base_ns:>23.2f}×")
+    print(f"(final chainrule loss {loss:.4f})")
+    print(f"\nbytes per forward-graph node: " + ", ".join(
+        f"{k} {v:.0f}" for k, v in byte_rows.items()))
+    if "micrograd" in byte_rows:
+        print(f"chainrule / micrograd bytes per node: "
+              f"{byte_rows['chainrule'] / byte_rows['micrograd']:.2f}")
+    print(f"\nDeep chain: x ← x·1.0001 + 0, {args.chain:,} times, then backward "
+          f"(2 nodes per step)")
+    print(f"{'engine':<12}{'forward':>10}{'backward':>10}  {'outcome':<16}{'peak MiB':>10}"
+          f"{'bytes/node':>12}")
+    for name, fwd, bwd, outcome, mib, per_node in deep_chain(args.chain):
+        print(f"{name:<12}{fwd:>8.2f} s{bwd:>10}  {outcome:<16}{mib:>10.0f}{per_node:>12.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""`chainrule explain "EXPR" x=0.5 w=-1 b=2`: the backward pass of a formula, told step by step.
+
+The formula is parsed by `autograd.expr` (a whitelist of numbers, names, + − × ÷ ** and a few
+functions; nothing is ever evaluated as Python), built on `Value`s, differentiated, and explained.
+``-o graph.svg`` also draws the graph (svg, png or pdf from the suffix).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+
+from demos.cli import UserError
+
+EXAMPLE = 'chainrule explain "tanh(w*x + b)" x=0.5 w=-1 b=2 -o graph.svg --highlight w'
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser(
+        "explain", help="explain the backward pass of a formula step by step (and draw it)",
+        description=__doc__.split("\n\n")[0] + f"\n\nexample:\n  {EXAMPLE}",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("expression", help='a formula such as "tanh(w*x + b)" (quote it)')
+    p.add_argument("inputs", nargs="*", metavar="NAME=VALUE",
+                   help="a value for every name in the formula, e.g. x=0.5 w=-1 b=2")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="also draw the graph to FILE (.svg, .png or .pdf)")
+    p.add_argument("--format", default="text", choices=("text", "markdown", "latex"),
+                   help="format of the explanation (default text)")
+    p.add_argument("--highlight", metavar="NAME",
+                   help="in the picture, mark the paths from input NAME to the output")
+    p.add_argument("--rankdir", default="LR", choices=("LR", "TB"),
+                   help="picture layout: left to right (default) or top to bottom")
+    p.add_argument("--max-steps", type=int, default=200, metavar="N",
+                   help="print at most N backward steps (default 200)")
+    p.set_defaults(run=run)
+
+
+def build(expression, inputs):
+    """(root, {name: leaf}) for the formula, or UserError with a one-line message."""
+    from autograd.expr import ExpressionError, parse_assignments, parse_expression
+    try:
+        expr = parse_expression(expression)
+        values = parse_assignments(inputs)
+        return expr.build_with_leaves(values)
+    except ExpressionError as error:
+        raise UserError(str(error)) from None
+
+
+def render_picture(dot, path):
+    """Render a graphviz.Digraph to ``path``; a failure becomes a one-line UserError."""
+    from autograd.render import RenderError, render
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(directory, exist_ok=True)
+        return render(dot, path)
+    except (RenderError, ValueError, OSError) as error:
+        raise UserError(f"cannot write {path}: {error}") from None
+
+
+def run(args):
+    from autograd.draw import GraphTooLarge, draw
+    from autograd.explain import explain
+    root, leaves = build(args.expression, args.inputs)
+    highlight = None
+    if args.highlight is not None:
+        if args.highlight not in leaves:
+            known = ", ".join(leaves) or "none"
+            raise UserError(f"--highlight {args.highlight}: not an input of the expression "
+                            f"(its inputs: {known})")
+        highlight = leaves[args.highlight]
+    if args.max_steps < 1:
+        raise UserError(f"--max-steps must be at least 1, got {args.max_steps}")
+    root.backward()
+    print(explain(root, format=args.format, max_steps=args.max_steps), end="")
+    if args.output:
+        try:
+            dot = draw(root, rankdir=args.rankdir, highlight=highlight)
+        except GraphTooLarge as error:
+            raise UserError(str(error)) from None
+        path = render_picture(dot, args.output)
+        print(f"\nwrote {path}")
+    return 0

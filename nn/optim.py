@@ -1,0 +1,218 @@
+"""Optimisers: the document's update w = w − α ∂J/∂w, with momentum, Nesterov and Adam.
+
+An optimiser holds "parameters": objects with ``.data`` (a numpy array, updated in place, or a
+Python float for a `Value`, reassigned) and ``.grad`` (the same shape; None means "skip this
+parameter this step"). `ArrayParameter` wraps a bare numpy array — the δ reference's W^(l), b^(l) —
+so the same optimisers drive it.
+
+The formulas are scikit-learn's (``sklearn/neural_network/_stochastic_optimizers.py``), step
+for step, with g = ∂J/∂w:
+
+    SGD   v = μ·v − α·g;  Δ = μ·v − α·g if nesterov else v;  w = w + Δ      (μ = 0: w = w − α g)
+    Adam  t = t + 1;  m = β₁ m + (1 − β₁) g;  v = β₂ v + (1 − β₂) g²
+          α_t = α · √(1 − β₂ᵗ) / (1 − β₁ᵗ);  w = w − α_t · m / (√v + ε)
+
+Learning-rate schedules (SGD only, as in scikit-learn's solver='sgd'), driven once per epoch
+by the training loop:
+
+    constant    α stays α₀
+    invscaling  iteration_ends(t): α = α₀ / (t + 1)^power_t, t = training samples seen so far
+    adaptive    trigger_stopping(): α = α / 5 each time the loop reports n_iter_no_change
+                epochs without improvement; "stop" once α ≤ 1e-6
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+SCHEDULES = ("constant", "invscaling", "adaptive")
+
+
+class ArrayParameter:
+    """A numpy array as a parameter: ``.data`` is the array itself (updated in place), ``.grad``
+    its gradient (or None)."""
+
+    __slots__ = ("data", "grad")
+
+    def __init__(self, data, grad=None):
+        if not isinstance(data, np.ndarray):
+            raise TypeError(f"ArrayParameter holds a numpy array, got {type(data).__name__}")
+        self.data = data
+        self.grad = grad
+
+    @classmethod
+    def wrap(cls, arrays):
+        """[ArrayParameter(a) for a in arrays]: e.g. ``ArrayParameter.wrap(net.parameters())``."""
+        return [cls(a) for a in arrays]
+
+    def zero_grad(self):
+        self.grad = None
+
+    def __repr__(self):
+        return f"ArrayParameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+def _positive(name, value):
+    if not (isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
+            and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def _in_unit_interval(name, value):
+    if not (isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
+            and 0 <= value < 1):
+        raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+    return float(value)
+
+
+def _zeros_like(p):
+    return 0.0 if isinstance(p.data, float) else np.zeros_like(p.data)
+
+
+def _add_to(p, update):
+    """w = w + Δ: in place for arrays (so views such as the δ reference's W^(l) follow), a new
+    float for a Value."""
+    if isinstance(p.data, float):
+        p.data = float(p.data + update)
+    else:
+        p.data += update
+
+
+class Optimizer:
+    """The shared part: the parameter list, ``lr``, ``zero_grad`` and the schedule hooks."""
+
+    def __init__(self, params, lr):
+        self.params = list(params)
+        if not self.params:
+            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+        for i, p in enumerate(self.params):
+            if not (hasattr(p, "data") and hasattr(p, "grad")):
+                raise TypeError(f"parameter {i} ({type(p).__name__}) has no .data/.grad; wrap "
+                                "a numpy array in nn.optim.ArrayParameter")
+        self.lr_init = _positive("lr", lr)
+        self._lr = self.lr_init
+
+    @property
+    def lr(self):
+        """α, the current learning rate (settable)."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value):
+        self._lr = _positive("lr", value)
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+
+    def step(self):
+        """One update w = w + Δ of every parameter whose ``.grad`` is not None."""
+        for i, p in enumerate(self.params):
+            if p.grad is not None:
+                _add_to(p, self._update(i, p.grad))
+
+    def _update(self, i, g):
+        raise NotImplementedError
+
+    # -- hooks the training loop calls once per epoch (scikit-learn's names) ------------------
+    def iteration_ends(self, time_step):
+        """End of an epoch; ``time_step`` = training samples seen so far."""
+
+    def trigger_stopping(self, msg=None, verbose=False):
+        """The loop saw n_iter_no_change epochs without improvement: True means "stop"."""
+        if verbose and msg:
+            print(msg + " Stopping.")
+        return True
+
+
+class SGD(Optimizer):
+    """``SGD(params, lr=0.001, momentum=0.0, nesterov=False, schedule='constant', power_t=0.5)``.
+
+    v = μ·v − α·g;  Δ = μ·v − α·g (Nesterov) or v;  w = w + Δ.  With μ = 0 this is the
+    document's w = w − α ∂J/∂w.
+    """
+
+    def __init__(self, params, lr=0.001, momentum=0.0, nesterov=False, schedule="constant",
+                 power_t=0.5):
+        super().__init__(params, lr)
+        self.momentum = _in_unit_interval("momentum", momentum)
+        self.nesterov = bool(nesterov)
+        if schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {schedule!r}; choose one of "
+                             f"{', '.join(SCHEDULES)}")
+        self.schedule = schedule
+        self.power_t = float(power_t)
+        self.velocities = [_zeros_like(p) for p in self.params]
+
+    def _update(self, i, g):
+        mu, lr = self.momentum, self._lr
+        v = mu * self.velocities[i] - lr * g
+        self.velocities[i] = v
+        return mu * v - lr * g if self.nesterov else v
+
+    def iteration_ends(self, time_step):
+        """invscaling: α = α₀ / (t + 1)^power_t, t = samples seen (scikit-learn's t_)."""
+        if self.schedule == "invscaling":
+            self._lr = self.lr_init / (time_step + 1) ** self.power_t
+
+    def trigger_stopping(self, msg=None, verbose=False):
+        """adaptive: α = α / 5 and go on (False), or stop (True) once α ≤ 1e-6; other
+        schedules: stop."""
+        if self.schedule != "adaptive":
+            return super().trigger_stopping(msg, verbose)
+        if self._lr <= 1e-6:
+            if verbose and msg:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        self._lr /= 5.0
+        if verbose and msg:
+            print(msg + f" Setting learning rate to {self._lr:f}")
+        return False
+
+    def __repr__(self):
+        text = f"SGD(lr={self._lr:g}, momentum={self.momentum:g}"
+        if self.nesterov:
+            text += ", nesterov=True"
+        if self.schedule != "constant":
+            text += f", schedule={self.schedule!r}"
+            if self.schedule == "invscaling":
+                text += f", lr_init={self.lr_init:g}, power_t={self.power_t:g}"
+        return text + f", params={len(self.params)})"
+
+
+class Adam(Optimizer):
+    """``Adam(params, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8)``, scikit-learn's defaults.
+
+    t = t + 1;  m = β₁ m + (1 − β₁) g;  v = β₂ v + (1 − β₂) g²;
+    α_t = α √(1 − β₂ᵗ) / (1 − β₁ᵗ);  w = w − α_t m / (√v + ε).
+    ``lr`` is α; ``lr_t`` is the bias-corrected α_t of the latest step.
+    """
+
+    def __init__(self, params, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+        super().__init__(params, lr)
+        self.beta_1 = _in_unit_interval("beta_1", beta_1)
+        self.beta_2 = _in_unit_interval("beta_2", beta_2)
+        self.epsilon = _positive("epsilon", epsilon)
+        self.t = 0
+        self.lr_t = self._lr
+        self.ms = [_zeros_like(p) for p in self.params]
+        self.vs = [_zeros_like(p) for p in self.params]
+
+    def step(self):
+        # t and α_t advance once per step, shared by every parameter
+        self.t += 1
+        self.lr_t = self._lr * math.sqrt(1 - self.beta_2 ** self.t) / (1 - self.beta_1 ** self.t)
+        super().step()
+
+    def _update(self, i, g):
+        b1, b2 = self.beta_1, self.beta_2
+        m = b1 * self.ms[i] + (1 - b1) * g
+        v = b2 * self.vs[i] + (1 - b2) * (g * g)
+        self.ms[i], self.vs[i] = m, v
+        return -self.lr_t * m / (np.sqrt(v) + self.epsilon)
+
+    def __repr__(self):
+        return (f"Adam(lr={self._lr:g}, beta_1={self.beta_1:g}, beta_2={self.beta_2:g}, "
+                f"epsilon={self.epsilon:g}, t={self.t}, params={len(self.params)})")

@@ -1,0 +1,510 @@
+"""One training loop for every network in `nn`: batch, mini-batch and stochastic descent.
+
+Per batch (x_b, y_b) of n_b rows the objective is the document's
+
+    J = cost(h(x_b), y_b) + L2 term on the weights W^(l) (convention: nn.losses)
+
+then ∂J/∂w by backward (autograd) or by the δ recursion (nn.delta), then one optimiser update.
+An epoch walks the training rows once, shuffled with ``np.random.default_rng(seed)``, in
+slices of ``batch_size`` (the last may be smaller), like scikit-learn's MLP solvers.
+
+The epoch's loss is scikit-learn's: Σ_b J_b · n_b / n_train over the batches, each J_b taken
+before its update. Early stopping, ``n_iter_no_change``, ``tol`` and the 'adaptive' schedule
+follow scikit-learn's ``_fit_stochastic`` and ``_update_no_improvement_count``; the one
+difference: with ``early_stopping=False`` the loop never stops before ``epochs`` (a plateau of
+the training loss only drives the 'adaptive' learning rate).
+
+Three kinds of model: `nn.MLP` (Tensor, a whole batch at once), `nn.ValueMLP` (Value, row by
+row) and `nn.delta.DeltaNetwork` (plain numpy, driven through `ArrayParameter` holders).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from autograd import Tensor, no_grad
+
+from . import losses
+from .delta import DeltaNetwork
+from .module import save_arrays
+from .optim import Adam, ArrayParameter, Optimizer
+from .tensor_nets import MLP
+from .value_nets import MLP as ValueMLP
+
+
+@dataclass
+class History:
+    """Per-epoch records of a `fit` (lists, one entry per epoch run).
+
+    loss          the epoch's training objective J (with the L2 term), as scikit-learn's loss_
+    accuracy      training accuracy after the epoch (classification only, else empty)
+    val_loss      validation cost, without the L2 term (only with a validation split)
+    val_accuracy  validation accuracy (classification with a validation split)
+    val_score     the early-stopping score: val accuracy, or R² for regression
+    lr            the learning rate used during the epoch
+    seconds       wall time of the epoch
+    updates       optimiser steps taken so far
+    """
+
+    loss: list = field(default_factory=list)
+    accuracy: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    val_accuracy: list = field(default_factory=list)
+    val_score: list = field(default_factory=list)
+    lr: list = field(default_factory=list)
+    seconds: list = field(default_factory=list)
+    updates: list = field(default_factory=list)
+    best_epoch: int | None = None
+    stopped: str | None = None          # None (ran every epoch), 'early_stopping', 'callback'
+
+    @property
+    def epochs(self):
+        return len(self.loss)
+
+    def __repr__(self):
+        if not self.loss:
+            return "History(epochs=0)"
+        text = f"History(epochs={self.epochs}, loss {self.loss[0]:.6g} → {self.loss[-1]:.6g}"
+        if self.accuracy:
+            text += f", accuracy {self.accuracy[-1]:.4f}"
+        if self.val_score:
+            text += f", val_score {self.val_score[-1]:.4f}, best_epoch={self.best_epoch}"
+        if self.stopped:
+            text += f", stopped by {self.stopped}"
+        return text + ")"
+
+
+# ---------------------------------------------------------------------------------------------
+# The three kinds of model behind one small interface.
+# ---------------------------------------------------------------------------------------------
+
+class _AutogradNet:
+    """nn.MLP or nn.ValueMLP: J is a node, backward fills each parameter's .grad."""
+
+    def __init__(self, model):
+        self.model = model
+        self.rows = isinstance(model, ValueMLP)          # Values: one row at a time
+        self.n_in, self.k = model.sizes[0], model.sizes[-1]
+        self.dtype = np.dtype(np.float64) if self.rows else model.dtype
+        self.output_activation = (model.layers[-1].activation if self.rows
+                                  else model.activations[-1])
+
+    def settings(self, cost, l2, l2_convention):
+        return (cost or "document", 0.0 if l2 is None else l2, l2_convention or "ufldl")
+
+    def configure(self, cost, l2, l2_convention, n_train):
+        self.cost_fn = losses.get_cost(cost)
+        self.l2, self.l2_convention, self.n_train = l2, l2_convention, n_train
+
+    def parameters(self):
+        return self.model.parameters()
+
+    def holders(self, optimizer):
+        return self.model.parameters()
+
+    def loss_and_grads(self, xb, yb):
+        h = [self.model(row) for row in xb] if self.rows else self.model(Tensor(xb))
+        J = self.cost_fn(h, yb)
+        if self.l2:
+            J = J + losses.l2_penalty(self.model.weights(), self.l2, self.l2_convention,
+                                      n_train=self.n_train, batch=len(xb))
+        J.backward()
+        return float(J.data)
+
+    def outputs(self, X):
+        with no_grad():
+            if self.rows:
+                return np.array([[a.data for a in self.model(row)] for row in X])
+            return self.model(Tensor(X)).data
+
+    def state(self):
+        return self.model.state_dict()
+
+    def load_state(self, state):
+        self.model.load_state_dict(state)
+
+
+class _DeltaNet:
+    """nn.delta.DeltaNetwork: gradients from the δ recursion, set on ArrayParameter holders."""
+
+    rows = False
+
+    def __init__(self, model):
+        self.model = model
+        self.n_in, self.k = model.weights[0].shape[0], model.weights[-1].shape[1]
+        self.dtype = model.weights[0].dtype
+        self.output_activation = model.activations[-1]
+        self._holders = None
+        self._n_train_before = model.n_train
+
+    def settings(self, cost, l2, l2_convention):
+        m = self.model
+        for name, given, own in (("cost", cost, m.cost), ("l2", l2, m.l2),
+                                 ("l2_convention", l2_convention, m.l2_convention)):
+            if given is not None and given != own:
+                raise ValueError(f"{name}={given!r} was passed but the DeltaNetwork was built "
+                                 f"with {name}={own!r}; pass the same or leave it out")
+        return m.cost, m.l2, m.l2_convention
+
+    def configure(self, cost, l2, l2_convention, n_train):
+        self.cost_fn = losses.get_cost(cost)         # for the validation loss
+        m = self.model
+        if l2 and l2_convention == "nielsen":
+            if m.n_train is not None and m.n_train != n_train:
+                raise ValueError(f"the DeltaNetwork has n_train={m.n_train} but the training "
+                                 f"set has {n_train} rows (the 'nielsen' L2 term needs them equal)")
+            m.n_train = n_train
+
+    def restore(self):
+        self.model.n_train = self._n_train_before
+
+    def parameters(self):
+        return self.model.parameters()
+
+    def holders(self, optimizer):
+        self._holders = optimizer.params if optimizer is not None else ArrayParameter.wrap(
+            self.model.parameters())
+        return self._holders
+
+    def loss_and_grads(self, xb, yb):
+        J, grads = self.model.loss_and_grads(xb, yb)
+        for p, g in zip(self._holders, grads):
+            p.grad = g
+        return float(J)
+
+    def outputs(self, X):
+        return self.model.output(X)
+
+    def state(self):
+        return {f"layers.{l}.{name}": np.array(p, copy=True)
+                for l, (W, b) in enumerate(zip(self.model.weights, self.model.biases))
+                for name, p in (("W", W), ("b", b))}
+
+    def load_state(self, state):
+        for l, (W, b) in enumerate(zip(self.model.weights, self.model.biases)):
+            W[...] = state[f"layers.{l}.W"]     # in place: the optimiser holds these arrays
+            b[...] = state[f"layers.{l}.b"]
+
+
+def _adapt(model):
+    if isinstance(model, (MLP, ValueMLP)):
+        return _AutogradNet(model)
+    if isinstance(model, DeltaNetwork):
+        return _DeltaNet(model)
+    raise TypeError(f"fit trains nn.MLP, nn.ValueMLP or nn.delta.DeltaNetwork, got "
+                    f"{type(model).__name__}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking the arguments: every error is raised before the first update.
+# ---------------------------------------------------------------------------------------------
+
+def _check_X(X, net):
+    X = np.asarray(X)
+    if X.dtype.kind not in "fiub":
+        raise ValueError(f"X must hold numbers, got dtype {X.dtype}")
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (n rows × {net.n_in} features), got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError("X has no rows")
+    if X.shape[1] != net.n_in:
+        raise ValueError(f"X has {X.shape[1]} features per row, expected {net.n_in} (the "
+                         f"model's input width n^(1)); got X of shape {X.shape}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"X contains {np.count_nonzero(~np.isfinite(X))} NaN or inf values")
+    return X.astype(net.dtype, copy=False)
+
+
+def _is_one_hot(Y):
+    return bool(np.all((Y == 0) | (Y == 1)) and np.all(Y.sum(axis=1) == 1))
+
+
+def _targets(y, n, k, cost):
+    """(Y for the cost, class labels or None). Labels exist for classification: cross-entropy,
+    integer labels or one-hot rows for k > 1 outputs, 0/1 targets for k = 1."""
+    y = np.asarray(y)
+    if y.dtype.kind not in "fiub":
+        raise ValueError(f"y must hold numbers, got dtype {y.dtype}")
+    if y.shape[0] != n:
+        raise ValueError(f"y has {y.shape[0]} rows but X has {n}")
+    if not np.all(np.isfinite(y)):
+        raise ValueError(f"y contains {np.count_nonzero(~np.isfinite(y))} NaN or inf values")
+    if y.ndim == 2 and y.shape[1] == k and k > 1 and _is_one_hot(y):
+        labels = y.argmax(axis=1)
+        return (labels if cost == "cross_entropy" else y.astype(np.float64)), labels
+    if y.ndim == 1 and (cost == "cross_entropy" or k > 1):
+        if not np.all(y == np.round(y)) or y.min() < 0 or y.max() > k - 1:
+            raise ValueError(f"class labels y must be integers in 0..{k - 1} (k = {k} outputs), "
+                             f"got values in {y.min()}..{y.max()}")
+        labels = y.astype(np.int64)
+        return (labels if cost == "cross_entropy" else np.eye(k)[labels]), labels
+    if cost == "cross_entropy":
+        raise ValueError(f"cost 'cross_entropy' needs labels (n,) or one-hot rows (n, {k}), "
+                         f"got y of shape {y.shape}")
+    Y = y.reshape(n, 1) if (y.ndim == 1 and k == 1) else y
+    if Y.shape != (n, k):
+        raise ValueError(f"y must have shape ({n}, {k}) (n rows × k outputs), got {y.shape}")
+    Y = Y.astype(np.float64)
+    labels = Y[:, 0].astype(np.int64) if k == 1 and np.all((Y == 0) | (Y == 1)) else None
+    return Y, labels
+
+
+def _check_number(name, value, low, high=math.inf, integer=False, low_open=False):
+    kinds = numbers.Integral if integer else numbers.Real
+    ok = isinstance(value, kinds) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > low if low_open else value >= low) and value <= high
+    if not ok:
+        bound = f"> {low}" if low_open else f">= {low}"
+        raise ValueError(f"{name} must be {'an integer' if integer else 'a number'} {bound}"
+                         + (f" and <= {high}" if high != math.inf else "") + f", got {value!r}")
+    return value
+
+
+def _batch_size(batch_size, n_train):
+    if batch_size is None or batch_size == "batch":
+        return n_train
+    if isinstance(batch_size, str):
+        raise ValueError(f"batch_size must be None, 'batch' or an integer, got {batch_size!r}")
+    return _check_number("batch_size", batch_size, 1, n_train, integer=True)
+
+
+def _optimizer(optimizer, net):
+    """Adam by default; an Optimizer over this model's parameters; or a factory params → Optimizer."""
+    if optimizer is None:
+        return Adam(net.holders(None))
+    if not isinstance(optimizer, Optimizer):
+        if not callable(optimizer):
+            raise TypeError(f"optimizer must be an nn.optim Optimizer or a function params → "
+                            f"Optimizer, got {type(optimizer).__name__}")
+        optimizer = optimizer(net.holders(None))
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"the optimizer factory returned {type(optimizer).__name__}")
+        return optimizer
+    own = {id(p) for p in net.parameters()}
+    held = {id(getattr(p, "data", None)) if isinstance(net, _DeltaNet) else id(p)
+            for p in optimizer.params}
+    if own != held:
+        raise ValueError(f"{optimizer!r} does not hold this model's parameters (make it with "
+                         "the model's parameters(), wrapped in ArrayParameter for a DeltaNetwork)")
+    net.holders(optimizer)
+    return optimizer
+
+
+def _progress_bar(progress, total):
+    if progress is None:
+        progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
+    if progress not in (True, False):
+        raise ValueError(f"progress must be None, True or False, got {progress!r}")
+    if not progress:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, unit="batch", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------------------------
+# Scores.
+# ---------------------------------------------------------------------------------------------
+
+def _predicted_labels(H):
+    return H.argmax(axis=1) if H.shape[1] > 1 else (H[:, 0] >= 0.5).astype(np.int64)
+
+
+def _r2(H, Y):
+    """1 − SS_res/SS_tot per output, averaged (scikit-learn's r2_score, uniform average)."""
+    ss_res = ((Y - H) ** 2).sum(axis=0)
+    ss_tot = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
+    safe = np.where(ss_tot > 0, ss_tot, 1.0)
+    r2 = np.where(ss_tot > 0, 1 - ss_res / safe, np.where(ss_res == 0, 1.0, 0.0))
+    return float(r2.mean())
+
+
+def _cost_value(cost_fn, H, Y):
+    with no_grad():
+        return float(cost_fn(Tensor(H), Y).data)
+
+
+def predict(model, X):
+    """Class labels argmax_j h_j(x) for k > 1 outputs; h(x) as a 1-D array for k = 1."""
+    net = _adapt(model)
+    H = net.outputs(_check_X(X, net))
+    return H.argmax(axis=1) if H.shape[1] > 1 else H[:, 0]
+
+
+def accuracy(model, X, y):
+    """Fraction of rows whose predicted class is y (labels or one-hot rows); for k = 1 output
+    the class is h(x) ≥ 0.5."""
+    net = _adapt(model)
+    X = _check_X(X, net)
+    y = np.asarray(y)
+    labels = y.argmax(axis=1) if (y.ndim == 2 and y.shape[1] > 1) else y.reshape(len(y))
+    if len(labels) != len(X):
+        raise ValueError(f"y has {len(labels)} rows but X has {len(X)}")
+    return float(np.mean(_predicted_labels(net.outputs(X)) == labels))
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop.
+# ---------------------------------------------------------------------------------------------
+
+def fit(model, X, y, *, cost=None, l2=None, l2_convention=None, optimizer=None, batch_size=None,
+        epochs=10, shuffle=True, seed=0, validation_fraction=None, early_stopping=False,
+        n_iter_no_change=10, tol=1e-4, progress=None, callback=None, checkpoint=None):
+    """Train ``model`` on (X, y) and return a `History`.
+
+    cost           'document' (default), 'mse' or 'cross_entropy' (logits: identity output)
+    l2, l2_convention   λ (default 0) and 'ufldl' (default), 'nielsen' or 'sklearn'; a
+                   DeltaNetwork's own settings are used when these are left out
+    optimizer      None (Adam, scikit-learn's defaults), an Optimizer over the model's
+                   parameters, or a factory ``params → Optimizer`` (e.g. functools.partial(SGD, lr=0.1))
+    batch_size     None or 'batch' = full batch, an int = mini-batch, 1 = stochastic
+    validation_fraction  hold out this fraction (a seeded split; 0.1 when early_stopping)
+    early_stopping stop when the validation score (accuracy, or R²) has not improved by ``tol``
+                   for more than ``n_iter_no_change`` epochs; the best weights are restored
+    progress       a tqdm bar (None: only when stderr is a terminal)
+    callback       ``callback(history)`` after each epoch; a true result stops training
+    checkpoint     path: after each epoch the last (or, with early stopping, the best) weights
+                   are written atomically, so an interrupted run leaves the last saved model
+    """
+    net = _adapt(model)
+    cost, l2, l2_convention = net.settings(cost, l2, l2_convention)
+    if cost not in losses.COSTS:
+        raise ValueError(f"unknown cost {cost!r}; choose one of {', '.join(losses.COSTS)}")
+    if l2_convention not in losses.L2_CONVENTIONS:
+        raise ValueError(f"unknown l2_convention {l2_convention!r}; choose one of "
+                         f"{', '.join(losses.L2_CONVENTIONS)}")
+    _check_number("l2", l2, 0)
+    if cost == "cross_entropy":
+        if net.k < 2:
+            raise ValueError(f"cost 'cross_entropy' needs at least 2 outputs, the model has {net.k}")
+        if net.output_activation != "identity":
+            raise ValueError(f"cost 'cross_entropy' takes logits: the output activation must be "
+                             f"'identity', got {net.output_activation!r}")
+    X = _check_X(X, net)
+    Y, labels = _targets(y, len(X), net.k, cost)
+    _check_number("epochs", epochs, 1, integer=True)
+    _check_number("n_iter_no_change", n_iter_no_change, 1, integer=True)
+    _check_number("tol", tol, 0)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+    if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
+        raise TypeError(f"checkpoint must be a path, got {type(checkpoint).__name__}")
+
+    rng = np.random.default_rng(seed)
+    n = len(X)
+    train = np.arange(n)
+    val = None
+    if validation_fraction is not None or early_stopping:
+        fraction = 0.1 if validation_fraction is None else validation_fraction
+        _check_number("validation_fraction", fraction, 0, 1, low_open=True)
+        order = rng.permutation(n)
+        n_val = math.ceil(fraction * n)              # as train_test_split rounds the test part
+        if n_val < 2 or n - n_val < 1:
+            raise ValueError(f"validation_fraction={fraction} of {n} rows leaves {n_val} "
+                             f"validation and {n - n_val} training rows (need >= 2 and >= 1)")
+        train, val = np.sort(order[n_val:]), np.sort(order[:n_val])
+    n_train = len(train)
+    batch = _batch_size(batch_size, n_train)
+    net.configure(cost, l2, l2_convention, n_train)
+    try:
+        optimizer = _optimizer(optimizer, net)
+        bar = _progress_bar(progress, epochs * math.ceil(n_train / batch))
+        history = History()
+        try:
+            _loop(net, optimizer, X, Y, labels, train, val, batch, epochs, shuffle, rng,
+                  early_stopping, n_iter_no_change, tol, bar, callback, checkpoint, history)
+        finally:
+            if bar is not None:
+                bar.close()
+    finally:
+        if isinstance(net, _DeltaNet):
+            net.restore()
+    return history
+
+
+def _loop(net, optimizer, X, Y, labels, train, val, batch, epochs, shuffle, rng, early_stopping,
+          n_iter_no_change, tol, bar, callback, checkpoint, history):
+    X_train, Y_train = X[train], Y[train]
+    n_train = len(train)
+    classify = labels is not None
+    best_loss, best_score, no_improvement = math.inf, -math.inf, 0
+    best_state = net.state()
+    t = 0                       # training samples seen (scikit-learn's t_)
+    updates = 0
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        lr = optimizer.lr
+        order = rng.permutation(n_train) if shuffle else np.arange(n_train)
+        accumulated = 0.0
+        for lo in range(0, n_train, batch):       # scikit-learn's gen_batches
+            rows = order[lo:lo + batch]
+            optimizer.zero_grad()
+            J = net.loss_and_grads(X_train[rows], Y_train[rows])
+            optimizer.step()
+            accumulated += J * len(rows)
+            updates += 1
+            if bar is not None:
+                bar.update(1)
+        t += n_train
+        history.loss.append(accumulated / n_train)
+        history.lr.append(lr)
+        history.updates.append(updates)
+        if classify:
+            history.accuracy.append(float(np.mean(
+                _predicted_labels(net.outputs(X_train)) == labels[train])))
+
+        improved = False
+        if val is not None:
+            H = net.outputs(X[val])
+            history.val_loss.append(_cost_value(net.cost_fn, H, Y[val]))
+            if classify:
+                history.val_accuracy.append(float(np.mean(_predicted_labels(H) == labels[val])))
+            score = history.val_accuracy[-1] if classify else _r2(H, _as_matrix(Y[val], net.k))
+            history.val_score.append(score)
+        if early_stopping:      # scikit-learn's _update_no_improvement_count
+            no_improvement = no_improvement + 1 if score < best_score + tol else 0
+            if score > best_score:
+                best_score, best_state, improved = score, net.state(), True
+        else:
+            loss = history.loss[-1]
+            no_improvement = no_improvement + 1 if loss > best_loss - tol else 0
+            if loss < best_loss:
+                best_loss, improved = loss, True
+        if improved:
+            history.best_epoch = epoch
+        optimizer.iteration_ends(t)
+        stop = False
+        if no_improvement > n_iter_no_change:
+            stop = optimizer.trigger_stopping() and early_stopping
+            if not stop:
+                no_improvement = 0
+        history.seconds.append(time.perf_counter() - start)
+
+        if checkpoint is not None and (improved or not early_stopping):
+            save_arrays(checkpoint, best_state if early_stopping else net.state())
+        if bar is not None:
+            bar.set_description(f"epoch {epoch}/{epochs}")
+            shown = {"loss": f"{history.loss[-1]:.4g}"}
+            if history.accuracy:
+                shown["acc"] = f"{history.accuracy[-1]:.3f}"
+            if history.val_score:
+                shown["val"] = f"{history.val_score[-1]:.3f}"
+            bar.set_postfix(shown)
+        if callback is not None and callback(history):
+            history.stopped = "callback"
+        if stop:
+            history.stopped = "early_stopping"
+        if history.stopped:
+            break
+    if early_stopping:
+        net.load_state(best_state)
+
+
+def _as_matrix(Y, k):
+    """Targets as n × k (cross-entropy's labels become one-hot rows)."""
+    return np.eye(k)[Y] if Y.ndim == 1 else Y

@@ -1,0 +1,238 @@
+"""nn.compare (autograd vs δ vs central differences) and the `chainrule check` command."""
+import importlib.util
+
+import numpy as np
+import pytest
+
+import demos.cli
+import nn
+import nn.compare
+from nn.compare import compare_gradients
+
+ROWS = ["W(1)", "b(1)", "W(2)", "b(2)"]
+COLUMNS = ["max|autograd−δ|", "rel(autograd,δ)", "rel(autograd,numeric)", "rel(δ,numeric)"]
+
+
+def document_network(engine="tensor", seed=0):
+    """The document's 4-5-3 sigmoid network with a batch of 8 rows and targets in [0, 1)."""
+    make = nn.MLP if engine == "tensor" else nn.ValueMLP
+    model = make(4, [5, 3], "sigmoid", "sigmoid", seed=seed)
+    rng = np.random.default_rng(seed)
+    return model, rng.standard_normal((8, 4)), rng.uniform(0, 1, (8, 3))
+
+
+def table_rows(table):
+    """{row name: [the numbers in its four columns]}."""
+    rows = {}
+    for line in table.splitlines():
+        fields = line.split()
+        if fields and fields[0] in ROWS + ["W(3)", "b(3)"]:
+            rows[fields[0]] = [float(f) for f in fields[2:6]]
+    return rows
+
+
+# -- compare_gradients ---------------------------------------------------------------------------
+
+def test_default_network_table_lists_every_parameter_and_agrees():
+    model, X, y = document_network()
+    c = compare_gradients(model, X, y)
+    table = c.table()
+    for column in COLUMNS:
+        assert column in table
+    rows = table_rows(table)
+    assert list(rows) == ROWS
+    for name, (max_abs, rel_delta, rel_numeric, rel_delta_numeric) in rows.items():
+        assert max_abs <= 1e-15 and rel_delta <= 1e-12, name
+        assert rel_numeric <= 1e-6 and rel_delta_numeric <= 1e-6, name
+    assert "4-5-3" in table and "cost document" in table and "batch n = 8" in table
+    assert "verdict: PASS" in table and "1e-12" in table and "1e-6" in table
+    assert c.passed() and c.warnings == []
+    assert [p.name for p in c.parameters] == ROWS
+    assert [p.shape for p in c.parameters] == [(4, 5), (5,), (5, 3), (3,)]
+    assert abs(c.cost_autograd - c.cost_delta) <= 1e-15
+
+
+def test_table_numbers_are_the_comparison_numbers():
+    model, X, y = document_network()
+    c = compare_gradients(model, X, y)
+    rows = table_rows(c.table())
+    for p in c.parameters:
+        expected = [p.max_abs_delta, p.rel_delta, p.rel_numeric, p.rel_delta_numeric]
+        np.testing.assert_allclose(rows[p.name], expected, rtol=1e-2, atol=1e-300)
+
+
+def test_gradients_match_the_delta_reference_directly():
+    model, X, y = document_network()
+    c = compare_gradients(model, X, y, l2=0.3)
+    r = nn.delta.backprop([L.W.data for L in model.layers], [L.b.data for L in model.layers],
+                          X, y, "sigmoid", l2=0.3)
+    for l, layer in enumerate(c.layers, start=1):
+        np.testing.assert_array_equal(layer.W.delta, r.grad_W_at(l))
+        np.testing.assert_allclose(layer.W.autograd, r.grad_W_at(l), rtol=1e-12, atol=1e-17)
+        np.testing.assert_allclose(layer.W.numeric.reshape(layer.W.shape), r.grad_W_at(l),
+                                   rtol=1e-5, atol=1e-9)
+
+
+def test_value_engine_agrees_with_tensor_engine():
+    tensor_model, X, y = document_network("tensor")
+    value_model, _, _ = document_network("value")
+    value_model.load_state_dict(tensor_model.state_dict())
+    ct = compare_gradients(tensor_model, X, y, numeric=False)
+    cv = compare_gradients(value_model, X, y, numeric=False)
+    assert cv.engine == "value" and ct.engine == "tensor"
+    for pt, pv in zip(ct.parameters, cv.parameters):
+        np.testing.assert_allclose(pv.autograd, pt.autograd, rtol=1e-12, atol=1e-18)
+    assert cv.passed() and "—" in cv.table() and "not run" in cv.table()
+
+
+@pytest.mark.parametrize("engine", ["tensor", "value"])
+def test_numeric_by_the_models_own_forward_pass_leaves_the_model_unchanged(engine):
+    model, X, y = document_network(engine)
+    before = model.state_dict()
+    c = compare_gradients(model, X, y, cost="mse", l2=0.1, l2_convention="sklearn",
+                          numeric_forward="autograd")
+    assert c.passed(), c.table()
+    assert "no_grad" in c.table()
+    after = model.state_dict()
+    for name in before:
+        np.testing.assert_array_equal(before[name], after[name])
+
+
+def test_max_entries_samples_each_big_array():
+    model = nn.MLP(6, [10, 4], "tanh", "identity", seed=1)
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((5, 6)), rng.integers(0, 4, 5)
+    c = compare_gradients(model, X, y, cost="cross_entropy", max_entries=7, seed=3)
+    assert [p.entries.size for p in c.parameters] == [7, 7, 7, 4]
+    assert c.passed(), c.table()
+    assert "(7 sampled)" in c.table()
+
+
+def test_relu_kink_is_warned_about_when_z_sits_exactly_at_zero():
+    model = nn.MLP(2, [3, 1], "relu", "identity", seed=0)
+    X = np.array([[1.0, 2.0], [0.5, -1.0], [-2.0, 1.5]])
+    y = np.array([[0.3], [0.1], [-0.2]])
+    # Unit 0 of layer 1: z(1)[0, 0] = 1·1 + 2·(−0.5) + 0 = 0 exactly; the other z's stay clear.
+    W = model.layers[0].W.data
+    W[:, 0] = [1.0, -0.5]
+    model.layers[0].b.data[:] = [0.0, 0.3, -0.4]
+    z = X @ W + model.layers[0].b.data
+    assert z[0, 0] == 0.0 and np.all(np.abs(np.delete(z.ravel(), 0)) > 1e-3)
+    c = compare_gradients(model, X, y)
+    assert c.layers[0].kinks == [(0, 0, 0.0)]
+    assert c.layers[1].kinks == []             # identity output: no kink to warn about
+    assert len(c.warnings) == 1 and "layer 1 (relu)" in c.warnings[0]
+    assert "kink" in c.warnings[0] and "row 0, unit 0" in c.warnings[0]
+    assert "warning: layer 1 (relu)" in c.table()
+    # autograd and δ both take relu′(0) = 0, so they still agree to rounding.
+    assert all(p.rel_delta <= 1e-12 for p in c.parameters)
+
+
+def test_no_kink_warning_for_smooth_activations_even_at_zero():
+    model = nn.MLP(1, [1, 1], "tanh", "identity", seed=0)
+    model.layers[0].W.data[:] = 1.0
+    model.layers[0].b.data[:] = 0.0
+    c = compare_gradients(model, np.zeros((1, 1)), np.ones((1, 1)))
+    assert c.warnings == [] and c.passed()
+
+
+def test_disagreement_fails():
+    model, X, y = document_network()
+    c = compare_gradients(model, X, y)
+    c.layers[1].b.autograd = c.layers[1].b.autograd + 1e-6
+    assert not c.passed()
+    assert c.passed(tol_delta=1.0, tol_numeric=1.0)
+    assert "FAIL" in c.table() and "DISAGREE" in c.table()
+
+
+def test_nan_never_passes():
+    model, X, y = document_network()
+    c = compare_gradients(model, X, y, numeric=False)
+    c.layers[0].W.autograd = np.full((4, 5), np.nan)
+    assert not c.passed()
+
+
+def test_bad_arguments():
+    model, X, y = document_network()
+    with pytest.raises(ValueError, match="identity"):
+        compare_gradients(model, X, np.zeros(8, dtype=int), cost="cross_entropy")
+    with pytest.raises(ValueError, match="n_train"):
+        compare_gradients(model, X, y, l2=0.1, l2_convention="nielsen")
+    with pytest.raises(TypeError, match="nn.MLP"):
+        compare_gradients(object(), X, y)
+    with pytest.raises(ValueError, match="numeric_forward"):
+        compare_gradients(model, X, y, numeric_forward="torch")
+
+
+# -- chainrule check -----------------------------------------------------------------------------
+
+@pytest.fixture
+def cli(monkeypatch):
+    """demos.cli.main, registering only the subcommands whose modules exist so far."""
+    present = tuple(name for name in demos.cli.SUBCOMMANDS
+                    if importlib.util.find_spec(f"demos.cmd_{name}") is not None)
+    assert "check" in present
+    monkeypatch.setattr(demos.cli, "SUBCOMMANDS", present)
+    return demos.cli.main
+
+
+def test_check_default_prints_the_table_and_exits_0(cli, capsys):
+    assert cli(["check"]) == 0
+    out = capsys.readouterr().out
+    assert list(table_rows(out)) == ROWS
+    assert "4-5-3" in out and "sigmoid" in out and "cost document" in out
+    assert "verdict: PASS" in out
+
+
+def test_check_with_options_exits_0(cli, capsys):
+    argv = ["check", "--sizes", "3,7,2", "--activation", "tanh", "--cost", "cross_entropy",
+            "--l2", "0.1", "--l2-convention", "nielsen"]
+    assert cli(argv) == 0
+    out = capsys.readouterr().out
+    assert list(table_rows(out)) == ROWS
+    assert "3-7-2" in out and "f = tanh, identity" in out and "cross_entropy" in out
+    assert "λ = 0.1 (nielsen)" in out
+
+
+@pytest.mark.parametrize("argv", [
+    ["--engine", "value", "--sizes", "2,3,3,1", "--activation", "relu", "--seed", "2"],
+    ["--sizes", "2,16,16,1", "--activation", "relu", "--no-numeric", "--batch", "20"],
+    ["--cost", "mse", "--l2", "0.01", "--l2-convention", "sklearn", "--batch", "1"],
+])
+def test_check_variants_exit_0(cli, capsys, argv):
+    assert cli(["check"] + argv) == 0, capsys.readouterr().out
+
+
+def test_check_exits_1_when_the_witnesses_disagree(cli, capsys, monkeypatch):
+    real = nn.compare.compare_gradients
+
+    def broken(*args, **kwargs):
+        c = real(*args, **kwargs)
+        c.layers[0].W.autograd = 2 * c.layers[0].W.autograd
+        return c
+
+    monkeypatch.setattr(nn.compare, "compare_gradients", broken)
+    assert cli(["check"]) == 1
+    assert "verdict: FAIL" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("sizes", ["4,five,3", "4", "4,0,3", "", "4,,3"])
+def test_check_bad_sizes_exits_2_with_one_line(cli, capsys, sizes):
+    assert cli(["check", "--sizes", sizes]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("chainrule check: error: --sizes")
+
+
+def test_check_cross_entropy_needs_identity_output(cli, capsys):
+    assert cli(["check", "--cost", "cross_entropy", "--output-activation", "sigmoid"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_check_help_explains_what_is_compared(cli, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli(["check", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "autograd" in out and "δ" in out and "central differences" in out

@@ -1,0 +1,179 @@
+"""Tests of the graph core: `topo_order` as a function of its own, `gradients` (which touches no
+``.grad``) and anomaly mode in the backward pass."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from autograd import Tensor, Value, detect_anomaly, gradients, topo_order
+from tests.ops_table import SETTINGS
+
+# A random DAG: node i (after the leaves) is an op applied to earlier nodes chosen by index.
+_OPS = [lambda a, b: a + b, lambda a, b: a * b, lambda a, b: a - b,
+        lambda a, b: (a * b).tanh(), lambda a, b: a.sigmoid() + b]
+
+
+@st.composite
+def dags(draw):
+    n_leaves = draw(st.integers(1, 4))
+    n_ops = draw(st.integers(1, 25))
+    plan = []
+    for i in range(n_ops):
+        k = n_leaves + i
+        plan.append((draw(st.integers(0, len(_OPS) - 1)), draw(st.integers(0, k - 1)),
+                     draw(st.integers(0, k - 1))))
+    values = draw(st.lists(st.floats(-2, 2), min_size=n_leaves, max_size=n_leaves))
+    return values, plan
+
+
+def build(values, plan):
+    nodes = [Value(v, label=f"x{i}") for i, v in enumerate(values)]
+    for j, (op, a, b) in enumerate(plan):
+        nodes.append(_OPS[op](nodes[a], nodes[b]).with_label(f"n{j}"))
+    return nodes[-1], nodes
+
+
+def _reachable(root):
+    seen, stack = set(), [root]
+    while stack:
+        n = stack.pop()
+        if n not in seen:
+            seen.add(n)
+            stack.extend(n.parents)
+    return seen
+
+
+@SETTINGS
+@given(dags())
+def test_topo_order_parents_first_each_once_deterministic(dag):
+    root, _ = build(*dag)
+    order = topo_order(root)
+    assert len(order) == len(set(order)), "every node once"
+    assert set(order) == _reachable(root), "exactly the nodes reachable from the root"
+    assert order[-1] is root
+    position = {node: i for i, node in enumerate(order)}
+    for node in order:
+        for parent in node.parents:
+            assert position[parent] < position[node], "every node after its parents"
+    again, _ = build(*dag)
+    assert [n.label for n in topo_order(again)] == [n.label for n in order]
+
+
+def test_topo_order_follows_argument_order():
+    a, b, c = Value(1.0, label="a"), Value(2.0, label="b"), Value(3.0, label="c")
+    ab = (a * b).with_label("ab")
+    ac = (a * c).with_label("ac")
+    e = (ab + ac).with_label("e")
+    assert [n.label for n in topo_order(e)] == ["a", "b", "ab", "c", "ac", "e"]
+    f = (ac + ab).with_label("f")
+    assert [n.label for n in topo_order(f)] == ["a", "c", "ac", "b", "ab", "f"]
+
+
+def test_topo_order_of_a_leaf_and_of_reuse():
+    a = Value(1.0)
+    assert topo_order(a) == [a]
+    b = a * a
+    assert topo_order(b) == [a, b]
+
+
+def test_topo_order_is_iterative_on_a_deep_chain():
+    x0 = Value(0.5)
+    x = x0
+    n = 100_000
+    for _ in range(n):
+        x = -x
+    order = topo_order(x)
+    assert len(order) == n + 1
+    assert order[0] is x0 and order[-1] is x
+    x.backward()
+    assert x0.grad == 1.0
+
+
+def test_topo_order_works_on_tensor_graphs():
+    t = Tensor([1.0, 2.0], requires_grad=True, label="t")
+    u = (t * 2.0).with_label("u")
+    out = (u.tanh() + t).sum().with_label("out")
+    order = topo_order(out)
+    labels = [n.label for n in order]
+    assert labels.index("t") < labels.index("u") < labels.index("out")
+    assert order[-1] is out and len(order) == len(set(order))
+
+
+# --- gradients() ----------------------------------------------------------------------------
+
+def test_gradients_does_not_touch_grad():
+    x, w = Value(0.5, label="x"), Value(-1.5, label="w")
+    z = (w * x).with_label("z")
+    y = z.tanh()
+    gx, gw = gradients(y, [x, w])
+    d = 1 - math.tanh(-0.75) ** 2
+    assert math.isclose(gx, -1.5 * d, rel_tol=1e-15) and math.isclose(gw, 0.5 * d, rel_tol=1e-15)
+    assert x.grad == 0.0 and w.grad == 0.0 and z.grad == 0.0 and y.grad == 0.0
+    y.backward()
+    before = (x.grad, w.grad, z.grad)
+    gradients(y, [x, w])
+    assert (x.grad, w.grad, z.grad) == before
+
+    t = Tensor([1.0, 2.0], requires_grad=True)
+    (g,) = gradients((t * t).sum(), [t])
+    np.testing.assert_array_equal(g, [2.0, 4.0])
+    assert t.grad is None
+
+
+def test_gradients_of_an_unrelated_node_is_zero():
+    x, other = Value(1.0), Value(2.0)
+    assert gradients(x * 3.0, [x, other]) == [3.0, 0.0]
+    t, u = Tensor([1.0, 2.0], requires_grad=True), Tensor(np.ones((2, 2)), requires_grad=True)
+    g_t, g_u = gradients(t.sum(), [t, u])
+    np.testing.assert_array_equal(g_u, np.zeros((2, 2)))
+
+
+def test_gradients_with_create_graph_is_differentiable():
+    x = Value(1.3)
+    (g,) = gradients(x ** 3, [x], create_graph=True)
+    assert isinstance(g, Value) and math.isclose(g.data, 3 * 1.3 ** 2, rel_tol=1e-15)
+    (h,) = gradients(g, [x])
+    assert math.isclose(h, 6 * 1.3, rel_tol=1e-15)
+    assert x.grad == 0.0
+
+
+def test_gradients_with_grad_out():
+    x = Value(2.0)
+    assert gradients(x * x, [x], grad_out=0.5) == [2.0]
+
+
+# --- anomaly mode in the backward pass ----------------------------------------------------
+
+def test_anomaly_in_backward_names_the_op_value():
+    x = Value(0.0, label="root_of")
+    y = (x.sqrt() + 1.0) * 2.0          # forward finite everywhere
+    with detect_anomaly():
+        with pytest.raises(FloatingPointError) as info:
+            y.backward()
+    message = str(info.value)
+    assert "'sqrt'" in message and "backward" in message and "root_of" in message, message
+
+
+def test_anomaly_in_backward_names_the_op_tensor():
+    t = Tensor([0.0, 4.0], requires_grad=True, label="tt")
+    y = t.sqrt().sum()
+    with detect_anomaly():
+        with pytest.raises(FloatingPointError) as info:
+            y.backward()
+    message = str(info.value)
+    assert "'sqrt'" in message and "backward" in message and "tt" in message, message
+
+
+def test_anomaly_mode_is_silent_on_finite_graphs_and_restores():
+    x = Value(0.5)
+    with detect_anomaly():
+        y = (x.log() * x.exp()).tanh()
+        y.backward()
+    assert math.isfinite(x.grad)
+    with np.errstate(divide="ignore"):
+        z = Value(0.0).log()            # outside the mode: IEEE −inf, no exception
+    assert z.data == -math.inf

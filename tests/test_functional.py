@@ -1,0 +1,135 @@
+"""Tests of the functional API: grad and value_and_grad with argnums, nested grad on floats and
+arrays, and errors for bad outputs and arguments."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from autograd import Tensor, Value, grad, value_and_grad
+
+
+def f_xy(x, y):
+    """f = x·y² + x³ (only arithmetic: an argument not differentiated stays a plain float)."""
+    return x * y ** 2 + x ** 3
+
+
+def test_grad_argnums_int():
+    x, y = 0.7, -1.3
+    assert math.isclose(grad(f_xy)(x, y), y ** 2 + 3 * x ** 2, rel_tol=1e-15)
+    assert math.isclose(grad(f_xy, argnums=1)(x, y), 2 * x * y, rel_tol=1e-15)
+    assert math.isclose(grad(f_xy, argnums=-1)(x, y), 2 * x * y, rel_tol=1e-15)
+
+
+def test_grad_argnums_tuple():
+    x, y = 0.7, -1.3
+    gx, gy = grad(f_xy, argnums=(0, 1))(x, y)
+    assert math.isclose(gx, y ** 2 + 3 * x ** 2, rel_tol=1e-15)
+    assert math.isclose(gy, 2 * x * y, rel_tol=1e-15)
+    (only_y,) = grad(f_xy, argnums=(1,))(x, y)
+    assert math.isclose(only_y, 2 * x * y, rel_tol=1e-15)
+
+
+def test_value_and_grad():
+    value, g = value_and_grad(f_xy)(0.7, -1.3)
+    assert isinstance(value, float)
+    assert math.isclose(value, 0.7 * 1.69 + 0.7 ** 3, rel_tol=1e-15)
+    assert math.isclose(g, 1.69 + 3 * 0.49, rel_tol=1e-15)
+    value, (gx, gy) = value_and_grad(f_xy, argnums=(0, 1))(0.7, -1.3)
+    assert math.isclose(gy, 2 * 0.7 * -1.3, rel_tol=1e-15)
+
+
+def test_grad_on_arrays():
+    x = np.array([0.5, -1.0, 2.0])
+    A = np.array([[1.0, 2.0, 0.0], [0.5, -1.0, 3.0]])
+    g = grad(lambda v: (v ** 3).sum())(x)
+    assert isinstance(g, np.ndarray) and g.shape == (3,)
+    np.testing.assert_allclose(g, 3 * x ** 2, rtol=1e-15)
+    gx, gA = grad(lambda v, M: (Tensor(np.ones(2)) @ (M @ v).tanh()), argnums=(0, 1))(x, A)
+    s = 1 - np.tanh(A @ x) ** 2
+    np.testing.assert_allclose(gx, A.T @ s, rtol=1e-14)
+    np.testing.assert_allclose(gA, np.outer(s, x), rtol=1e-14)
+    value, g = value_and_grad(lambda v: (v * v).sum())(x)
+    assert math.isclose(float(value), float(x @ x), rel_tol=1e-15)
+
+
+def test_grad_does_not_mutate_the_argument():
+    x = np.array([1.0, 2.0])
+    grad(lambda v: (v * v).sum())(x)
+    np.testing.assert_array_equal(x, [1.0, 2.0])
+
+
+def test_nested_grad_on_floats():
+    cube = lambda x: x ** 3                              # noqa: E731
+    assert grad(cube)(2.0) == 12.0
+    assert grad(grad(cube))(2.0) == 12.0
+    assert grad(grad(grad(cube)))(2.0) == 6.0
+    assert math.isclose(grad(grad(lambda x: x.exp() * x))(0.5), math.exp(0.5) * 2.5,
+                        rel_tol=1e-14)
+
+
+def test_nested_grad_mixed_arguments():
+    # ∂/∂y of ∂f/∂x for f = x·y² + x³ is 2y
+    dfdx = grad(f_xy, argnums=0)
+    assert math.isclose(grad(lambda y: dfdx(0.7, y))(-1.3), -2.6, rel_tol=1e-15)
+    assert math.isclose(grad(lambda x: grad(f_xy, argnums=1)(x, -1.3))(0.7), -2.6,
+                        rel_tol=1e-15)
+
+
+def test_nested_grad_on_arrays():
+    x = np.array([0.5, -1.0, 2.0])
+    inner = grad(lambda v: (v ** 3).sum())
+    second = grad(lambda v: inner(v).sum())(x)           # Σ ∂(3v²)/∂v = 6v
+    np.testing.assert_allclose(second, 6 * x, rtol=1e-15)
+    w = np.array([1.0, 2.0, -1.0])
+    second = grad(lambda v: (grad(lambda u: u.tanh().sum())(v) * w).sum())(x)
+    t = np.tanh(x)
+    np.testing.assert_allclose(second, w * -2 * t * (1 - t ** 2), rtol=1e-14)
+
+
+def test_grad_accepts_nodes():
+    # a node that requires a gradient means "nested": the gradient comes back as a node
+    x = Value(1.5)
+    g = grad(lambda v: v * v)(x)
+    assert isinstance(g, Value) and g.data == 3.0
+    assert x.grad == 0.0
+    assert grad(lambda v: v * v)(Value(1.5, requires_grad=False)) == 3.0
+    t = Tensor([1.0, 2.0])
+    np.testing.assert_array_equal(grad(lambda v: (v * v).sum())(t), [2.0, 4.0])
+
+
+def test_non_scalar_output_is_an_error():
+    with pytest.raises(ValueError, match="scalar"):
+        grad(lambda v: v * 2.0)(np.ones(3))
+    with pytest.raises(ValueError, match="scalar"):
+        value_and_grad(lambda v: v.tanh())(np.ones((2, 2)))
+
+
+def test_non_node_output_is_an_error():
+    with pytest.raises(TypeError, match="float"):
+        grad(lambda v: 3.0)(1.0)
+
+
+def test_bad_argnums_and_arguments():
+    with pytest.raises(ValueError, match="argnums"):
+        grad(f_xy, argnums=2)(1.0, 2.0)
+    with pytest.raises(TypeError, match="str"):
+        grad(lambda v: v)("x")
+
+
+def test_nested_grad_through_a_closure():
+    # the standard nested idiom: the inner function closes over the outer variable y
+    y = -1.3
+    assert math.isclose(grad(lambda v: grad(lambda x: x * v)(0.7))(y), 1.0, rel_tol=1e-15)
+    # d/dy [∂(x²y)/∂x · y] = d/dy [2xy²] = 4xy at x = 0.7
+    got = grad(lambda v: grad(lambda x: x * x * v)(0.7) * v)(y)
+    assert math.isclose(got, 4 * 0.7 * y, rel_tol=1e-15), got
+
+
+def test_nested_grad_never_drops_a_dependence_silently():
+    # d/dy [∂f/∂x(0.7, y) · y] = d/dy [(y² + 3·0.7²) y] = 3y² + 1.47
+    dfdx = grad(f_xy)
+    y = -1.3
+    got = grad(lambda v: dfdx(0.7, v) * v)(y)
+    assert math.isclose(got, 3 * y ** 2 + 1.47, rel_tol=1e-14), got

@@ -1,0 +1,183 @@
+"""nn.optim: each update equals its textbook formula, written out here in numpy, step for step;
+the schedules follow scikit-learn's _stochastic_optimizers step for step."""
+import math
+
+import numpy as np
+import pytest
+from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
+
+from autograd import Tensor, Value
+from nn.optim import SGD, Adam, ArrayParameter
+
+SHAPES = [(3, 4), (4,), (2, 3)]
+STEPS = 5
+
+
+def _params(seed=0):
+    rng = np.random.default_rng(seed)
+    return [ArrayParameter(rng.standard_normal(s)) for s in SHAPES]
+
+
+def _grads(seed=1):
+    rng = np.random.default_rng(seed)
+    return [[rng.standard_normal(s) for s in SHAPES] for _ in range(STEPS)]
+
+
+def _run(optimizer, params, grads):
+    """Apply the optimiser to the gradient sequence; return the parameters after each step."""
+    trace = []
+    for step in grads:
+        for p, g in zip(params, step):
+            p.grad = g
+        optimizer.step()
+        trace.append([p.data.copy() for p in params])
+    return trace
+
+
+@pytest.mark.parametrize("momentum, nesterov", [(0.0, False), (0.9, False), (0.9, True),
+                                                (0.5, True)])
+def test_sgd_is_the_textbook_update(momentum, nesterov):
+    lr = 0.1
+    params, grads = _params(), _grads()
+    w = [p.data.copy() for p in params]
+    v = [np.zeros_like(x) for x in w]
+    got = _run(SGD(params, lr=lr, momentum=momentum, nesterov=nesterov), params, grads)
+    for step, g in enumerate(grads):
+        for i in range(len(w)):
+            if momentum == 0:
+                w[i] = w[i] - lr * g[i]                    # the document's w = w − α ∂J/∂w
+            else:
+                v[i] = momentum * v[i] - lr * g[i]
+                w[i] = w[i] + (momentum * v[i] - lr * g[i] if nesterov else v[i])
+            np.testing.assert_allclose(got[step][i], w[i], rtol=0, atol=1e-15)
+
+
+def test_adam_is_the_textbook_update():
+    lr, b1, b2, eps = 0.01, 0.9, 0.999, 1e-8
+    params, grads = _params(), _grads()
+    w = [p.data.copy() for p in params]
+    m = [np.zeros_like(x) for x in w]
+    v = [np.zeros_like(x) for x in w]
+    got = _run(Adam(params, lr=lr), params, grads)
+    for t, g in enumerate(grads, start=1):
+        for i in range(len(w)):
+            m[i] = b1 * m[i] + (1 - b1) * g[i]
+            v[i] = b2 * v[i] + (1 - b2) * g[i] ** 2
+            lr_t = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+            w[i] = w[i] - lr_t * m[i] / (np.sqrt(v[i]) + eps)
+            np.testing.assert_allclose(got[t - 1][i], w[i], rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("ours, theirs", [
+    (lambda p: SGD(p, lr=0.05), lambda p: SGDOptimizer(p, 0.05, momentum=0.0, nesterov=False)),
+    (lambda p: SGD(p, lr=0.05, momentum=0.9, nesterov=True),
+     lambda p: SGDOptimizer(p, 0.05, momentum=0.9, nesterov=True)),
+    (lambda p: Adam(p, lr=0.003), lambda p: AdamOptimizer(p, 0.003)),
+])
+def test_updates_equal_sklearn_bit_for_bit(ours, theirs):
+    params, grads = _params(), _grads()
+    mine = _run(ours(params), params, grads)
+    reference = [p.data.copy() for p in _params()]
+    sk = theirs(reference)
+    for step, g in enumerate(grads):
+        sk.update_params(reference, g)
+        for a, b in zip(mine[step], reference):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_value_and_tensor_parameters_follow_the_same_formula():
+    w0 = np.array([[0.5, -1.0], [2.0, 0.25]])
+    T = Tensor(w0.copy(), requires_grad=True)
+    V = [Value(float(x)) for x in w0.ravel()]
+    opt_T, opt_V = Adam([T], lr=0.1), Adam(V, lr=0.1)
+    for g in _grads_for(w0.shape):
+        T.grad = g
+        for v, gi in zip(V, g.ravel()):
+            v.grad = float(gi)
+        opt_T.step()
+        opt_V.step()
+    assert all(type(v.data) is float for v in V)
+    np.testing.assert_allclose([v.data for v in V], T.data.ravel(), rtol=0, atol=1e-15)
+
+
+def _grads_for(shape):
+    rng = np.random.default_rng(5)
+    return [rng.standard_normal(shape) for _ in range(4)]
+
+
+def test_arrays_are_updated_in_place_and_none_is_skipped():
+    W, b = np.ones((2, 2)), np.ones(2)
+    params = ArrayParameter.wrap([W, b])
+    opt = SGD(params, lr=0.5)
+    params[0].grad = np.full((2, 2), 2.0)        # b's grad stays None: skipped
+    opt.step()
+    assert params[0].data is W
+    np.testing.assert_array_equal(W, np.zeros((2, 2)))
+    np.testing.assert_array_equal(b, np.ones(2))
+    opt.zero_grad()
+    assert all(p.grad is None for p in params)
+
+
+def test_invscaling_schedule_matches_sklearn():
+    ours = SGD(_params(), lr=0.1, schedule="invscaling", power_t=0.3)
+    theirs = SGDOptimizer([p.data for p in _params()], 0.1, "invscaling", power_t=0.3)
+    for t in [60, 120, 180, 1000, 12345]:           # samples seen after each epoch
+        ours.iteration_ends(t)
+        theirs.iteration_ends(t)
+        assert ours.lr == theirs.learning_rate
+
+
+def test_constant_schedule_ignores_iteration_ends():
+    ours = SGD(_params(), lr=0.1)
+    ours.iteration_ends(500)
+    assert ours.lr == 0.1
+    assert ours.trigger_stopping() is True
+
+
+def test_adaptive_schedule_matches_sklearn():
+    ours = SGD(_params(), lr=0.1, schedule="adaptive")
+    theirs = SGDOptimizer([p.data for p in _params()], 0.1, "adaptive")
+    for _ in range(12):                              # past the 1e-6 floor
+        ours.iteration_ends(100)
+        theirs.iteration_ends(100)
+        assert ours.trigger_stopping() == theirs.trigger_stopping("", False)
+        assert ours.lr == theirs.learning_rate
+    assert ours.trigger_stopping() is True           # lr ≤ 1e-6: stop
+
+
+def test_lr_is_settable_and_checked():
+    opt = Adam(_params(), lr=0.01)
+    opt.lr = 0.5
+    assert opt.lr == 0.5
+    with pytest.raises(ValueError, match="lr"):
+        opt.lr = 0.0
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: SGD(p, lr=0), "lr must be"),
+    (lambda p: SGD(p, lr=-1.0), "lr must be"),
+    (lambda p: SGD(p, lr=float("nan")), "lr must be"),
+    (lambda p: SGD(p, momentum=1.0), "momentum"),
+    (lambda p: SGD(p, momentum=-0.1), "momentum"),
+    (lambda p: SGD(p, schedule="cosine"), "unknown schedule"),
+    (lambda p: Adam(p, beta_1=1.0), "beta_1"),
+    (lambda p: SGD([]), "empty parameter list"),
+    (lambda p: Adam([]), "empty parameter list"),
+])
+def test_bad_settings_are_clear_errors(make, message):
+    with pytest.raises(ValueError, match=message):
+        make(_params())
+
+
+def test_bare_arrays_are_refused_with_a_hint():
+    with pytest.raises(TypeError, match="ArrayParameter"):
+        SGD([np.zeros(3)])
+
+
+def test_repr_is_readable():
+    assert repr(SGD(_params(), lr=0.1, momentum=0.9, nesterov=True)) == \
+        "SGD(lr=0.1, momentum=0.9, nesterov=True, params=3)"
+    assert repr(Adam(_params())) == \
+        "Adam(lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-08, t=0, params=3)"
+    assert "invscaling" in repr(SGD(_params(), schedule="invscaling"))
+    assert repr(ArrayParameter(np.zeros((2, 3)))) == "ArrayParameter(shape=(2, 3), dtype=float64)"

@@ -1,0 +1,369 @@
+"""Tests of the scalar `Value` engine: every op of the shared table against central differences
+and closed forms, higher-order derivatives, graph semantics, IEEE behaviour and anomaly mode,
+bad input, a million-node chain and freeing graphs without the garbage collector."""
+from __future__ import annotations
+
+import gc
+import math
+import sys
+import weakref
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import autograd
+from autograd import Value, detect_anomaly, enable_grad, gradcheck, no_grad, topo_order
+from tests.ops_table import BINARY, SETTINGS, UNARY
+
+
+def close(actual, expected, rel=1e-9, abs_=1e-12):
+    return math.isclose(actual, float(expected), rel_tol=rel, abs_tol=abs_)
+
+
+# --- the op table: gradients vs central differences and closed forms ---------------------------
+
+@pytest.mark.parametrize("op", UNARY, ids=str)
+@SETTINGS
+@given(data=st.data())
+def test_unary_op_matches_reference_and_central_differences(op, data):
+    x = data.draw(op.domain, label="x")
+    report = gradcheck(op.apply, x)
+    assert report.passed, f"{op.name} at x={x!r}\n{report}"
+
+    v = Value(x)
+    y = op.apply(v)
+    assert isinstance(y, Value)
+    assert close(y.data, op.ref(np.float64(x)), rel=1e-12, abs_=1e-300)
+    y.backward()
+    assert close(v.grad, op.dref(np.float64(x))), (op.name, x, v.grad)
+
+
+@pytest.mark.parametrize("op", BINARY, ids=str)
+@SETTINGS
+@given(data=st.data())
+def test_binary_op_matches_reference_and_central_differences(op, data):
+    a = data.draw(op.domain_a, label="a")
+    b = data.draw(op.domain_b, label="b")
+    node_a, node_b = op.nodes
+    if node_a and node_b:
+        report = gradcheck(op.apply, a, b)
+    elif node_a:
+        report = gradcheck(lambda x: op.apply(x, b), a)
+    else:
+        report = gradcheck(lambda x: op.apply(a, x), b)
+    assert report.passed, f"{op.name} at a={a!r}, b={b!r}\n{report}"
+
+    va = Value(a) if node_a else a
+    vb = Value(b) if node_b else b
+    y = op.apply(va, vb)
+    assert isinstance(y, Value)
+    assert close(y.data, op.ref(np.float64(a), np.float64(b)), rel=1e-12, abs_=1e-300)
+    y.backward()
+    da, db = op.dref(np.float64(a), np.float64(b))
+    if node_a:
+        assert close(va.grad, da), (op.name, a, b, va.grad, da)
+    if node_b:
+        assert close(vb.grad, db), (op.name, a, b, vb.grad, db)
+
+
+def test_plain_number_operands_get_no_graph_gradient():
+    x = Value(2.0)
+    y = 3.0 * x + 1 - x / 4 + 2 ** x
+    y.backward()
+    constants = [n for n in topo_order(y) if n.is_leaf and n is not x]
+    assert constants and all(not c.requires_grad and c.grad == 0.0 for c in constants)
+    assert close(x.grad, 3.0 - 0.25 + 4.0 * math.log(2.0))
+
+
+# --- second derivatives ------------------------------------------------------------------------
+
+SECOND = [
+    ("exp", lambda x: x.exp(), lambda x: math.exp(x), [-1.5, 0.0, 2.0]),
+    ("log", lambda x: x.log(), lambda x: -1.0 / x ** 2, [0.3, 1.0, 4.0]),
+    ("tanh", lambda x: x.tanh(),
+     lambda x: -2.0 * math.tanh(x) * (1.0 - math.tanh(x) ** 2), [-1.2, 0.0, 0.7]),
+    ("sigmoid", lambda x: x.sigmoid(),
+     lambda x: (lambda s: s * (1 - s) * (1 - 2 * s))(1 / (1 + math.exp(-x))), [-2.0, 0.0, 1.3]),
+    ("sin", lambda x: x.sin(), lambda x: -math.sin(x), [-2.0, 0.5, 3.0]),
+    ("cube", lambda x: x ** 3, lambda x: 6.0 * x, [-2.0, 0.5, 3.0]),
+]
+
+
+@pytest.mark.parametrize("name,f,d2,points", SECOND, ids=[s[0] for s in SECOND])
+def test_second_derivative_via_create_graph(name, f, d2, points):
+    for p in points:
+        x = Value(p, label="x")
+        f(x).backward(create_graph=True)
+        first = x.grad
+        assert isinstance(first, Value), "create_graph=True must give a differentiable grad"
+        x.zero_grad()
+        first.backward()
+        assert close(x.grad, d2(p), rel=1e-12, abs_=1e-14), (name, p, x.grad, d2(p))
+
+
+@pytest.mark.parametrize("name,f,d2,points", SECOND, ids=[s[0] for s in SECOND])
+def test_second_derivative_via_grad_of_grad(name, f, d2, points):
+    for p in points:
+        got = autograd.grad(autograd.grad(f))(p)
+        assert isinstance(got, float)
+        assert close(got, d2(p), rel=1e-12, abs_=1e-14), (name, p, got, d2(p))
+
+
+def test_third_derivative_of_sin():
+    assert close(autograd.grad(autograd.grad(autograd.grad(lambda x: x.sin())))(0.4),
+                 -math.cos(0.4), rel=1e-12)
+
+
+def test_second_derivative_of_cube_at_negative_x_is_finite_in_anomaly_mode():
+    # d²(x³)/dx² = 6x = −12 at x = −2: every value and gradient is finite, so anomaly mode must
+    # stay silent. (Ops whose inputs are all constants must not record a graph either: the
+    # exponent's ``b − 1`` in the pow rule is such a constant, and ∂/∂(b−1) = aᵇ⁻¹·ln a is nan
+    # for a < 0.)
+    x = Value(-2.0, label="x")
+    with detect_anomaly():
+        (x ** 3).backward(create_graph=True)
+        first = x.grad
+        x.zero_grad()
+        first.backward()
+    assert x.grad == -12.0
+
+
+def test_ops_on_constants_do_not_require_grad():
+    # Same rule as Tensor: an op's result requires a gradient only if one of its inputs does.
+    c = Value(2.0, requires_grad=False)
+    assert not (c * 3).requires_grad
+    assert not c.exp().requires_grad
+    assert (c * Value(1.0)).requires_grad
+
+
+# --- graph semantics -----------------------------------------------------------------------
+
+def test_document_example():
+    a = Value(3.0)
+    b = a * a + a
+    b.backward()
+    assert a.grad == 7.0
+
+
+def test_reuse_sums_contributions():
+    a = Value(1.5)
+    (a + a).backward()
+    assert a.grad == 2.0
+
+    a = Value(1.5)
+    b = a * 3.0
+    (b * b).backward()                 # d(9a²)/da = 18a
+    assert close(a.grad, 27.0, rel=1e-15)
+    assert close(b.grad, 9.0, rel=1e-15)
+
+
+def test_diamond():
+    a = Value(0.7, label="a")
+    b = (a * 3.0).with_label("b")
+    c = a.exp().with_label("c")
+    d = (b * c).with_label("d")         # d = 3a·eᵃ, d′ = 3eᵃ(1 + a)
+    d.backward()
+    assert close(a.grad, 3 * math.exp(0.7) * 1.7, rel=1e-14)
+    assert close(b.grad, c.data, rel=0)
+    assert close(c.grad, b.data, rel=0)
+
+
+def _labelled_graph():
+    x = Value(0.3, label="x")
+    w = Value(-1.2, label="w")
+    b = Value(0.5, label="b")
+    z = (w * x + b).with_label("z")
+    a = z.tanh().with_label("a")
+    u = (a * x).with_label("u")
+    v = (a + w.sigmoid().with_label("s")).with_label("v")
+    return (u * v + z).with_label("out"), [x, w, b, z, a, u, v]
+
+
+def test_run_to_run_identical():
+    root1, nodes1 = _labelled_graph()
+    root2, nodes2 = _labelled_graph()
+    labels1 = [n.label for n in topo_order(root1)]
+    labels2 = [n.label for n in topo_order(root2)]
+    assert labels1 == labels2
+    root1.backward()
+    root2.backward()
+    assert [n.grad for n in nodes1] == [n.grad for n in nodes2]
+
+
+def test_leaf_grads_accumulate_intermediates_hold_latest_pass():
+    a = Value(2.0)
+    b = a * a                          # intermediate
+    c = b * 3.0
+    c.backward()
+    assert a.grad == 12.0 and b.grad == 3.0
+    c.backward()
+    assert a.grad == 24.0, "leaf gradients accumulate across backward calls (PyTorch rule)"
+    assert b.grad == 3.0, "an intermediate holds the latest pass only"
+    c.backward(grad_out=2.0)
+    assert a.grad == 48.0 and b.grad == 6.0
+
+
+def test_zero_grad():
+    a = Value(2.0)
+    (a * a).backward()
+    assert a.grad == 4.0
+    a.zero_grad()
+    assert a.grad == 0.0
+    (a * a).backward()
+    assert a.grad == 4.0
+
+
+def test_no_grad_makes_no_graph_and_enable_grad_restores():
+    x = Value(2.0)
+    with no_grad():
+        y = x * x + 1.0
+        with enable_grad():
+            z = x * x
+    assert y.parents == () and y.op is None and not y.requires_grad and y.is_leaf
+    assert y.data == 5.0
+    y.backward()
+    assert x.grad == 0.0
+    assert z.parents == (x, x)
+    w = x * x
+    assert w.requires_grad and w.parents == (x, x)
+
+
+def test_detach_cuts_the_graph():
+    x = Value(3.0, label="x")
+    y = x * x
+    d = y.detach()
+    assert d.is_leaf and d.data == 9.0 and not d.requires_grad and d is not y
+    (d * x).backward()
+    assert x.grad == 9.0               # no path through d
+    assert y.grad == 0.0
+
+
+# --- numerical stability and IEEE behaviour ------------------------------------------------
+
+@pytest.mark.parametrize("x", [1000.0, -1000.0])
+def test_saturating_functions_stay_finite_and_correct(x):
+    cases = {
+        "sigmoid": (lambda v: v.sigmoid(), 1.0 if x > 0 else 0.0, 0.0),
+        "tanh": (lambda v: v.tanh(), math.copysign(1.0, x), 0.0),
+        "softplus": (lambda v: v.softplus(), max(x, 0.0), 1.0 if x > 0 else 0.0),
+    }
+    for name, (f, value, derivative) in cases.items():
+        v = Value(x)
+        y = f(v)
+        y.backward()
+        assert math.isfinite(y.data) and math.isfinite(v.grad), name
+        assert y.data == value, (name, y.data)
+        assert v.grad == derivative, (name, v.grad)
+
+
+@pytest.mark.parametrize("x", [-40.0, -20.0, 20.0, 40.0])
+def test_sigmoid_and_softplus_accurate_in_the_tails(x):
+    assert close(Value(x).sigmoid().data, 1.0 / (1.0 + math.exp(-x)), rel=1e-12, abs_=0)
+    assert close(Value(x).softplus().data, math.log1p(math.exp(x)), rel=1e-12, abs_=0)
+
+
+IEEE = [
+    ("log", lambda x: x.log(), -1.0, "nan"),
+    ("log", lambda x: x.log(), 0.0, -math.inf),
+    ("sqrt", lambda x: x.sqrt(), -1.0, "nan"),
+    ("pow", lambda x: x ** -1, 0.0, math.inf),
+    ("exp", lambda x: x.exp(), 1000.0, math.inf),
+    ("div", lambda x: 1.0 / x, 0.0, math.inf),
+]
+
+
+@pytest.mark.parametrize("op,f,x,expected", IEEE, ids=[f"{c[0]}({c[2]})" for c in IEEE])
+def test_math_domain_follows_ieee(op, f, x, expected):
+    y = f(Value(x))
+    if expected == "nan":
+        assert math.isnan(y.data)
+    else:
+        assert y.data == expected
+
+
+@pytest.mark.parametrize("op,f,x,expected", IEEE, ids=[f"{c[0]}({c[2]})" for c in IEEE])
+def test_anomaly_mode_raises_naming_op_and_label(op, f, x, expected):
+    v = Value(x, label="my_input")
+    with detect_anomaly():
+        with pytest.raises(FloatingPointError) as info:
+            f(v)
+    message = str(info.value)
+    assert f"'{op}'" in message and "my_input" in message, message
+    # and the mode is switched off again afterwards
+    f(Value(x))
+
+
+def test_anomaly_mode_in_backward_names_the_op():
+    x = Value(0.0, label="x0")
+    y = x.sqrt()                       # sqrt(0) = 0 is finite; its derivative 1/(2·0) is not
+    assert y.data == 0.0
+    with detect_anomaly():
+        with pytest.raises(FloatingPointError) as info:
+            y.backward()
+    assert "'sqrt'" in str(info.value) and "backward" in str(info.value)
+    assert "x0" in str(info.value)
+    y.backward()                       # outside the mode: IEEE inf, no exception
+    assert x.grad == math.inf
+
+
+# --- bad input -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad,type_name", [("3", "str"), (None, "NoneType"), ([1.0], "list"),
+                                           (True, "bool"), (1 + 2j, "complex")])
+def test_value_rejects_non_real_input(bad, type_name):
+    with pytest.raises(TypeError, match=type_name):
+        Value(bad)
+
+
+def test_value_accepts_ints_and_numpy_reals():
+    assert Value(3).data == 3.0 and type(Value(3).data) is float
+    assert type(Value(np.float32(1.5)).data) is float
+    assert Value(np.int64(2)).data == 2.0
+
+
+@pytest.mark.parametrize("make", [lambda: Value(1) + "a", lambda: "a" + Value(1),
+                                  lambda: Value(1) * "a", lambda: Value(1) ** "a",
+                                  lambda: Value(1) / None])
+def test_arithmetic_with_non_number_raises_type_error_naming_type(make):
+    with pytest.raises(TypeError, match="str|NoneType"):
+        make()
+
+
+# --- scale ---------------------------------------------------------------------------------
+
+def test_million_node_chain_with_default_recursion_limit():
+    assert sys.getrecursionlimit() <= 1000 * 10, "the test must not rely on a raised limit"
+    n = 1_000_000
+    x0 = Value(1.0)
+    x = x0
+    for _ in range(n):
+        x = x * 1.0001 + 0
+    x.backward()
+    expected = 1.0001 ** n
+    assert abs(x0.grad - expected) / expected < 1e-9
+    assert abs(x.data - expected) / expected < 1e-9
+    del x                               # freeing the chain must not recurse either
+
+
+def test_graphs_freed_by_reference_counting_alone():
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        w = Value(0.4, label="w")
+        refs = []
+        for i in range(300):
+            x = Value(0.1 * i, label="x")
+            z = (w * x + 1.0).with_label("z")
+            a = z.tanh()
+            loss = (a * a + z.sigmoid()).with_label("loss")
+            loss.backward()
+            refs.append([weakref.ref(n) for n in topo_order(loss) if n is not w])
+        del x, z, a, loss
+        dead = [r() is None for rs in refs for r in rs]
+        assert all(dead), f"{dead.count(False)} nodes of old graphs are still alive"
+        assert w.grad != 0.0
+    finally:
+        if was_enabled:
+            gc.enable()
