@@ -441,9 +441,7 @@ def draw(root, rankdir="LR", show_local=True, show_formula=True, highlight=None,
                                                                else ""), "fillcolor": fill}
         if node in groups:
             members, absorbed, inputs = groups[node]
-            names = ", ".join(p.label for p in absorbed[:3]) + (" …" if len(absorbed) > 3 else "")
-            head = f"Σ wᵢaᵢ + b  ({len(members) + len(absorbed)} nodes collapsed"
-            head += f": {names})" if names else ")"
+            head = f"Σ wᵢaᵢ + b  ({len(members) + len(absorbed)} nodes)"
             label = head + "\n" + label
             attrs.update(fillcolor=_COLOURS["collapsed"] if not state else fill, peripheries="2")
             for parent, times in inputs:

@@ -62,6 +62,9 @@ def add_parser(subparsers):
     p.add_argument("--seed", type=int, default=0, help="seed for weights and data (default 0)")
     p.add_argument("--engine", default="tensor", choices=("tensor", "value"),
                    help="autograd engine: tensor (numpy arrays) or value (scalars) (default tensor)")
+    p.add_argument("--max-entries", type=int, default=500, metavar="N",
+                   help="central differences on at most N entries of each W(l), b(l), sampled "
+                        "with --seed (default 500; small networks are checked in full)")
     p.add_argument("--no-numeric", action="store_true",
                    help="skip central differences (compare autograd with δ only)")
     p.set_defaults(run=run)
@@ -103,6 +106,8 @@ def build(args):
     n_train = args.n_train if args.n_train is not None else args.batch
     if n_train < 1:
         raise UserError(f"--n-train must be at least 1, got {n_train}")
+    if args.max_entries < 1:
+        raise UserError(f"--max-entries must be at least 1, got {args.max_entries}")
     n_in, widths = sizes[0], sizes[1:]
     if args.engine == "tensor":
         model = nn.MLP(n_in, widths, args.activation, output, seed=args.seed)
@@ -116,7 +121,7 @@ def build(args):
     else:
         y = rng.uniform(0.0, 1.0, (args.batch, k))
     kwargs = dict(cost=args.cost, l2=args.l2, l2_convention=args.l2_convention, n_train=n_train,
-                  numeric=not args.no_numeric)
+                  numeric=not args.no_numeric, max_entries=args.max_entries, seed=args.seed)
     return model, X, y, kwargs
 
 

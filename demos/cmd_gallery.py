@@ -70,7 +70,7 @@ def value_mlp():
     model = MLP(2, [16, 16, 1], activation="relu", seed=0)
     J = document_cost([model([0.5, -0.3])], [[1.0]]).with_label("J")
     J.backward()
-    return J, {"collapse": True, "cluster": "layer",
+    return J, {"collapse": True,
                "title": "a 2-16-16-1 MLP on Values, each neuron's Σ wᵢaᵢ + b collapsed"}
 
 

@@ -54,7 +54,7 @@ def build():
 
 
 def _row(*cells):
-    return "  " + "".join(str(c).ljust(w) for c, w in zip(cells, (16, 18, 18, 12)))
+    return ("  " + "".join(str(c).ljust(w) for c, w in zip(cells, (16, 18, 18, 12)))).rstrip()
 
 
 def run(args):

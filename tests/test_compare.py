@@ -136,6 +136,19 @@ def test_no_kink_warning_for_smooth_activations_even_at_zero():
     assert c.warnings == [] and c.passed()
 
 
+def test_tiny_gradient_judged_by_the_noise_floor_of_central_differences():
+    """∂J/∂b(1) ≈ 2.6e-6 here: central differences are off by ~6e-12 (their rounding noise),
+    a relative difference of 1.1e-6 — not evidence of a wrong gradient, and marked (*)."""
+    model = nn.MLP(6, [1, 1], "sigmoid", "sigmoid", init="normal", seed=11)
+    rng = np.random.default_rng(12)
+    X, y = rng.standard_normal((1, 6)), rng.uniform(0, 1, (1, 1))
+    c = compare_gradients(model, X, y, l2=0.1)
+    b1 = c.layers[0].b
+    assert b1.rel_numeric > 1e-6 and b1.max_abs_numeric < c.numeric_floor
+    assert b1.below_floor(1e-6, c.numeric_floor) and c.passed()
+    assert "(*)" in c.table() and "noise floor" in c.table()
+
+
 def test_disagreement_fails():
     model, X, y = document_network()
     c = compare_gradients(model, X, y)

