@@ -44,11 +44,12 @@ class Op:
 class _Mode:
     """Grad recording and anomaly detection switches (process-wide, like PyTorch's grad mode)."""
 
-    __slots__ = ("grad_enabled", "anomaly")
+    __slots__ = ("grad_enabled", "anomaly", "transform_depth")
 
     def __init__(self):
         self.grad_enabled = True
         self.anomaly = False
+        self.transform_depth = 0      # > 0 while a `grad` transform is tracing a function
 
 
 MODE = _Mode()
@@ -92,8 +93,16 @@ def detect_anomaly():
 
 
 def _describe(node):
-    label = f" (label {node.label!r})" if node.label else ""
-    return f"{node._kind_name()}{label}{node._shape_text()}"
+    """'Tensor (label 'x') of shape (3,)', or for an unlabelled result the op that made it:
+    'Tensor mul(x, ·) of shape (3,)'."""
+    if node.label:
+        name = f" (label {node.label!r})"
+    elif node._op is not None:
+        inputs = ", ".join(p.label or "·" for p in node._parents)
+        name = f" {node._op.name}({inputs})"
+    else:
+        name = ""
+    return f"{node._kind_name()}{name}{node._shape_text()}"
 
 
 def check_finite(data, op_name, inputs, phase, node=None):

@@ -16,7 +16,7 @@ import numbers
 
 import numpy as np
 
-from .core import Node, gradients
+from .core import MODE, Node, gradients
 from .tensor import Tensor
 from .value import Value
 
@@ -66,7 +66,14 @@ def value_and_grad(f, argnums=0):
             args[i] = leaf
             leaves.append(leaf)
             nested = nested or inner
-        out = _scalar_output(f(*args), "grad")
+        # Inside another transform (even through a closure) the gradient must stay
+        # differentiable: the outer one may depend on it through nodes we cannot see here.
+        nested = nested or MODE.transform_depth > 0
+        MODE.transform_depth += 1
+        try:
+            out = _scalar_output(f(*args), "grad")
+        finally:
+            MODE.transform_depth -= 1
         grads = gradients(out, leaves, create_graph=nested)
         value = out if nested else out.data
         if isinstance(value, np.ndarray) and value.ndim == 0:

@@ -15,6 +15,7 @@ The environment variable ``CHAINRULE_RENDERER`` (auto, dot or wasm) sets the def
 """
 from __future__ import annotations
 
+import atexit
 import functools
 import importlib.util
 import os
@@ -81,6 +82,8 @@ def _wasm_backend():
 
 
 _wasm_lock = threading.Lock()       # one wasm instance: one render at a time
+# Drop the instance while wasmtime's module is still alive: its finalisers fail at shutdown.
+atexit.register(_wasm_backend.cache_clear)
 
 
 def _run_wasm(source, fmt):

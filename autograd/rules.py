@@ -8,7 +8,7 @@ Broadcasting is undone by the graph core, not here.
 """
 from __future__ import annotations
 
-from .core import Op
+from .core import Node, Op
 
 # --- arithmetic ---------------------------------------------------------------------------
 
@@ -64,14 +64,17 @@ SQRT = Op("sqrt",
           (lambda m, g, y, x: m.div(g * 0.5, y),),         # (√x)′ = 1/(2√x) = 1/(2y)
           ("1/(2·√u)",))
 
+# tanh′ = 1 − tanh² and σ′ = σ(1 − σ); where the unit saturates, 1 − y cancels to a few
+# bits, so both are computed without that subtraction: 1 − σ(u) = σ(−u), and
+# 1 − tanh²(u) = 4·σ(2u)·σ(−2u).
 TANH = Op("tanh",
           lambda m, x: m.tanh(x),
-          (lambda m, g, y, x: g * (1 - y * y),),           # tanh′ = 1 − tanh²
+          (lambda m, g, y, x: g * (4 * m.sigmoid(2 * x) * m.sigmoid(-2 * x)),),
           ("1 − tanh²(u)",))
 
 SIGMOID = Op("sigmoid",
              lambda m, x: m.sigmoid(x),
-             (lambda m, g, y, x: g * (y * (1 - y)),),      # σ′ = σ(1 − σ)
+             (lambda m, g, y, x: g * (y * m.sigmoid(-x)),),
              ("σ(u)·(1 − σ(u))",))
 
 RELU = Op("relu",
@@ -138,7 +141,8 @@ def _max_vjp(m, g, y, x, axis=None, keepdims=False):
 
 
 def _data(x):
-    return getattr(x, "data", x)
+    """The raw array of a node; an ndarray as it is (its own ``.data`` is a memory buffer)."""
+    return x.data if isinstance(x, Node) else x
 
 
 def _tie_mask(x, y_full, axis):

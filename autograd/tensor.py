@@ -386,12 +386,21 @@ def where(cond, a, b):
     return _make(data, (a, b), rules.WHERE, a.requires_grad or b.requires_grad, {"cond": cond})
 
 
+def _first_tensor(items):
+    """The first Tensor among ``items`` (its dtype is used for the rest), or one made from the
+    first item."""
+    for t in items:
+        if isinstance(t, Tensor):
+            return t
+    return Tensor(items[0])
+
+
 def concatenate(tensors, axis=0):
     """Join tensors along an existing axis; each input gets its slice of the gradient."""
     tensors = list(tensors)
     if not tensors:
         raise ValueError("concatenate: needs at least one tensor")
-    like = next((t for t in tensors if isinstance(t, Tensor)), None) or Tensor(tensors[0])
+    like = _first_tensor(tensors)
     tensors = tuple(_lift(t, like) for t in tensors)
     try:
         data = np.concatenate([t.data for t in tensors], axis=axis)
@@ -408,7 +417,7 @@ def stack(tensors, axis=0):
     tensors = list(tensors)
     if not tensors:
         raise ValueError("stack: needs at least one tensor")
-    like = next((t for t in tensors if isinstance(t, Tensor)), None) or Tensor(tensors[0])
+    like = _first_tensor(tensors)
     shapes = {np.shape(t.data if isinstance(t, Tensor) else t) for t in tensors}
     if len(shapes) != 1:
         raise ValueError(f"stack: all inputs need one shape, got {sorted(shapes)}")

@@ -17,15 +17,16 @@ from .core import MODE, Node, check_finite
 _new = object.__new__
 
 
-def _make(data, parents, op, ctx=None):
-    """A Value made by ``op`` (the single place where op results are built)."""
+def _make(data, parents, op, requires_grad, ctx=None):
+    """A Value made by ``op`` (the single place where op results are built). The graph is
+    recorded only when an input requires a gradient (constants combine into constants)."""
     out = _new(Value)
     out.data = data
     out._grad = None
     out._pass = None
     out.label = None
     out._ctx = ctx
-    if MODE.grad_enabled:
+    if requires_grad and MODE.grad_enabled:
         out._parents = parents
         out._op = op
         out.requires_grad = True
@@ -68,7 +69,7 @@ def _unary(op):
     forward = op.forward
 
     def method(self):
-        return _make(forward(FloatMath, self.data), (self,), op)
+        return _make(forward(FloatMath, self.data), (self,), op, self.requires_grad)
     method.__name__ = op.name
     method.__doc__ = f"{op.name}(self); d/du = {op.formulas[0]}"
     return method
@@ -80,12 +81,14 @@ def _binary(op, reflected=False):
     if reflected:
         def method(self, other):
             other = _as_value(other)
-            return _make(forward(FloatMath, other.data, self.data), (other, self), op)
+            return _make(forward(FloatMath, other.data, self.data), (other, self), op,
+                         self.requires_grad or other.requires_grad)
     else:
         def method(self, other):
             if type(other) is not Value:
                 other = _as_value(other)
-            return _make(forward(FloatMath, self.data, other.data), (self, other), op)
+            return _make(forward(FloatMath, self.data, other.data), (self, other), op,
+                         self.requires_grad or other.requires_grad)
     method.__name__ = op.name
     return method
 
@@ -152,7 +155,7 @@ class Value(Node):
     __rpow__ = _binary(rules.POW, reflected=True)
 
     def __neg__(self):
-        return _make(-self.data, (self,), rules.NEG)
+        return _make(-self.data, (self,), rules.NEG, self.requires_grad)
 
     # -- elementwise functions ---------------------------------------------------------------
     exp = _unary(rules.EXP)
@@ -171,7 +174,7 @@ class Value(Node):
         """x if x > 0 else slope·x; derivative 1 or slope."""
         ctx = {"slope": float(slope)}
         return _make(rules.LEAKY_RELU.forward(FloatMath, self.data, **ctx), (self,),
-                     rules.LEAKY_RELU, ctx)
+                     rules.LEAKY_RELU, self.requires_grad, ctx)
 
     # -- comparisons and conversions (not differentiable) -----------------------------------
     def __float__(self):

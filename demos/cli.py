@@ -46,4 +46,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the package's module, so subcommands and this file share one UserError.
+    from demos.cli import main as package_main
+    sys.exit(package_main())

@@ -61,7 +61,8 @@ def add_parser(subparsers):
                    help="rows in the random batch (default 8)")
     p.add_argument("--seed", type=int, default=0, help="seed for weights and data (default 0)")
     p.add_argument("--engine", default="tensor", choices=("tensor", "value"),
-                   help="autograd engine: tensor (numpy arrays) or value (scalars) (default tensor)")
+                   help="autograd engine: tensor (numpy arrays) or value (scalars) "
+                        "(default tensor)")
     p.add_argument("--max-entries", type=int, default=500, metavar="N",
                    help="central differences on at most N entries of each W(l), b(l), sampled "
                         "with --seed (default 500; small networks are checked in full)")

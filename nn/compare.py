@@ -12,6 +12,8 @@ Three witnesses of the same gradients ∂J/∂W^(l), ∂J/∂b^(l), l = 1..L:
                the default) or by the model itself under `no_grad` (``numeric_forward="autograd"``)
 
 Each pair is compared by UFLDL's relative difference ‖a − d‖ / ‖a + d‖ (0 when both are 0).
+A gradient too small for that measure against central differences (every entry within their
+own noise, `Comparison.numeric_floor` ≈ 10 ε_mach max(|J|, 1) / ε) counts as agreeing, marked (*).
 Central differences mean nothing where a ReLU's z^(l) sits at its kink: any |z| ≤ 10 ε at a
 ReLU layer is listed in that layer's ``kinks`` and in ``warnings``.
 """
@@ -193,7 +195,8 @@ class Comparison:
         if self.numeric:
             how = ("the δ reference's forward pass (numpy)" if self.numeric_forward == "delta"
                    else "the model's own forward pass under no_grad")
-            lines.append(f"numeric: central differences, ε = {_g(self.eps)}, J re-evaluated by {how}")
+            lines.append(f"numeric: central differences, ε = {_g(self.eps)}, "
+                         f"J re-evaluated by {how}")
         else:
             lines.append("numeric: central differences not run")
         header = (f"{'':<7}{'shape':>8}  {'max|autograd−δ|':>16}  {'rel(autograd,δ)':>16}  "

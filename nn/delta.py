@@ -57,9 +57,8 @@ def sigmoid(z):
 
 
 def sigmoid_prime(z):
-    """f′(z) = f(z) (1 − f(z))."""
-    s = sigmoid(z)
-    return s * (1 - s)
+    """f′(z) = f(z) (1 − f(z)), computed as f(z)·f(−z): no cancellation where f saturates."""
+    return sigmoid(z) * sigmoid(-z)
 
 
 def tanh(z):
@@ -68,9 +67,10 @@ def tanh(z):
 
 
 def tanh_prime(z):
-    """f′(z) = 1 − tanh(z)²."""
-    t = np.tanh(z)
-    return 1 - t * t
+    """f′(z) = 1 − tanh(z)² = sech²(z) = 4e^(−2|z|) / (1 + e^(−2|z|))²: no cancellation, no
+    overflow."""
+    e = np.exp(-2 * np.abs(z))
+    return 4 * e / ((1 + e) * (1 + e))
 
 
 def relu(z):

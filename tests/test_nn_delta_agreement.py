@@ -149,31 +149,31 @@ def assert_both_agree_with_central_differences(case, engine):
     assert c.passed()
 
 
-# ≤ 1e-12 wherever f′ is well conditioned (κ ≤ 1e3: sigmoid z ≤ 6.9, tanh |z| ≤ 4.1) ...
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+# ≤ 1e-12 everywhere, saturated units included: both sides compute f′ without the
+# cancellation of 1 − f (σ′ = σ(z)σ(−z), tanh′ = sech² z), so a last-bit difference in f(z)
+# is not amplified. (Computed as f(1 − f), a sigmoid output at z ≈ 19 gave rel 5e-9.)
+@settings(max_examples=40, deadline=None)
 @given(TENSOR_CASES)
 def test_delta_agrees_with_autograd_on_tensor(case):
-    assume(conditioning(case, case.model("tensor")) <= KAPPA)
     assert_delta_agrees_with_autograd(case, "tensor")
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@settings(max_examples=15, deadline=None)
 @given(VALUE_CASES)
 def test_delta_agrees_with_autograd_on_value(case):
-    assume(conditioning(case, case.model("value")) <= KAPPA)
     assert_delta_agrees_with_autograd(case, "value")
 
 
-# ... and, in saturated layers, to 1e-12 · κ/1e3: the rounding of f(z), amplified by f′, and
-# nothing more. (Seen: a saturated sigmoid output, z ≈ 19, gives rel 5e-9 on every parameter.)
 @settings(max_examples=40, deadline=None)
 @given(TENSOR_CASES, st.sampled_from(["tensor", "value"]))
-def test_delta_agrees_with_autograd_up_to_the_conditioning_of_f_prime(case, engine):
+def test_delta_agrees_with_autograd_where_units_saturate(case, engine):
     if engine == "value":
         case = dataclasses.replace(case, sizes=[min(s, 6) for s in case.sizes[-3:]],
                                    n_in=min(case.n_in, 6), n=min(case.n, 8))
-    kappa = conditioning(case, case.model(engine))
-    assert_delta_agrees_with_autograd(case, engine, tol=TOL_DELTA * max(1.0, kappa / KAPPA))
+    # N(0, 1) weights and biases (the document's init) put wide sigmoid/tanh layers deep
+    # into saturation
+    case = dataclasses.replace(case, init="normal")
+    assert_delta_agrees_with_autograd(case, engine)
 
 
 @settings(max_examples=40, deadline=None,

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import autograd
-from autograd import Tensor, Value, concatenate, gradcheck, stack, where
+from autograd import Tensor, Value, concatenate, detect_anomaly, gradcheck, stack, where
 from tests.ops_table import BINARY, SETTINGS, UNARY, real
 
 SHAPES = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4)
@@ -428,6 +428,23 @@ def test_broadcast_shape_mismatch_names_op_and_shapes():
         Tensor(np.ones((2, 3))) * Tensor(np.ones((4,)))
     message = str(info.value)
     assert "mul" in message and "(2, 3)" in message and "(4,)" in message, message
+
+
+def test_ieee_values_and_anomaly_mode_on_tensors():
+    with np.errstate(all="ignore"):
+        t = Tensor([-1.0, 0.0, 4.0], requires_grad=True, label="tx")
+        np.testing.assert_array_equal(t.log().data, [np.nan, -np.inf, np.log(4.0)])
+        np.testing.assert_array_equal(t.sqrt().data, [np.nan, 0.0, 2.0])
+        np.testing.assert_array_equal((t ** -1.0).data, [-1.0, np.inf, 0.25])
+        assert Tensor([1000.0]).exp().data[0] == np.inf
+        big = Tensor([1.0, 1000.0, 2.0], label="tx")
+        for op, f, x in [("log", lambda x: x.log(), t), ("sqrt", lambda x: x.sqrt(), t),
+                         ("pow", lambda x: x ** -1.0, t), ("div", lambda x: 1.0 / x, t),
+                         ("exp", lambda x: x.exp(), big)]:
+            with detect_anomaly(), pytest.raises(FloatingPointError) as info:
+                f(x)
+            message = str(info.value)
+            assert f"'{op}'" in message and "tx" in message and "(3,)" in message, message
 
 
 def test_backward_on_non_scalar_needs_grad_out():

@@ -22,6 +22,23 @@ def close(actual, expected, rel=1e-9, abs_=1e-12):
     return math.isclose(actual, float(expected), rel_tol=rel, abs_tol=abs_)
 
 
+# --- scale (first in the file: the slowest test, so a parallel run starts it early) ----
+
+def test_million_node_chain_with_default_recursion_limit():
+    assert sys.getrecursionlimit() <= 1000 * 10, "the test must not rely on a raised limit"
+    n = 1_000_000
+    x0 = Value(1.0)
+    x = x0
+    for _ in range(n):
+        x = x * 1.0001 + 0
+    x.backward()
+    expected = 1.0001 ** n
+    assert abs(x0.grad - expected) / expected < 1e-9
+    assert abs(x.data - expected) / expected < 1e-9
+    del x                               # freeing the chain must not recurse either
+
+
+
 # --- the op table: gradients vs central differences and closed forms ---------------------------
 
 @pytest.mark.parametrize("op", UNARY, ids=str)
@@ -331,21 +348,7 @@ def test_arithmetic_with_non_number_raises_type_error_naming_type(make):
         make()
 
 
-# --- scale ---------------------------------------------------------------------------------
-
-def test_million_node_chain_with_default_recursion_limit():
-    assert sys.getrecursionlimit() <= 1000 * 10, "the test must not rely on a raised limit"
-    n = 1_000_000
-    x0 = Value(1.0)
-    x = x0
-    for _ in range(n):
-        x = x * 1.0001 + 0
-    x.backward()
-    expected = 1.0001 ** n
-    assert abs(x0.grad - expected) / expected < 1e-9
-    assert abs(x.data - expected) / expected < 1e-9
-    del x                               # freeing the chain must not recurse either
-
+# --- graphs freed without the garbage collector -------------------------------------------
 
 def test_graphs_freed_by_reference_counting_alone():
     was_enabled = gc.isenabled()

@@ -1,0 +1,453 @@
+"""`chainrule train`: train the document's network on the best digits at hand, and show it.
+
+Data: MNIST if its four IDX files are in the data folder; else Fashion-MNIST from Debian's
+``dataset-fashion-mnist`` package; else scikit-learn's bundled 8×8 digits — and the command says
+which one it used and why. Then: a progress bar per epoch (``nn.train.fit``), the test accuracy,
+a confusion matrix, the model (``model.npz``, written atomically by ``Module.save``) and its
+sidecar ``model.json`` (architecture, activations, dtype, data set, class names, scaling), and
+four figures: loss/accuracy curves, the confusion matrix, misclassified test images and the
+first layer's weights as images. ``chainrule predict`` rebuilds the model from the two files.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import tempfile
+import time
+
+import numpy as np
+
+from demos.cli import UserError
+
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "identity")
+COSTS = ("cross_entropy", "document", "mse")
+DATASETS = ("auto", "mnist", "fashion", "digits")
+MODEL_FILE = "model.npz"
+SIDECAR_FILE = "model.json"
+SIDECAR_FORMAT = "chainrule-mlp"
+FIGURES = ("curves.png", "confusion.png", "misclassified.png", "weights.png")
+
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                   "Sneaker", "Bag", "Ankle boot")
+DIGIT_CLASSES = tuple(str(d) for d in range(10))
+
+# Per data set: how raw pixels became the numbers the network saw (predict does the same).
+SCALING = {
+    "mnist": "8-bit pixels / 255 into [0, 1], white strokes on black",
+    "fashion-mnist": "8-bit pixels / 255 into [0, 1], white garments on black",
+    "digits": "sklearn's 0..16 pixels / 16 into [0, 1], white strokes on black; an 8-bit "
+              "image file is read as pixel / 255",
+}
+# Defaults that finish in seconds with a good accuracy (scikit-learn's MLPClassifier settings).
+DEFAULT_EPOCHS = {"mnist": 5, "fashion-mnist": 5, "digits": 60}
+
+DESCRIPTION = """\
+Train the document's multilayer network on handwritten digits and classify the test set.
+
+Data (--dataset auto): MNIST when its four IDX files are in --data-dir (default
+$CHAINRULE_DATA/mnist, else ./data/mnist), else Fashion-MNIST when Debian's package
+dataset-fashion-mnist is installed (/usr/share/datasets/fashion-mnist), else scikit-learn's
+bundled 8×8 digits. Nothing is downloaded.
+
+Defaults (scikit-learn's MLPClassifier): n_in-100-10, ReLU, softmax cross-entropy on the logits,
+Adam α = 1e-3, mini-batches of 200, L2 1e-4 (sklearn convention); 5 epochs on MNIST /
+Fashion-MNIST, 60 on the 8×8 digits. --cost document --activation sigmoid gives the document's
+own network: J = 1/(2n) Σ‖y − h(x)‖² with sigmoid outputs.
+
+Writes to --out: model.npz + model.json (for `chainrule predict`), curves.png,
+confusion.png, misclassified.png, weights.png. Files are replaced atomically; an interrupted
+run leaves the previous model and figures as they were."""
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser(
+        "train", help="train the network on MNIST / Fashion-MNIST / 8×8 digits and plot it",
+        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", default="auto", choices=DATASETS,
+                   help="auto (default): the best available, as above; or force one")
+    g.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="folder holding MNIST's IDX files (raw or .gz) (default "
+                        "$CHAINRULE_DATA/mnist if set, else ./data/mnist)")
+    g.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="train on the first N training images only (quick runs)")
+    g = p.add_argument_group("network")
+    g.add_argument("--hidden", default="100", metavar="N[,N...]",
+                   help="hidden layer widths, comma-separated (default 100)")
+    g.add_argument("--activation", default="relu", choices=ACTIVATIONS,
+                   help="f of the hidden layers (default relu)")
+    g.add_argument("--output-activation", default=None, choices=ACTIVATIONS,
+                   help="f of the output layer (default: identity for cross_entropy, which "
+                        "takes logits; sigmoid for document and mse, as in the document)")
+    g.add_argument("--dtype", default="float32", choices=("float32", "float64"),
+                   help="floating-point type of weights and data (default float32)")
+    g.add_argument("--engine", default="tensor", choices=("tensor", "delta"),
+                   help="tensor: autograd's Tensor graph (default); delta: the document's "
+                        "hand-derived δ formulas in plain numpy, driven by the same loop")
+    g = p.add_argument_group("training")
+    g.add_argument("--cost", default="cross_entropy", choices=COSTS,
+                   help="cross_entropy (default): softmax cross-entropy; document: "
+                        "J = 1/(2n) Σ‖y − h(x)‖²; mse: 1/(n·k) Σ(y − h)²")
+    g.add_argument("--optimizer", default="adam", choices=("adam", "sgd"),
+                   help="adam (default) or sgd: w = w − α ∂J/∂w (with --momentum)")
+    g.add_argument("--lr", type=float, default=None, metavar="ALPHA",
+                   help="learning rate α (default 1e-3 for adam, 0.1 for sgd)")
+    g.add_argument("--momentum", type=float, default=0.0, metavar="MU",
+                   help="momentum μ for sgd (default 0: the document's plain update)")
+    g.add_argument("--batch-mode", default="mini-batch",
+                   choices=("batch", "mini-batch", "stochastic"),
+                   help="batch: the whole training set per update; mini-batch (default): "
+                        "--batch-size rows; stochastic: one row per update")
+    g.add_argument("--batch-size", type=int, default=200, metavar="N",
+                   help="rows per mini-batch (default 200)")
+    g.add_argument("--epochs", type=int, default=None, metavar="N",
+                   help="passes over the training set (default 5 on MNIST / Fashion-MNIST, "
+                        "60 on the 8×8 digits)")
+    g.add_argument("--l2", type=float, default=1e-4, metavar="LAMBDA",
+                   help="L2 weight decay λ on the weights W(l), never the biases (default 1e-4)")
+    g.add_argument("--l2-convention", default="sklearn", choices=("ufldl", "nielsen", "sklearn"),
+                   help="ufldl: λ/2·ΣW²; nielsen: λ/(2·n_train)·ΣW²; sklearn (default): "
+                        "λ/(2·batch)·ΣW²")
+    g.add_argument("--seed", type=int, default=0,
+                   help="seed for the initial weights and the shuffling (default 0)")
+    g = p.add_argument_group("output")
+    g.add_argument("--out", default=os.path.join("chainrule-output", "train"), metavar="DIR",
+                   help="folder for the model and the figures (default ./chainrule-output/train)")
+    g.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (by default one is shown when stderr is a terminal)")
+    p.set_defaults(run=run)
+    return p
+
+
+# ---------------------------------------------------------------------------------------------
+# Arguments and data.
+# ---------------------------------------------------------------------------------------------
+
+def parse_hidden(text):
+    """'100' → [100]; '128,64' → [128, 64]; '' or '0' → [] (no hidden layer)."""
+    text = str(text).strip()
+    if text in ("", "0"):
+        return []
+    try:
+        sizes = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise UserError(f"--hidden must be comma-separated whole numbers like 100 or 128,64, "
+                        f"got {text!r}") from None
+    if any(s < 1 for s in sizes):
+        raise UserError(f"--hidden widths must be at least 1, got {text!r}")
+    return sizes
+
+
+def check_args(args):
+    """Every argument error before any data is read or any file is written."""
+    hidden = parse_hidden(args.hidden)
+    output_activation = args.output_activation or (
+        "identity" if args.cost == "cross_entropy" else "sigmoid")
+    if args.cost == "cross_entropy" and output_activation != "identity":
+        raise UserError(f"--cost cross_entropy takes logits: --output-activation must be "
+                        f"identity, got {output_activation}")
+    lr = args.lr if args.lr is not None else (1e-3 if args.optimizer == "adam" else 0.1)
+    if not (np.isfinite(lr) and lr > 0):
+        raise UserError(f"--lr must be a number > 0, got {lr}")
+    if not 0 <= args.momentum < 1:
+        raise UserError(f"--momentum must lie in [0, 1), got {args.momentum}")
+    if args.momentum and args.optimizer != "sgd":
+        raise UserError("--momentum applies to --optimizer sgd only")
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.epochs is not None and args.epochs < 1:
+        raise UserError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.limit is not None and args.limit < 1:
+        raise UserError(f"--limit must be at least 1, got {args.limit}")
+    if not (np.isfinite(args.l2) and args.l2 >= 0):
+        raise UserError(f"--l2 must be a number >= 0, got {args.l2}")
+    return hidden, output_activation, lr
+
+
+def mnist_dir(data_dir=None):
+    if data_dir is not None:
+        return os.fspath(data_dir)
+    env = os.environ.get("CHAINRULE_DATA")
+    return os.path.join(env, "mnist") if env else os.path.join("data", "mnist")
+
+
+def load_dataset(choice, data_dir, dtype):
+    """(Dataset, reason): the data set asked for (or the best at hand) and why it was chosen."""
+    from nn import data
+
+    folder = mnist_dir(data_dir)
+    debian = data.DEBIAN_FASHION_MNIST
+    have_mnist = os.path.isdir(folder) and not data._missing(folder)
+    have_fashion = os.path.isdir(debian) and not data._missing(debian)
+    try:
+        if choice == "mnist" or (choice == "auto" and have_mnist):
+            reason = ("MNIST files found in " + folder if choice == "auto"
+                      else "--dataset mnist")
+            return data.load_idx_folder(folder, "mnist", dtype=dtype), reason
+        if choice == "fashion":
+            return data.load_fashion_mnist(dtype=dtype, progress=False), "--dataset fashion"
+        if choice == "auto" and have_fashion:
+            return (data.load_idx_folder(debian, "fashion-mnist", dtype=dtype),
+                    f"no MNIST files in {folder}; Debian's dataset-fashion-mnist is installed")
+        reason = "--dataset digits" if choice == "digits" else (
+            f"no MNIST files in {folder} and no Fashion-MNIST in {debian}")
+        return data.load_digits(dtype=dtype), reason
+    except data.DataError as error:
+        raise UserError(str(error)) from None
+
+
+def class_names(name, k):
+    if name == "fashion-mnist" and k == len(FASHION_CLASSES):
+        return list(FASHION_CLASSES)
+    return [str(c) for c in range(k)]
+
+
+def image_shape(n_features):
+    side = int(round(np.sqrt(n_features)))
+    return [side, side] if side * side == n_features else [1, n_features]
+
+
+# ---------------------------------------------------------------------------------------------
+# The model file and its sidecar (shared with `chainrule predict`).
+# ---------------------------------------------------------------------------------------------
+
+def write_json(path, obj):
+    """json.dump to a temporary file beside ``path``, then os.replace."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
+                               dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def sidecar_path(model_path):
+    model_path = os.fspath(model_path)
+    stem = model_path[:-4] if model_path.endswith(".npz") else model_path
+    return stem + ".json"
+
+
+def load_model(model_path):
+    """(nn.MLP with the saved weights, sidecar dict) or UserError in one line."""
+    import nn
+
+    model_path = os.fspath(model_path)
+    if os.path.isdir(model_path):
+        model_path = os.path.join(model_path, MODEL_FILE)
+    if not os.path.isfile(model_path):
+        raise UserError(f"{model_path}: no such model file (write one with `chainrule train`)")
+    meta_path = sidecar_path(model_path)
+    try:
+        with open(meta_path, encoding="utf-8") as f:
+            meta = json.load(f)
+    except FileNotFoundError:
+        raise UserError(f"{meta_path}: missing (the sidecar `chainrule train` writes next to "
+                        f"{os.path.basename(model_path)})") from None
+    except (OSError, ValueError) as error:
+        raise UserError(f"{meta_path}: not a readable JSON sidecar ({error})") from None
+    try:
+        if meta.get("format") != SIDECAR_FORMAT:
+            raise ValueError(f"format is {meta.get('format')!r}, expected {SIDECAR_FORMAT!r}")
+        sizes = [int(s) for s in meta["sizes"]]
+        model = nn.MLP(sizes[0], sizes[1:], activation=list(meta["activations"]),
+                       dtype=np.dtype(meta["dtype"]))
+        names = list(meta["class_names"])
+        shape = [int(s) for s in meta["image_shape"]]
+        if len(names) != sizes[-1] or int(np.prod(shape)) != sizes[0]:
+            raise ValueError(f"{len(names)} class names and image shape {shape} do not fit "
+                             f"sizes {sizes}")
+    except (KeyError, TypeError, ValueError) as error:
+        raise UserError(f"{meta_path}: not a chainrule model sidecar ({error})") from None
+    try:
+        model.load(model_path)
+    except nn.ModelFileError as error:
+        raise UserError(f"{model_path}: does not match {os.path.basename(meta_path)} "
+                        f"({error})") from None
+    return model.eval(), meta
+
+
+def save_model(model, meta, folder):
+    """model.npz (Module.save) and model.json, each replaced atomically."""
+    model_path = os.path.join(folder, MODEL_FILE)
+    model.save(model_path)
+    write_json(sidecar_path(model_path), meta)
+    return model_path
+
+
+# ---------------------------------------------------------------------------------------------
+# Training.
+# ---------------------------------------------------------------------------------------------
+
+def build_network(engine, sizes, activations, cost, l2, l2_convention, seed, dtype):
+    import nn
+
+    if engine == "delta":
+        from nn.delta import DeltaNetwork
+        return DeltaNetwork.init(sizes, activations, cost=cost, seed=seed, dtype=dtype, l2=l2,
+                                 l2_convention=l2_convention)
+    return nn.MLP(sizes[0], sizes[1:], activation=activations, seed=seed, dtype=dtype)
+
+
+def as_mlp(network, dtype):
+    """The trained network as an nn.MLP (a DeltaNetwork's arrays copied into one), for saving."""
+    import nn
+    from nn.delta import DeltaNetwork
+
+    if not isinstance(network, DeltaNetwork):
+        return network
+    sizes = [network.weights[0].shape[0]] + [W.shape[1] for W in network.weights]
+    mlp = nn.MLP(sizes[0], sizes[1:], activation=list(network.activations), dtype=dtype)
+    mlp.load_state_dict({f"layers.{l}.{name}": p
+                         for l, (W, b) in enumerate(zip(network.weights, network.biases))
+                         for name, p in (("W", W), ("b", b))})
+    return mlp
+
+
+def outputs(network, X):
+    """h(x) for a batch, whichever engine."""
+    from autograd import Tensor, no_grad
+    from nn.delta import DeltaNetwork
+
+    if isinstance(network, DeltaNetwork):
+        return network.output(X)
+    with no_grad():
+        return network(Tensor(X, dtype=network.dtype)).data
+
+
+def test_cost(cost, H, y, k):
+    """The cost of outputs H on labels y, without the L2 term (plain numpy)."""
+    if cost == "cross_entropy":
+        z = H - H.max(axis=1, keepdims=True)
+        log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        return float(-log_p[np.arange(len(y)), y].mean())
+    Y = np.eye(k)[y]
+    if cost == "document":
+        return float(0.5 * ((Y - H) ** 2).sum(axis=1).mean())
+    return float(((Y - H) ** 2).mean())
+
+
+def confusion(y_true, y_pred, k):
+    cm = np.zeros((k, k), dtype=np.int64)
+    np.add.at(cm, (y_true, y_pred), 1)
+    return cm
+
+
+def format_confusion(cm, names):
+    """The confusion matrix as text: rows true class, columns predicted class."""
+    k = len(names)
+    short = [str(c) for c in range(k)]
+    width = max(5, len(str(cm.max())) + 1)
+    label_width = max(len(f"{i} {n}") for i, n in enumerate(names))
+    lines = ["confusion matrix (rows: true class, columns: predicted class)",
+             " " * label_width + "".join(s.rjust(width) for s in short) + "  recall"]
+    for i in range(k):
+        total = cm[i].sum()
+        recall = f"{cm[i, i] / total:7.3f}" if total else "      —"
+        lines.append(f"{i} {names[i]}".ljust(label_width)
+                     + "".join(str(v).rjust(width) for v in cm[i]) + " " + recall)
+    return "\n".join(lines)
+
+
+def run(args):
+    import nn
+
+    hidden, output_activation, lr = check_args(args)
+    dtype = np.dtype(args.dtype)
+    ds, reason = load_dataset(args.dataset, args.data_dir, dtype)
+    X_train, y_train = ds.X_train, ds.y_train
+    if args.limit is not None:
+        X_train, y_train = X_train[:args.limit], y_train[:args.limit]
+    k = ds.n_classes
+    names = class_names(ds.name, k)
+    shape = image_shape(ds.X_train.shape[1])
+    n_train = len(X_train)
+    epochs = args.epochs or DEFAULT_EPOCHS.get(ds.name, 10)
+    batch = {"batch": n_train, "stochastic": 1}.get(args.batch_mode,
+                                                     min(args.batch_size, n_train))
+    sizes = [ds.X_train.shape[1]] + hidden + [k]
+    activations = [args.activation] * len(hidden) + [output_activation]
+
+    print(f"data: {ds.name} ({reason}), from {ds.source}")
+    print(f"      {n_train} training and {len(ds.X_test)} test images of "
+          f"{'×'.join(map(str, shape))} pixels, {k} classes; {SCALING.get(ds.name, '')}")
+    network = build_network(args.engine, sizes, activations, args.cost, args.l2,
+                            args.l2_convention, args.seed, dtype)
+    if args.optimizer == "adam":
+        optimizer = functools.partial(nn.Adam, lr=lr)
+        opt_text = f"Adam(α={lr:g})"
+    else:
+        optimizer = functools.partial(nn.SGD, lr=lr, momentum=args.momentum)
+        opt_text = f"SGD(α={lr:g}" + (f", μ={args.momentum:g})" if args.momentum else ")")
+    print(f"network: {'-'.join(map(str, sizes))}, activations {', '.join(activations)}, "
+          f"{dtype.name}, engine {args.engine}")
+    print(f"training: cost {args.cost}, {opt_text}, {args.batch_mode} descent "
+          f"(batch {batch}), L2 {args.l2:g} ({args.l2_convention}), {epochs} epochs, "
+          f"seed {args.seed}")
+
+    test_loss, test_acc = [], []
+
+    def after_epoch(history):            # the test set's cost and accuracy after each epoch
+        H = outputs(network, ds.X_test)
+        test_loss.append(test_cost(args.cost, H, ds.y_test, k))
+        test_acc.append(float(np.mean(H.argmax(axis=1) == ds.y_test)))
+
+    fit_args = {} if args.engine == "delta" else {
+        "cost": args.cost, "l2": args.l2, "l2_convention": args.l2_convention}
+    start = time.perf_counter()
+    try:
+        history = nn.train.fit(network, X_train, y_train, optimizer=optimizer, batch_size=batch,
+                               epochs=epochs, seed=args.seed, callback=after_epoch,
+                               progress=False if args.no_progress else None, **fit_args)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    seconds = time.perf_counter() - start
+
+    H = outputs(network, ds.X_test)
+    predicted = H.argmax(axis=1)
+    accuracy = float(np.mean(predicted == ds.y_test))
+    cm = confusion(ds.y_test, predicted, k)
+    print(f"trained {history.epochs} epochs, {history.updates[-1]} updates in {seconds:.1f} s "
+          f"({seconds / history.epochs:.2f} s/epoch); final training loss "
+          f"{history.loss[-1]:.4f}, training accuracy {history.accuracy[-1]:.4f}")
+    print(f"test accuracy: {accuracy:.4f} ({int(np.sum(predicted == ds.y_test))} of "
+          f"{len(ds.y_test)})")
+    print(format_confusion(cm, names))
+
+    meta = {
+        "format": SIDECAR_FORMAT, "version": 1,
+        "sizes": sizes, "activations": activations, "dtype": dtype.name,
+        "cost": args.cost, "outputs": "logits (softmax gives probabilities)"
+        if args.cost == "cross_entropy" else f"{output_activation} outputs h(x)",
+        "dataset": ds.name, "source": ds.source, "class_names": names, "image_shape": shape,
+        "scaling": SCALING.get(ds.name, "as the training data"),
+        "engine": args.engine, "optimizer": opt_text, "batch_size": batch, "epochs":
+        history.epochs, "l2": args.l2, "l2_convention": args.l2_convention, "seed": args.seed,
+        "n_train": n_train, "test_accuracy": accuracy,
+    }
+    out = args.out
+    model_path = save_model(as_mlp(network, dtype), meta, out)
+    from demos import plots
+    W1 = network.weights[0] if args.engine == "delta" else network.layers[0].W.data
+    written = [
+        plots.training_curves(history, test_loss, test_acc, os.path.join(out, FIGURES[0]),
+                              cost_name=args.cost),
+        plots.confusion_matrix(cm, names, os.path.join(out, FIGURES[1]),
+                               title=f"Confusion matrix, {ds.name} test set "
+                                     f"(accuracy {accuracy:.3f})"),
+        plots.misclassified(ds.X_test, ds.y_test, predicted, names, shape,
+                            os.path.join(out, FIGURES[2])),
+        plots.first_layer_weights(W1, shape, os.path.join(out, FIGURES[3])),
+    ]
+    print(f"model: {model_path} (+ {os.path.basename(sidecar_path(model_path))}); "
+          f"try: chainrule predict {model_path} IMAGE.png")
+    print(f"figures in {os.path.abspath(out)}: {', '.join(os.path.basename(p) for p in written)}")
+    return 0

@@ -1,0 +1,540 @@
+"""`MLPClassifier` and `MLPRegressor`: scikit-learn's estimators, trained by chainrule's engine.
+
+Drop-in for ``sklearn.neural_network.MLPClassifier`` / ``MLPRegressor``: the same constructor
+parameters and defaults, the same fitted attributes (``coefs_``, ``intercepts_``, ``loss_curve_``,
+``n_iter_``, ``t_``, ``best_loss_``, ``classes_``, ``n_features_in_`` …), the same initialisation
+(Glorot uniform drawn from ``check_random_state(random_state)``, factor 2 for 'logistic'), the
+same shuffling, batches, optimisers, schedules and stopping rule, step for step. What differs is
+who computes ∂J/∂w: an `nn.MLP` of `Tensor`s and its backward pass, not hand-written δ code.
+
+Per batch of n rows the objective is (row convention, the document's notation):
+
+    z^(l) = a^(l) · W^(l) + b^(l),  a^(l+1) = f(z^(l)),  h = output(z^(L))
+    J = cost(h, y) + α/(2n) · Σ_l ‖W^(l)‖²                 (l2_convention='sklearn')
+
+    classifier, several classes   softmax output, J = −1/n Σᵢ log softmax(zᵢ)[yᵢ]
+    classifier, 2 classes or      one logistic output per label (as scikit-learn: coefs_ shapes
+    multilabel                    match), J = 1/n Σᵢⱼ [softplus(zᵢⱼ) − yᵢⱼ zᵢⱼ]  (binary log loss)
+    regressor                     identity output, J = 1/(2n) Σᵢ ‖yᵢ − h(xᵢ)‖²  (the document's J;
+                                  scikit-learn's squared_error/2 equals it for one output and has
+                                  the same gradient for several)
+
+chainrule's extras (defaults keep scikit-learn's behaviour):
+
+    cost           classifier: 'cross_entropy' (above) or 'document' (logistic outputs, the
+                   document's J on one-hot targets; predict_proba normalises the outputs);
+                   regressor: 'document' (default) or 'mse' (1/(n·k) Σ (y − h)²)
+    l2_convention  'sklearn' (α/(2·batch)), 'ufldl' (α/2) or 'nielsen' (α/(2·n_train))
+    dtype          np.float64 (default) or np.float32: X is converted once, every op keeps it
+    progress       a tqdm bar over the epochs
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state, shuffle as sk_shuffle
+from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from autograd import Tensor, no_grad
+
+from . import losses
+from .optim import SGD, Adam
+from .tensor_nets import MLP
+
+ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
+SOLVERS = ("sgd", "adam")
+SCHEDULES = ("constant", "invscaling", "adaptive")
+
+
+class _BaseMLP(BaseEstimator):
+    """The shared machinery; see the module docstring."""
+
+    _default_cost = None
+    _costs = ()
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, cost=None,
+                 l2_convention="sklearn", dtype=np.float64, progress=False):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.cost = cost
+        self.l2_convention = l2_convention
+        self.dtype = dtype
+        self.progress = progress
+
+    # -- parameters ---------------------------------------------------------------------------
+    def _check_params(self):
+        if self.solver == "lbfgs":
+            raise ValueError("solver='lbfgs' is not supported by chainrule's MLP estimators "
+                             "(only the stochastic solvers 'sgd' and 'adam'); use scikit-learn's "
+                             "MLP for L-BFGS")
+        _choice("solver", self.solver, SOLVERS)
+        _choice("activation", self.activation, ACTIVATIONS)
+        _choice("learning_rate", self.learning_rate, SCHEDULES)
+        _choice("cost", self._cost(), self._costs)
+        _choice("l2_convention", self.l2_convention, losses.L2_CONVENTIONS)
+        sizes = self.hidden_layer_sizes
+        sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
+        if any(not _is_int(s) or s <= 0 for s in sizes):
+            raise ValueError(f"hidden_layer_sizes must be positive integers, got {sizes}")
+        for name, low in (("max_iter", 1), ("n_iter_no_change", 1)):
+            value = getattr(self, name)
+            if not _is_int(value) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        for name in ("alpha", "tol"):
+            if not _is_real(getattr(self, name)) or getattr(self, name) < 0:
+                raise ValueError(f"{name} must be a number >= 0, got {getattr(self, name)!r}")
+        for name in ("learning_rate_init", "epsilon"):
+            if not _is_real(getattr(self, name)) or getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be a number > 0, got {getattr(self, name)!r}")
+        if not (_is_real(self.momentum) and 0 <= self.momentum < 1):
+            raise ValueError(f"momentum must lie in [0, 1), got {self.momentum!r}")
+        for name in ("beta_1", "beta_2"):
+            if not (_is_real(getattr(self, name)) and 0 <= getattr(self, name) < 1):
+                raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)!r}")
+        if not (_is_real(self.validation_fraction) and 0 < self.validation_fraction < 1):
+            raise ValueError(f"validation_fraction must lie in (0, 1), got "
+                             f"{self.validation_fraction!r}")
+        if self.batch_size != "auto" and (not _is_int(self.batch_size) or self.batch_size < 1):
+            raise ValueError(f"batch_size must be 'auto' or a positive integer, got "
+                             f"{self.batch_size!r}")
+        dtype = np.dtype(self.dtype)
+        if dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be np.float32 or np.float64, got {dtype}")
+        return sizes, dtype
+
+    def _cost(self):
+        return self._default_cost if self.cost is None else self.cost
+
+    # -- fitting ------------------------------------------------------------------------------
+    def fit(self, X, y):
+        """Train on (X, y) for up to ``max_iter`` epochs; returns self."""
+        return self._fit(X, y, incremental=False)
+
+    def _fit(self, X, y, incremental, classes=None):
+        sizes, dtype = self._check_params()
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        fitted = hasattr(self, "_model")
+        first_pass = not fitted or (not self.warm_start and not incremental)
+        X, y = validate_data(self, X, y, multi_output=True, dtype=dtype, reset=first_pass,
+                             y_numeric=not isinstance(self, ClassifierMixin))
+        Y = self._encode_targets(y, first_pass, incremental, classes, dtype)
+        n_features = X.shape[1]
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(n_features, sizes, Y.shape[1], dtype)
+        elif self._model.sizes[1:-1] != sizes:
+            raise ValueError(f"hidden_layer_sizes {sizes} differ from the fitted network's "
+                             f"{self._model.sizes[1:-1]}; refit without warm_start")
+        if not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer = self._make_optimizer()
+        self._fit_stochastic(X, Y, y, incremental)
+        if not all(np.isfinite(p.data).all() for p in self._model.parameters()):
+            raise ValueError("Solver produced non-finite parameter weights. The input data may "
+                             "contain large values and need to be preprocessed.")
+        return self
+
+    def _initialize(self, n_features, sizes, n_outputs, dtype):
+        """scikit-learn's ``_initialize``: Glorot-uniform W^(l), b^(l) from ``_random_state``."""
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = n_outputs
+        widths = [n_features] + sizes + [n_outputs]
+        self.n_layers_ = len(widths)
+        self.out_activation_ = self._out_activation()
+        hidden = "sigmoid" if self.activation == "logistic" else self.activation
+        output = "sigmoid" if self.out_activation_ == "logistic" else "identity"
+        self._model = MLP(n_features, widths[1:], activation=hidden, output_activation=output,
+                          dtype=dtype)
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        for layer, fan_in, fan_out in zip(self._model.layers, widths[:-1], widths[1:]):
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            layer.W.data = self._random_state.uniform(-bound, bound, (fan_in, fan_out)).astype(
+                dtype)
+            layer.b.data = self._random_state.uniform(-bound, bound, fan_out).astype(dtype)
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        self._best_state = None
+        if hasattr(self, "_optimizer"):
+            del self._optimizer
+
+    def _make_optimizer(self):
+        params = self._model.parameters()
+        if self.solver == "sgd":
+            return SGD(params, lr=self.learning_rate_init, momentum=self.momentum,
+                       nesterov=self.nesterovs_momentum, schedule=self.learning_rate,
+                       power_t=self.power_t)
+        return Adam(params, lr=self.learning_rate_init, beta_1=self.beta_1, beta_2=self.beta_2,
+                    epsilon=self.epsilon)
+
+    def _objective(self, n_train):
+        """J(batch) as a function of (logits-or-outputs node, targets array, rows)."""
+        cost = self._batch_cost()
+        alpha, convention = float(self.alpha), self.l2_convention
+        weights = self._model.weights()
+        if alpha == 0:
+            return cost
+
+        def objective(h, Yb, n):
+            return cost(h, Yb, n) + losses.l2_penalty(weights, alpha, convention,
+                                                      n_train=n_train, batch=n)
+        return objective
+
+    def _fit_stochastic(self, X, Y, y_raw, incremental):
+        """scikit-learn's ``_fit_stochastic``, epoch for epoch, with chainrule's backward."""
+        model, optimizer = self._model, self._optimizer
+        X_val = y_val = None
+        if self.early_stopping:
+            stratify = y_raw if (isinstance(self, ClassifierMixin) and self.n_outputs_ == 1
+                                 and self._task != "multilabel") else None
+            X, X_val, Y, Y_val, _, y_val = train_test_split(
+                X, Y, y_raw, random_state=self._random_state,
+                test_size=self.validation_fraction, stratify=stratify)
+            if X_val.shape[0] < 2:
+                raise ValueError("The validation set is too small. Increase "
+                                 "'validation_fraction' or the size of your dataset.")
+        n = X.shape[0]
+        batch = min(200, n) if self.batch_size == "auto" else int(self.batch_size)
+        if batch > n:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
+                          "going to be clipped")
+            batch = n
+        objective = self._objective(n)
+        sample_idx = np.arange(n)
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+            bar = tqdm(total=1 if incremental else self.max_iter, unit="epoch")
+        self.n_iter_ = 0
+        try:
+            for _ in range(self.max_iter):
+                if self.shuffle:
+                    sample_idx = sk_shuffle(sample_idx, random_state=self._random_state)
+                accumulated = 0.0
+                for lo in range(0, n, batch):           # gen_batches
+                    if self.shuffle:
+                        rows = sample_idx[lo:lo + batch]
+                        xb, Yb = X[rows], Y[rows]
+                    else:
+                        xb, Yb = X[lo:lo + batch], Y[lo:lo + batch]
+                    m = xb.shape[0]
+                    optimizer.zero_grad()
+                    J = objective(model(Tensor(xb)), Yb, m)
+                    J.backward()
+                    optimizer.step()
+                    accumulated += float(J.data) * m
+                self.n_iter_ += 1
+                self.t_ += n
+                self.loss_ = accumulated / n
+                self.loss_curve_.append(self.loss_)
+                if self.verbose:
+                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{self.loss_:.4g}")
+                self._update_no_improvement_count(X_val, y_val)
+                optimizer.iteration_ends(self.t_)
+                if self._no_improvement_count > self.n_iter_no_change:
+                    what = ("Validation score" if self.early_stopping else "Training loss")
+                    msg = (f"{what} did not improve more than tol={self.tol:f} for "
+                           f"{self.n_iter_no_change} consecutive epochs.")
+                    if optimizer.trigger_stopping(msg, self.verbose):
+                        break
+                    self._no_improvement_count = 0
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
+                                  "reached and the optimization hasn't converged yet.",
+                                  ConvergenceWarning)
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+        finally:
+            if bar is not None:
+                bar.close()
+        if self.early_stopping and self._best_state is not None:
+            model.load_state_dict(self._best_state)
+
+    def _update_no_improvement_count(self, X_val, y_val):
+        if self.early_stopping:
+            score = self._score(X_val, y_val)
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print("Validation score: %f" % score)
+            if score < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_state = self._model.state_dict()
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if self.loss_curve_[-1] < self.best_loss_:
+                self.best_loss_ = self.loss_curve_[-1]
+
+    # -- prediction ---------------------------------------------------------------------------
+    def _forward(self, X):
+        """h(X) = a^(L+1) (logits turned into probabilities for the classifier)."""
+        check_is_fitted(self, "_model")
+        X = validate_data(self, X, dtype=self._model.dtype, reset=False)
+        with no_grad():
+            return self._model(Tensor(X)).data
+
+    # -- fitted attributes as scikit-learn names them --------------------------------------------
+    @property
+    def coefs_(self):
+        """[W^(1), …, W^(L)], W^(l) of shape n^(l) × n^(l+1) (the live arrays)."""
+        check_is_fitted(self, "_model")
+        return [layer.W.data for layer in self._model.layers]
+
+    @coefs_.setter
+    def coefs_(self, arrays):
+        _set_arrays(self, arrays, "W")
+
+    @property
+    def intercepts_(self):
+        """[b^(1), …, b^(L)], b^(l) of shape n^(l+1)."""
+        check_is_fitted(self, "_model")
+        return [layer.b.data for layer in self._model.layers]
+
+    @intercepts_.setter
+    def intercepts_(self, arrays):
+        _set_arrays(self, arrays, "b")
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """scikit-learn's MLPClassifier trained by chainrule (see the module docstring).
+
+    Several classes: a softmax output and cross-entropy. Two classes (or multilabel indicator
+    targets): one logistic output per label, as scikit-learn, so ``coefs_`` have its shapes and
+    ``predict_proba`` returns (n, 2) columns [1 − p, p].
+    """
+
+    _default_cost = "cross_entropy"
+    _costs = ("cross_entropy", "document")
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
+                 cost="cross_entropy", l2_convention="sklearn", dtype=np.float64,
+                 progress=False):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
+            alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
+            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction,
+            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
+            cost=cost, l2_convention=l2_convention, dtype=dtype, progress=progress)
+
+    def _encode_targets(self, y, first_pass, incremental, classes, dtype):
+        if type_of_target(y) not in ("binary", "multiclass", "multilabel-indicator"):
+            raise ValueError(f"MLPClassifier needs class labels, got targets of type "
+                             f"{type_of_target(y)!r} (use MLPRegressor for real-valued y)")
+        if first_pass:
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y if classes is None else classes)
+            self.classes_ = self._label_binarizer.classes_
+            if len(self.classes_) < 2 and self._label_binarizer.y_type_ != "multilabel":
+                raise ValueError(f"MLPClassifier needs at least 2 classes, y has one: "
+                                 f"{self.classes_}")
+            self._task = self._label_binarizer.y_type_
+        else:
+            seen = unique_labels(y)
+            if self.warm_start and not incremental and set(seen) != set(self.classes_):
+                raise ValueError(f"warm_start can only be used where `y` has the same classes "
+                                 f"as in the previous call to fit. Previously got "
+                                 f"{self.classes_}, `y` has {seen}")
+            if len(np.setdiff1d(seen, self.classes_, assume_unique=True)):
+                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has "
+                                 f"{self.classes_}. 'y' has {seen}.")
+        return self._label_binarizer.transform(y).astype(dtype)
+
+    def _out_activation(self):
+        if self._task == "multiclass" and self._cost() == "cross_entropy":
+            return "softmax"
+        return "logistic"
+
+    def _batch_cost(self):
+        if self._cost() == "document":
+            return lambda h, Yb, n: losses.document_cost(h, Yb)
+        if self.out_activation_ == "softmax":
+            # −1/n Σᵢ log softmax(zᵢ)[yᵢ]; one-hot Y picks the entry (no scatter in backward)
+            return lambda z, Yb, n: (z.log_softmax(axis=1) * Yb).sum() * (-1.0 / n)
+        # binary log loss from the logit z: −[y log σ(z) + (1 − y) log(1 − σ(z))]
+        #   = softplus(z) − y·z   (finite for any z)
+        return lambda z, Yb, n: (z.softplus() - z * Yb).sum() * (1.0 / n)
+
+    def partial_fit(self, X, y, classes=None):
+        """One epoch over (X, y); ``classes`` (all labels) is required on the first call."""
+        if not hasattr(self, "_model") or not hasattr(self, "classes_"):
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+        return self._fit(X, y, incremental=True, classes=classes)
+
+    def _probabilities(self, X):
+        h = self._forward(X)
+        if self.out_activation_ == "softmax":
+            e = np.exp(h - h.max(axis=1, keepdims=True))
+            return e / e.sum(axis=1, keepdims=True)
+        return h if self._cost() == "document" else _sigmoid(h)
+
+    def predict(self, X):
+        """Class labels (from ``classes_``) of the rows of X."""
+        p = self._probabilities(X)
+        if self.n_outputs_ == 1:
+            p = p.ravel()
+        return self._label_binarizer.inverse_transform(p)
+
+    def predict_proba(self, X):
+        """(n, n_classes) probabilities; rows sum to 1 (except for multilabel targets)."""
+        p = self._probabilities(X)
+        if self.n_outputs_ == 1:
+            p = p.ravel()
+            return np.vstack([1 - p, p]).T
+        if self._task == "multiclass" and self.out_activation_ != "softmax":
+            p = p / np.maximum(p.sum(axis=1, keepdims=True), np.finfo(p.dtype).tiny)
+        return p
+
+    def predict_log_proba(self, X):
+        return np.log(self.predict_proba(X))
+
+    def _score(self, X, y):
+        return accuracy_score(y, self.predict(X))
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """scikit-learn's MLPRegressor trained by chainrule: identity output, the document's J."""
+
+    _default_cost = "document"
+    _costs = ("document", "mse")
+    _task = "regression"
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
+                 cost="document", l2_convention="sklearn", dtype=np.float64, progress=False):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
+            alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
+            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction,
+            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
+            cost=cost, l2_convention=l2_convention, dtype=dtype, progress=progress)
+
+    def _encode_targets(self, y, first_pass, incremental, classes, dtype):
+        Y = np.asarray(y, dtype=dtype)
+        Y = Y.reshape(-1, 1) if Y.ndim == 1 else Y
+        if not first_pass and Y.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {Y.shape[1]} outputs, the fitted network has "
+                             f"{self.n_outputs_}")
+        return Y
+
+    def _out_activation(self):
+        return "identity"
+
+    def _batch_cost(self):
+        cost = losses.get_cost(self._cost())
+        return lambda h, Yb, n: cost(h, Yb)
+
+    def partial_fit(self, X, y):
+        """One epoch over (X, y)."""
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X):
+        """h(X): shape (n,) for one output, (n, k) for several."""
+        h = self._forward(X)
+        return h.ravel() if self.n_outputs_ == 1 else h
+
+    def _score(self, X, y):
+        return r2_score(y, self.predict(X))
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+def _sigmoid(z):
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _set_arrays(est, arrays, name):
+    check_is_fitted(est, "_model")
+    layers = est._model.layers
+    arrays = list(arrays)
+    if len(arrays) != len(layers):
+        raise ValueError(f"expected {len(layers)} arrays, got {len(arrays)}")
+    for layer, array in zip(layers, arrays):
+        node = getattr(layer, name)
+        array = np.asarray(array)
+        if array.shape != node.data.shape:
+            raise ValueError(f"{name} of layer {layer.index}: shape {array.shape}, the network "
+                             f"has {node.data.shape}")
+        node.data = np.array(array, dtype=node.data.dtype, copy=True)
+
+
+def _choice(name, value, valid):
+    if not isinstance(value, str) or value not in valid:
+        raise ValueError(f"{name}={value!r} is not supported; choose one of {', '.join(valid)}")
+
+
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_real(value):
+    return (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+            and math.isfinite(value))

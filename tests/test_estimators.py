@@ -1,0 +1,211 @@
+"""nn.estimators: MLPClassifier / MLPRegressor as drop-ins for scikit-learn's."""
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import cross_val_score, train_test_split
+from sklearn.neural_network import MLPClassifier as SkClassifier
+from sklearn.neural_network import MLPRegressor as SkRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from nn.estimators import MLPClassifier, MLPRegressor
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X / 16.0, y, test_size=0.25, random_state=0)
+
+
+def small_multiclass(n=90, d=5, k=3, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, d)
+    y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int) + (X[:, 2] > 0.5).astype(int)
+    assert len(np.unique(y)) == k
+    return X, y
+
+
+def quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return fn(*args, **kwargs)
+
+
+def test_same_parameters_and_defaults_as_sklearn():
+    for ours, theirs, extra in ((MLPClassifier(), SkClassifier(), "cross_entropy"),
+                                (MLPRegressor(), SkRegressor(), "document")):
+        mine, sk = ours.get_params(), theirs.get_params()
+        sk.pop("loss", None)                                   # the regressor's loss: our cost
+        for name, value in sk.items():
+            assert mine[name] == value, name
+        assert mine["cost"] == extra
+        assert mine["l2_convention"] == "sklearn" and mine["dtype"] == np.float64
+        assert mine["progress"] is False
+
+
+def test_clone_get_set_params_round_trip():
+    est = MLPClassifier(hidden_layer_sizes=(7, 5), alpha=0.01, solver="sgd", dtype=np.float32)
+    copy = clone(est)
+    assert copy.get_params() == est.get_params()
+    copy.set_params(alpha=0.5, activation="tanh")
+    assert copy.alpha == 0.5 and copy.activation == "tanh" and est.alpha == 0.01
+    assert MLPClassifier(**copy.get_params()).get_params() == copy.get_params()
+
+
+def test_cross_val_score_and_pipeline(digits):
+    X_train, X_test, y_train, y_test = digits
+    scores = quiet(cross_val_score, MLPClassifier(hidden_layer_sizes=(20,), max_iter=30,
+                                                  random_state=0), X_train, y_train, cv=3)
+    assert scores.shape == (3,) and scores.min() > 0.85
+    pipe = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(20,), max_iter=30,
+                                                         random_state=0))
+    quiet(pipe.fit, X_train, y_train)
+    assert pipe.score(X_test, y_test) > 0.9
+
+
+def test_digits_with_defaults(digits):
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0)
+    est = MLPClassifier(random_state=0).fit(X_train, y_train)
+    assert est.score(X_test, y_test) >= 0.96
+    assert est.n_iter_ < 200 and len(est.loss_curve_) == est.n_iter_
+    assert est.best_loss_ == min(est.loss_curve_)
+    assert est.t_ == est.n_iter_ * len(X_train)
+    assert est.n_features_in_ == 64
+    assert [W.shape for W in est.coefs_] == [(64, 100), (100, 10)]
+    assert [b.shape for b in est.intercepts_] == [(100,), (10,)]
+
+
+def test_string_labels_and_probabilities():
+    X, y = small_multiclass()
+    names = np.array(["cat", "dog", "emu"])[y]
+    est = quiet(MLPClassifier(hidden_layer_sizes=(10,), max_iter=200, random_state=0).fit,
+                X, names)
+    assert list(est.classes_) == ["cat", "dog", "emu"]
+    assert set(est.predict(X)) <= {"cat", "dog", "emu"}
+    assert est.score(X, names) > 0.8
+    P = est.predict_proba(X)
+    assert P.shape == (len(X), 3)
+    np.testing.assert_allclose(P.sum(axis=1), 1, atol=1e-12)
+    np.testing.assert_array_equal(est.classes_[P.argmax(axis=1)], est.predict(X))
+
+
+def test_binary_has_sklearn_shapes_and_two_probability_columns():
+    X, y = small_multiclass()
+    labels = np.where(y > 0, "yes", "no")
+    est = quiet(MLPClassifier(hidden_layer_sizes=(8,), max_iter=100, random_state=0).fit,
+                X, labels)
+    assert [W.shape for W in est.coefs_] == [(5, 8), (8, 1)]       # one logistic output
+    P = est.predict_proba(X)
+    assert P.shape == (len(X), 2)
+    np.testing.assert_allclose(P.sum(axis=1), 1, atol=1e-12)
+    np.testing.assert_array_equal(est.classes_[(P[:, 1] > 0.5).astype(int)], est.predict(X))
+
+
+def test_regressor_fits_a_smooth_function_with_the_documents_cost():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (400, 1))
+    y = np.sin(X[:, 0])
+    est = quiet(MLPRegressor(hidden_layer_sizes=(30,), activation="tanh", max_iter=600,
+                             learning_rate_init=0.01, random_state=0).fit, X, y)
+    assert est.get_params()["cost"] == "document"
+    assert est.score(X, y) > 0.9
+    assert est.predict(X).shape == (400,)
+    # the reported loss is the document's J = 1/(2n) Σ (y − h)² plus the L2 term
+    J = 0.5 * np.mean((y - est.predict(X)) ** 2)
+    assert est.loss_curve_[-1] == pytest.approx(J, rel=0.5)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_tracks_sklearn_coefficients(solver, shuffle):
+    X, y = small_multiclass()
+    kwargs = dict(hidden_layer_sizes=(6,), solver=solver, max_iter=5, batch_size=16,
+                  learning_rate_init=0.05, alpha=1e-3, shuffle=shuffle, random_state=3,
+                  tol=0, n_iter_no_change=100)
+    # identical initial weights: both draw scikit-learn's _init_coef from check_random_state(3);
+    # checked explicitly by copying scikit-learn's starting point in as well
+    start = quiet(SkClassifier(**{**kwargs, "max_iter": 1}).fit, X, y)
+    ours, theirs = MLPClassifier(**kwargs), SkClassifier(**kwargs)
+    quiet(ours.fit, X, y)
+    quiet(theirs.fit, X, y)
+    assert start.coefs_[0].shape == ours.coefs_[0].shape
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-6)
+    assert ours.n_iter_ == theirs.n_iter_ == 5 and ours.t_ == theirs.t_
+
+
+def test_tracks_sklearn_after_copying_its_weights_in():
+    """Set both to the same weights by copying: warm_start keeps our copied-in start."""
+    X, y = small_multiclass()
+    kwargs = dict(hidden_layer_sizes=(6,), solver="adam", batch_size=30, shuffle=False,
+                  tol=0, n_iter_no_change=100)
+    theirs = quiet(SkClassifier(max_iter=1, warm_start=True, random_state=1, **kwargs).fit, X, y)
+    ours = quiet(MLPClassifier(max_iter=1, warm_start=True, random_state=2, **kwargs).fit, X, y)
+    ours.coefs_, ours.intercepts_ = theirs.coefs_, theirs.intercepts_
+    theirs.set_params(max_iter=3)
+    ours.set_params(max_iter=3)
+    quiet(theirs.fit, X, y)
+    quiet(ours.fit, X, y)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_convergence_and_warning():
+    X, y = small_multiclass()
+    with pytest.warns(ConvergenceWarning):
+        MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0).fit(X, y)
+    est = MLPClassifier(hidden_layer_sizes=(5,), max_iter=500, tol=10.0, n_iter_no_change=2,
+                        random_state=0).fit(X, y)
+    assert est.n_iter_ == 3                  # stops after n_iter_no_change + 1 epochs
+
+
+def test_float32_keeps_float32(digits):
+    X_train, X_test, y_train, y_test = digits
+    est = quiet(MLPClassifier(hidden_layer_sizes=(20,), max_iter=5, dtype=np.float32,
+                              random_state=0).fit, X_train, y_train)
+    assert all(W.dtype == np.float32 for W in est.coefs_ + est.intercepts_)
+    assert est.predict_proba(X_test).dtype == np.float32
+
+
+def test_early_stopping_and_partial_fit():
+    X, y = small_multiclass(n=200)
+    est = MLPClassifier(hidden_layer_sizes=(8,), early_stopping=True, max_iter=300,
+                        random_state=0).fit(X, y)
+    assert len(est.validation_scores_) == est.n_iter_ and est.best_loss_ is None
+    est = MLPClassifier(hidden_layer_sizes=(8,), random_state=0)
+    with pytest.raises(ValueError, match="classes"):
+        est.partial_fit(X, y)
+    for _ in range(3):
+        est.partial_fit(X, y, classes=[0, 1, 2])
+    assert len(est.loss_curve_) == 3 and est.t_ == 3 * len(X)
+
+
+def test_bad_input_errors():
+    X, y = small_multiclass()
+    with pytest.raises(ValueError, match="lbfgs.*not supported"):
+        MLPClassifier(solver="lbfgs").fit(X, y)
+    with pytest.raises(ValueError, match="activation"):
+        MLPClassifier(activation="swish").fit(X, y)
+    bad = X.copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        MLPClassifier().fit(bad, y)
+    est = quiet(MLPClassifier(hidden_layer_sizes=(4,), max_iter=2).fit, X, y)
+    with pytest.raises(ValueError, match="features"):
+        est.predict(X[:, :3])
+    with pytest.raises(ValueError, match="sample"):
+        MLPClassifier().fit(X[:0], y[:0])
+    with pytest.raises(ValueError, match="2 classes"):
+        MLPClassifier().fit(X, np.zeros(len(X), int))
+    with pytest.raises(ValueError, match="validation set is too small"):
+        MLPClassifier(early_stopping=True).fit(X[:6], y[:6])
+    with pytest.raises(ValueError, match="continuous|class labels"):
+        MLPClassifier().fit(X, X[:, 0])
+    with pytest.raises(ValueError, match="dtype"):
+        MLPRegressor(dtype=np.int32).fit(X, X[:, 0])
