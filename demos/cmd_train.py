@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from demos.cli import UserError
+from demos.plots import file_mode
 
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "identity")
 COSTS = ("cross_entropy", "document", "mse")
@@ -223,6 +224,7 @@ def write_json(path, obj):
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(obj, f, indent=2)
             f.write("\n")
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -279,6 +281,7 @@ def save_model(model, meta, folder):
     """model.npz (Module.save) and model.json, each replaced atomically."""
     model_path = os.path.join(folder, MODEL_FILE)
     model.save(model_path)
+    os.chmod(model_path, file_mode())        # Module.save leaves mkstemp's 0600
     write_json(sidecar_path(model_path), meta)
     return model_path
 
@@ -345,14 +348,15 @@ def format_confusion(cm, names):
     """The confusion matrix as text: rows true class, columns predicted class."""
     k = len(names)
     short = [str(c) for c in range(k)]
+    rows = names if list(names) == short else [f"{i} {n}" for i, n in enumerate(names)]
     width = max(5, len(str(cm.max())) + 1)
-    label_width = max(len(f"{i} {n}") for i, n in enumerate(names))
+    label_width = max(len(r) for r in rows)
     lines = ["confusion matrix (rows: true class, columns: predicted class)",
              " " * label_width + "".join(s.rjust(width) for s in short) + "  recall"]
     for i in range(k):
         total = cm[i].sum()
         recall = f"{cm[i, i] / total:7.3f}" if total else "      —"
-        lines.append(f"{i} {names[i]}".ljust(label_width)
+        lines.append(rows[i].ljust(label_width)
                      + "".join(str(v).rjust(width) for v in cm[i]) + " " + recall)
     return "\n".join(lines)
 

@@ -11,7 +11,20 @@ import os
 import tempfile
 
 import numpy as np
-from matplotlib.figure import Figure
+
+
+def Figure(**kwargs):
+    """A bare matplotlib Figure (Agg canvas when saved); matplotlib is imported on first use so
+    that `chainrule` starts quickly."""
+    from matplotlib.figure import Figure as _Figure
+    return _Figure(**kwargs)
+
+
+def file_mode():
+    """The permissions a new file gets under the current umask (mkstemp's are 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def save_figure(fig, path):
@@ -24,6 +37,7 @@ def save_figure(fig, path):
     try:
         with os.fdopen(fd, "wb") as f:
             fig.savefig(f, format="png", dpi=100)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -120,15 +134,16 @@ def first_layer_weights(W, shape, path, limit=100):
 # ---------------------------------------------------------------------------------------------
 
 def descent_curves(runs, path, target=None, title="Batch, mini-batch and stochastic descent"):
-    """``runs``: dicts with 'label', 'epoch_loss' (J after each epoch, J(0) first) and
-    'update_loss' (J after each update, J(0) first). Left: J vs epochs; right: J vs updates
-    (log scale: full batch takes one update per epoch, stochastic n)."""
+    """``runs``: dicts with 'label', 'epoch_loss' (J after each epoch, J(0) first),
+    'update_index' and 'update_loss' (J after those updates, update 0 first). Left: J vs
+    epochs; right: J vs updates (log scale: full batch takes one update per epoch, stochastic
+    n)."""
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     ax_e, ax_u = fig.subplots(1, 2)
     for run in runs:
         ax_e.plot(np.arange(len(run["epoch_loss"])), run["epoch_loss"], label=run["label"])
-        updates = np.arange(len(run["update_loss"]))
-        ax_u.plot(updates[1:], run["update_loss"][1:], label=run["label"], linewidth=1)
+        ax_u.plot(run["update_index"][1:], run["update_loss"][1:], label=run["label"],
+                  linewidth=1)
     ax_e.set(xlabel="epoch", ylabel="training cost J (whole training set)",
              title="J vs epochs")
     ax_u.set(xlabel="updates w = w − α ∂J/∂w (log scale)", ylabel="training cost J",

@@ -112,7 +112,7 @@ def test_broadcasting_binary_ops(name, f, shapes):
     ta, tb = Tensor(a, requires_grad=True), Tensor(b, requires_grad=True)
     y = f(ta, tb)
     assert y.shape == out_shape
-    np.testing.assert_allclose(y.data, f(a, b), rtol=1e-14)
+    np.testing.assert_allclose(y.data, f(a, b), rtol=1e-13, atol=1e-15)
     y.backward(grad_out=w)
     assert ta.grad.shape == a.shape and tb.grad.shape == b.shape
 
@@ -124,7 +124,7 @@ def test_broadcast_with_python_scalars_and_numpy_arrays():
     assert isinstance(y, Tensor)
     y.backward()
     np.testing.assert_allclose(t.grad, np.array([[10 - 0.1 + 1, 20 - 0.05 + 1]] * 2),
-                               rtol=1e-14)
+                               rtol=1e-13, atol=1e-15)
 
 
 # --- matmul ----------------------------------------------------------------------------------
@@ -143,7 +143,7 @@ def test_matmul_cases(shapes):
     check(weighted(lambda x, y: x @ y, w), a, b)
     ta, tb = Tensor(a, requires_grad=True), Tensor(b, requires_grad=True)
     y = ta @ tb
-    np.testing.assert_allclose(y.data, a @ b, rtol=1e-14)
+    np.testing.assert_allclose(y.data, a @ b, rtol=1e-13, atol=1e-15)
     y.backward(grad_out=w)
     assert ta.grad.shape == a.shape and tb.grad.shape == b.shape
 
@@ -152,10 +152,10 @@ def test_matmul_with_plain_arrays_on_either_side():
     A = rng(3).standard_normal((2, 3))
     x = Tensor(rng(4).standard_normal(3), requires_grad=True)
     (A @ x).sum().backward()
-    np.testing.assert_allclose(x.grad, A.sum(axis=0), rtol=1e-14)
+    np.testing.assert_allclose(x.grad, A.sum(axis=0), rtol=1e-13, atol=1e-15)
     x.zero_grad()
     (x @ A.T).sum().backward()
-    np.testing.assert_allclose(x.grad, A.sum(axis=0), rtol=1e-14)
+    np.testing.assert_allclose(x.grad, A.sum(axis=0), rtol=1e-13, atol=1e-15)
 
 
 # --- reductions ------------------------------------------------------------------------------
@@ -178,7 +178,7 @@ def test_reductions(name, axis, keepdims):
     t = Tensor(x, requires_grad=True)
     y = f(t)
     assert y.shape == np.shape(expected)
-    np.testing.assert_allclose(y.data, expected, rtol=1e-14)
+    np.testing.assert_allclose(y.data, expected, rtol=1e-13, atol=1e-15)
     y.backward(grad_out=w)
     assert t.grad.shape == x.shape
 
@@ -514,11 +514,11 @@ def test_jacobian_and_hessian_closed_forms():
     x = r.standard_normal(3)
     np.testing.assert_allclose(autograd.jacobian(lambda v: Tensor(B) @ v)(x), B, rtol=1e-15)
     np.testing.assert_allclose(autograd.hessian(lambda v: v @ (Tensor(A) @ v))(x), A + A.T,
-                               rtol=1e-14)
+                               rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(autograd.hessian(lambda v: v.exp().sum())(x),
-                               np.diag(np.exp(x)), rtol=1e-14)
+                               np.diag(np.exp(x)), rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(autograd.jacobian(lambda v: v.tanh())(x),
-                               np.diag(1 - np.tanh(x) ** 2), rtol=1e-14)
+                               np.diag(1 - np.tanh(x) ** 2), rtol=1e-13, atol=1e-15)
     M = r.standard_normal((2, 3))
     J = autograd.jacobian(lambda m: m.sum(axis=1))(M)
     assert J.shape == (2, 2, 3)
