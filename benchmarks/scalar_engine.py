@@ -199,7 +199,7 @@ def main(argv=None):
         ns = med / nodes[name] * 1e9
         print(f"{name:<20}{med * 1e3:>11.1f}{nodes[name]:>9}{ns:>9.0f}{ns / base_ns:>23.2f}×")
     print(f"(final chainrule loss {loss:.4f})")
-    print(f"\nbytes per forward-graph node: " + ", ".join(
+    print("\nbytes per forward-graph node: " + ", ".join(
         f"{k} {v:.0f}" for k, v in byte_rows.items()))
     if "micrograd" in byte_rows:
         print(f"chainrule / micrograd bytes per node: "

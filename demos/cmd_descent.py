@@ -9,7 +9,6 @@ three can be compared per epoch and per update. Writes descent.png and prints a 
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import time
 
@@ -25,7 +24,7 @@ Compare the document's three descents on one network and one data set:
   stochastic   one update per row (batch of 1)
 
 Same initial weights (--seed), same data, plain SGD w = w − α ∂J/∂w, the document's cost
-J = 1/(2n) Σ‖y − h(x)‖² with sigmoid units (one-hot targets). The default learning rates differ
+J = 1/(2n) Σ‖y − h(x)‖² with sigmoid units (one-hot targets on digits). The default learning rates differ
 per descent (a batch of 1 is noisier, so it takes a smaller step; the whole batch a larger one);
 the table shows them. After each update J is evaluated on the whole training set (not timed).
 When an epoch has more than 100 updates (stochastic descent), J is evaluated every
@@ -61,7 +60,7 @@ def add_parser(subparsers):
                    metavar="ALPHA",
                    help=f"α of the stochastic descent (default {DEFAULT_LR['stochastic']:g})")
     p.add_argument("--target", type=float, default=0.15, metavar="J",
-                   help="the training cost J to reach (default 0.15; J starts near 1.3 on digits)")
+                   help="the training cost J to reach (default 0.15; J starts near 1.0 on digits)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the initial weights and the shuffling (default 0)")
     p.add_argument("--out", default=os.path.join("chainrule-output", "descent"), metavar="DIR",

@@ -9,7 +9,6 @@ Images are never resized: one of the wrong size is an error naming both sizes.
 from __future__ import annotations
 
 import argparse
-import os
 
 import numpy as np
 

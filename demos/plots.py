@@ -8,9 +8,10 @@ run leaves no stray files.
 from __future__ import annotations
 
 import os
-import tempfile
 
 import numpy as np
+
+from nn.fileio import atomic_file
 
 
 def Figure(**kwargs):
@@ -20,29 +21,11 @@ def Figure(**kwargs):
     return _Figure(**kwargs)
 
 
-def file_mode():
-    """The permissions a new file gets under the current umask (mkstemp's are 0600)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 def save_figure(fig, path):
     """Write ``fig`` as a PNG to ``path`` atomically; returns the path."""
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=100)
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path) as f:
+        fig.savefig(f, format="png", dpi=100)
     return path
 
 

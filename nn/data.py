@@ -23,12 +23,13 @@ import gzip
 import hashlib
 import os
 import struct
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
 import numpy as np
+
+from .fileio import atomic_file
 
 
 class DataError(ValueError):
@@ -117,23 +118,8 @@ def write_idx(path, array):
 
 
 def _atomic_write(path, data):
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        _remove(tmp)
-        raise
-
-
-def _remove(path):
-    try:
-        os.remove(path)
-    except FileNotFoundError:
-        pass
+    with atomic_file(path) as f:
+        f.write(data)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,33 +282,27 @@ def _fetch(url, target, checksum, progress, timeout):
     algorithm, expected = checksum if checksum else ("sha256", None)
     digest = hashlib.new(algorithm)
     fname = os.path.basename(target)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix="." + fname + ".",
-                               suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            length = response.headers.get("Content-Length")
-            length = int(length) if length is not None else None
-            received = 0
-            with tqdm(total=length, unit="B", unit_scale=True, desc=fname,
-                      disable=not progress, leave=False) as bar:
-                while True:
-                    block = response.read(1 << 16)
-                    if not block:
-                        break
-                    out.write(block)
-                    digest.update(block)
-                    received += len(block)
-                    bar.update(len(block))
+    with atomic_file(target, suffix=".part") as out, \
+            urllib.request.urlopen(url, timeout=timeout) as response:
+        length = response.headers.get("Content-Length")
+        length = int(length) if length is not None else None
+        received = 0
+        with tqdm(total=length, unit="B", unit_scale=True, desc=fname,
+                  disable=not progress, leave=False) as bar:
+            while True:
+                block = response.read(1 << 16)
+                if not block:
+                    break
+                out.write(block)
+                digest.update(block)
+                received += len(block)
+                bar.update(len(block))
         if length is not None and received != length:
             raise DataError(f"{fname}: connection closed after {received} of {length} bytes")
         actual = digest.hexdigest()
         if expected is not None and actual != expected.lower():
             raise DataError(f"{fname}: {algorithm} checksum mismatch: expected {expected}, "
                             f"got {actual}")
-        os.replace(tmp, target)
-    except BaseException:
-        _remove(tmp)
-        raise
 
 
 def _load_named(name, root, download_, cache_dir, base_url, checksums, progress, extra_folders,

@@ -41,7 +41,7 @@ Python lists are 0-based, the document is 1-based. The mapping used everywhere h
     delta[l − 2] = δ^(l)  (l = 2..L+1)
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 

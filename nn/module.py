@@ -7,11 +7,12 @@ nodes is a list of parameters. Names are dotted paths: ``layers.0.W``.
 from __future__ import annotations
 
 import os
-import tempfile
 
 import numpy as np
 
 from autograd import Node
+
+from .fileio import atomic_file
 
 
 class ModelFileError(ValueError):
@@ -121,17 +122,8 @@ def save_arrays(path, arrays):
     path = os.fspath(path)
     if not path.endswith(".npz"):
         path += ".npz"
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path) as f:
+        np.savez(f, **arrays)
     return path
 
 

@@ -1,6 +1,5 @@
 """IDX files, the download path (against a local http.server), and the bundled data sets."""
 
-import gzip
 import hashlib
 import http.server
 import os

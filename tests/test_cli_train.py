@@ -1,0 +1,137 @@
+"""`chainrule train` and `chainrule predict` end to end, on scikit-learn's 8×8 digits (fast)."""
+import contextlib
+import io
+import os
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import nn
+from demos.cli import main
+from nn.data import load_digits, write_idx
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+FIGURES = ("curves.png", "confusion.png", "misclassified.png", "weights.png")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One training run shared by the tests: (exit status, stdout, output folder)."""
+    out = tmp_path_factory.mktemp("train")
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        status = main(["train", "--dataset", "digits", "--epochs", "3", "--no-progress",
+                       "--out", str(out)])
+    return status, buffer.getvalue(), out
+
+
+def run_cli(capsys, *argv):
+    status = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def digit_png(path, row):
+    """Write a test digit (values in [0, 1]) as an 8-bit 8×8 grayscale PNG."""
+    Image.fromarray(np.round(row.reshape(8, 8) * 255).astype(np.uint8), mode="L").save(path)
+
+
+def test_train_reports_data_confusion_and_writes_files(trained):
+    status, out, folder = trained
+    assert status == 0
+    assert "data: digits (--dataset digits)" in out
+    assert "test accuracy:" in out
+    assert "confusion matrix" in out
+    assert str(folder) in out
+    for name in ("model.npz", "model.json") + FIGURES:
+        path = folder / name
+        assert path.is_file() and path.stat().st_size > 0, name
+    for name in FIGURES:
+        assert (folder / name).read_bytes()[:8] == PNG_MAGIC, name
+    assert not [f for f in os.listdir(folder) if f.startswith(".")]   # no temporary files
+
+
+def test_predict_png_prints_label_and_probability(trained, tmp_path, capsys):
+    folder = trained[2]
+    ds = load_digits()
+    image = tmp_path / "digit.png"
+    digit_png(image, ds.X_test[0])
+    status, out, err = run_cli(capsys, "predict", folder / "model.npz", image)
+    assert status == 0, err
+    line = [l for l in out.splitlines() if l.startswith(str(image))][0]
+    label, _, probability = line.split()[1:4]
+    assert label in [str(d) for d in range(10)]
+    assert 0.0 <= float(probability) <= 1.0
+
+
+def test_predict_idx_classifies_each_image(trained, tmp_path, capsys):
+    ds = load_digits()
+    idx = tmp_path / "images-idx3-ubyte"
+    write_idx(idx, np.round(ds.X_test[:3].reshape(3, 8, 8) * 255).astype(np.uint8))
+    status, out, err = run_cli(capsys, "predict", trained[2], idx)
+    assert status == 0, err
+    assert all(f"{idx}[{i}]" in out for i in range(3))
+
+
+def test_predict_model_of_another_architecture(trained, tmp_path, capsys):
+    folder = tmp_path / "other"
+    shutil.copytree(trained[2], folder)
+    nn.MLP(64, [20, 10], dtype=np.float32).save(folder / "model.npz")   # sidecar says 64-100-10
+    status, out, err = run_cli(capsys, "predict", folder / "model.npz", tmp_path / "x.png")
+    assert status == 2
+    assert len(err.strip().splitlines()) == 1
+    assert "model.npz" in err and "shape" in err
+
+
+def test_predict_wrong_size_image(trained, tmp_path, capsys):
+    image = tmp_path / "big.png"
+    Image.fromarray(np.zeros((28, 28), np.uint8), mode="L").save(image)
+    status, out, err = run_cli(capsys, "predict", trained[2] / "model.npz", image)
+    assert status == 2
+    assert "big.png" in err and "28×28" in err and "8×8" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_predict_truncated_idx(trained, tmp_path, capsys):
+    idx = tmp_path / "cut-idx3-ubyte"
+    write_idx(idx, np.zeros((4, 8, 8), np.uint8))
+    idx.write_bytes(idx.read_bytes()[:-10])
+    status, out, err = run_cli(capsys, "predict", trained[2] / "model.npz", idx)
+    assert status == 2
+    assert "cut-idx3-ubyte" in err and "truncated" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_forced_mnist_without_files(tmp_path, capsys):
+    empty, out_dir = tmp_path / "empty", tmp_path / "out"
+    empty.mkdir()
+    status, out, err = run_cli(capsys, "train", "--dataset", "mnist", "--data-dir", empty,
+                               "--out", out_dir, "--no-progress")
+    assert status == 2
+    assert "train-images-idx3-ubyte" in err and "t10k-labels-idx1-ubyte" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out_dir.exists()                          # no partial files
+
+
+def test_interrupted_training_keeps_previous_model(trained, tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "run"
+    shutil.copytree(trained[2], folder)
+    before = {name: (folder / name).read_bytes() for name in os.listdir(folder)}
+    real_fit = nn.train.fit
+
+    def interrupted_fit(*args, callback=None, **kwargs):
+        def after_epoch(history):
+            if callback is not None:
+                callback(history)
+            if history.epochs >= 1:
+                raise KeyboardInterrupt
+        return real_fit(*args, callback=after_epoch, **kwargs)
+
+    monkeypatch.setattr(nn.train, "fit", interrupted_fit)
+    status, out, err = run_cli(capsys, "train", "--dataset", "digits", "--epochs", "3",
+                               "--hidden", "20", "--out", folder, "--no-progress")
+    assert status == 130
+    after = {name: (folder / name).read_bytes() for name in os.listdir(folder)}
+    assert after == before                               # same files, same bytes, no temp files

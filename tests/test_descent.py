@@ -1,0 +1,37 @@
+"""`chainrule descent`: the three descents from one initial network, a PNG and a table."""
+import numpy as np
+
+from demos import cmd_descent
+from demos.cli import main
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_descent_writes_png_and_table_of_three(tmp_path, capsys):
+    status = main(["descent", "--epochs", "1", "--hidden", "10", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert status == 0
+    png = tmp_path / "descent.png"
+    assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 1000
+    rows = [line.split() for line in out.splitlines()
+            if line.split()[:1] in (["batch"], ["mini-batch"], ["stochastic"])]
+    assert [r[0] for r in rows] == ["batch", "mini-batch", "stochastic"]
+    assert [r[1] for r in rows] == ["1347", "32", "1"]
+
+
+def test_all_three_descents_reduce_the_loss_from_the_same_start():
+    X, y, k, _ = cmd_descent.load_data("moons", seed=0)
+    Y = y.reshape(-1, 1).astype(np.float64)
+    import nn
+    sizes = [2, 8, 1]
+    init = nn.MLP(2, [8, 1], activation="sigmoid", output_activation="sigmoid",
+                  seed=0, dtype=np.float64).state_dict()
+    runs = [cmd_descent.train_one(mode, lr, batch, init, sizes, X, Y, epochs=5, seed=0)
+            for mode, lr, batch in (("batch", 5.0, 200), ("mini-batch", 2.0, 20),
+                                    ("stochastic", 0.5, 1))]
+    starts = {r["update_loss"][0] for r in runs}
+    assert len(starts) == 1                             # the same initial network
+    for r in runs:
+        assert r["update_loss"][-1] < r["update_loss"][0], r["mode"]
+        assert len(r["epoch_loss"]) == 6                # J(0) and after each of 5 epochs
+    assert [r["update_index"][-1] for r in runs] == [5, 50, 1000]
