@@ -111,6 +111,20 @@ COS = Op("cos",
 UNARY = {"exp": EXP, "log": LOG, "sqrt": SQRT, "tanh": TANH, "sigmoid": SIGMOID, "relu": RELU,
          "softplus": SOFTPLUS, "abs": ABS, "sin": SIN, "cos": COS}
 
+#: Python operators shared by Value and Tensor: __name__ and __rname__ → op.
+OPERATORS = {"add": ADD, "sub": SUB, "mul": MUL, "truediv": DIV, "pow": POW}
+
+
+def install(cls, binary, unary, operators=OPERATORS):
+    """Give a node class its operators (``__add__``, ``__radd__``, …) and elementwise methods
+    (``exp``, ``tanh``, …) from the tables above, through the class's own method factories."""
+    for name, op in operators.items():
+        setattr(cls, f"__{name}__", binary(op))
+        setattr(cls, f"__r{name}__", binary(op, reflected=True))
+    for name, op in UNARY.items():
+        setattr(cls, name, unary(op))
+    cls.__abs__ = cls.abs
+
 # --- array ops (Tensor) -----------------------------------------------------------------
 
 

@@ -196,35 +196,11 @@ class Tensor(Node):
     def item(self):
         return self.data.item()
 
-    # -- arithmetic ----------------------------------------------------------------------------
-    __add__ = _binary(rules.ADD)
-    __radd__ = _binary(rules.ADD, reflected=True)
-    __sub__ = _binary(rules.SUB)
-    __rsub__ = _binary(rules.SUB, reflected=True)
-    __mul__ = _binary(rules.MUL)
-    __rmul__ = _binary(rules.MUL, reflected=True)
-    __truediv__ = _binary(rules.DIV)
-    __rtruediv__ = _binary(rules.DIV, reflected=True)
-    __pow__ = _binary(rules.POW)
-    __rpow__ = _binary(rules.POW, reflected=True)
-    __matmul__ = _binary(rules.MATMUL)
-    __rmatmul__ = _binary(rules.MATMUL, reflected=True)
+    # + − × ÷ ** @ (and reflected) and exp log sqrt tanh sigmoid relu softplus abs sin cos are
+    # installed after the class from the op tables in rules.py: the same ops as Value.
 
     def __neg__(self):
         return _make(-self.data, (self,), rules.NEG, self.requires_grad)
-
-    # -- elementwise functions -----------------------------------------------------------------
-    exp = _unary(rules.EXP)
-    log = _unary(rules.LOG)
-    sqrt = _unary(rules.SQRT)
-    tanh = _unary(rules.TANH)
-    sigmoid = _unary(rules.SIGMOID)
-    relu = _unary(rules.RELU)
-    softplus = _unary(rules.SOFTPLUS)
-    abs = _unary(rules.ABS)
-    __abs__ = abs
-    sin = _unary(rules.SIN)
-    cos = _unary(rules.COS)
 
     def leaky_relu(self, slope=0.01):
         return _apply(rules.LEAKY_RELU, self, slope=float(slope))
@@ -351,6 +327,9 @@ class Tensor(Node):
         if isinstance(g, np.ndarray):
             return np.array2string(g, precision=4, threshold=20, separator=", ")
         return repr(g)
+
+
+rules.install(Tensor, _binary, _unary, {**rules.OPERATORS, "matmul": rules.MATMUL})
 
 
 def _axis(axis):

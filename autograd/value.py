@@ -142,33 +142,11 @@ class Value(Node):
     def _zeros_like(self, create_graph):
         return Value(0.0, requires_grad=False) if create_graph else 0.0
 
-    # -- arithmetic --------------------------------------------------------------------------
-    __add__ = _binary(rules.ADD)
-    __radd__ = _binary(rules.ADD, reflected=True)
-    __sub__ = _binary(rules.SUB)
-    __rsub__ = _binary(rules.SUB, reflected=True)
-    __mul__ = _binary(rules.MUL)
-    __rmul__ = _binary(rules.MUL, reflected=True)
-    __truediv__ = _binary(rules.DIV)
-    __rtruediv__ = _binary(rules.DIV, reflected=True)
-    __pow__ = _binary(rules.POW)
-    __rpow__ = _binary(rules.POW, reflected=True)
+    # + − × ÷ ** (and reflected) and exp log sqrt tanh sigmoid relu softplus abs sin cos are
+    # installed below from the op tables in rules.py.
 
     def __neg__(self):
         return _make(-self.data, (self,), rules.NEG, self.requires_grad)
-
-    # -- elementwise functions ---------------------------------------------------------------
-    exp = _unary(rules.EXP)
-    log = _unary(rules.LOG)
-    sqrt = _unary(rules.SQRT)
-    tanh = _unary(rules.TANH)
-    sigmoid = _unary(rules.SIGMOID)
-    relu = _unary(rules.RELU)
-    softplus = _unary(rules.SOFTPLUS)
-    abs = _unary(rules.ABS)
-    __abs__ = abs
-    sin = _unary(rules.SIN)
-    cos = _unary(rules.COS)
 
     def leaky_relu(self, slope=0.01):
         """x if x > 0 else slope·x; derivative 1 or slope."""
@@ -201,3 +179,6 @@ class Value(Node):
     def _grad_repr(self):
         g = self._grad
         return f"{g:.6g}" if isinstance(g, float) else repr(g)
+
+
+rules.install(Value, _binary, _unary)

@@ -46,8 +46,8 @@ def chainrule_model():
     return ValueMLP(2, [16, 16, 1], activation="relu", output_activation="identity", seed=1337)
 
 
-def chainrule_step(model, X, y, k):
-    scores = [model(x)[0] for x in X]
+def svm_step(model, scores, y, k):
+    """micrograd's demo step: max-margin loss + 1e-4·Σp², backward, SGD with a decaying rate."""
     losses = [(1 + -yi * si).relu() for yi, si in zip(y, scores)]
     data_loss = sum(losses) * (1.0 / len(losses))
     reg_loss = 1e-4 * sum(p * p for p in model.parameters())
@@ -58,6 +58,10 @@ def chainrule_step(model, X, y, k):
     for p in model.parameters():
         p.data -= lr * p.grad
     return total
+
+
+def chainrule_step(model, X, y, k):
+    return svm_step(model, [model(x)[0] for x in X], y, k)
 
 
 def micrograd_model():
@@ -66,18 +70,7 @@ def micrograd_model():
 
 
 def micrograd_step(model, X, y, k):
-    inputs = [list(map(MicroValue, row)) for row in X]
-    scores = list(map(model, inputs))
-    losses = [(1 + -yi * si).relu() for yi, si in zip(y, scores)]
-    data_loss = sum(losses) * (1.0 / len(losses))
-    reg_loss = 1e-4 * sum(p * p for p in model.parameters())
-    total = data_loss + reg_loss
-    model.zero_grad()
-    total.backward()
-    lr = 1.0 - 0.9 * k / 100
-    for p in model.parameters():
-        p.data -= lr * p.grad
-    return total
+    return svm_step(model, [model(list(map(MicroValue, row))) for row in X], y, k)
 
 
 def count_micrograd_nodes(root):
