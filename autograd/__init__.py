@@ -2,7 +2,7 @@
 from .core import Node, Op, detect_anomaly, enable_grad, gradients, no_grad, topo_order
 from .functional import grad, hessian, jacobian, value_and_grad
 from .gradcheck import gradcheck, numerical_grad, relative_error
-from .tensor import Tensor, concatenate, stack, tensor, where
+from .tensor import Tensor, concatenate, stack, where
 from .value import Value
 from .draw import GraphTooLarge, draw, draw_to_file, picture  # noqa: E402  (needs Value, Tensor)
 from .explain import explain  # noqa: E402
@@ -10,4 +10,4 @@ from .explain import explain  # noqa: E402
 __all__ = ["GraphTooLarge", "Node", "Op", "Tensor", "Value", "draw", "draw_to_file", "explain",
            "picture", "concatenate", "detect_anomaly", "enable_grad",
            "grad", "gradcheck", "gradients", "hessian", "jacobian", "no_grad", "numerical_grad",
-           "relative_error", "stack", "tensor", "topo_order", "value_and_grad", "where"]
+           "relative_error", "stack", "topo_order", "value_and_grad", "where"]

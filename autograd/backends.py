@@ -185,6 +185,12 @@ class ArrayMath:
         return x.sum(axis=axis, keepdims=keepdims)     # the method: less overhead than np.sum
 
     @staticmethod
+    def sum_squares(x):
+        # one pass, no temporary: the BLAS dot product of x with itself
+        flat = x.reshape(-1)
+        return np.asarray(np.dot(flat, flat))
+
+    @staticmethod
     def mT(x):
         return np.swapaxes(x, -1, -2)
 
@@ -240,6 +246,7 @@ class NodeMath:
     """Rules on nodes: every step is recorded, so the gradient is itself differentiable."""
 
     for _name in ("exp", "log", "sqrt", "tanh", "sigmoid", "softplus", "sin", "cos", "abs",
+                  "sum_squares",
                   "relu", "leaky_relu", "log_softmax", "softmax", "reshape", "transpose",
                   "sum", "broadcast_to", "expand_dims", "squeeze", "getitem"):
         locals()[_name] = staticmethod(_method(_name))

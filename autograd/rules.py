@@ -139,6 +139,11 @@ def _restore_reduced(m, g, shape, axis, keepdims):
     return m.broadcast_to(g, shape)
 
 
+SUM_SQUARES = Op("sum_squares",
+                 lambda m, x: m.sum_squares(x),
+                 (lambda m, g, y, x: (2 * g) * x,),        # ∂(Σ xᵢ²)/∂xᵢ = 2xᵢ
+                 ("2u",), symbol="Σ²")
+
 SUM = Op("sum",
          lambda m, x, axis=None, keepdims=False: m.sum(x, axis=axis, keepdims=keepdims),
          (lambda m, g, y, x, axis=None, keepdims=False:    # ∂Σx/∂xᵢ = 1

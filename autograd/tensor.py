@@ -11,6 +11,7 @@ reaches the tensor, then an ndarray of its shape (a Tensor with ``create_graph=T
 from __future__ import annotations
 
 import numbers
+import sys
 
 import numpy as np
 
@@ -57,6 +58,32 @@ def unbroadcast(m, g, parent):
     if axes:
         g = m.sum(g, axis=axes)
     return m.reshape(g, shape)
+
+
+def _refcount_probe(g):
+    return sys.getrefcount(g)
+
+
+def _unshared_refcount():
+    # References an unshared gradient has where `_owned` looks: the backward pass's dict entry
+    # and local variable, and `_owned`'s own argument — measured, not assumed.
+    grads = {0: np.zeros(1)}
+    g = grads[0]
+    return _refcount_probe(g)
+
+
+_UNSHARED = _unshared_refcount()
+
+
+def _owned(g):
+    """A leaf's gradient as memory no other gradient shares (PyTorch steals a gradient buffer
+    the same way): kept when this pass made it and nothing else refers to it, else copied.
+    Pass-through VJPs (add, reshape, …) hand one array to several nodes; those get copies."""
+    if type(g) is not _ndarray:
+        return g
+    if g.base is None and sys.getrefcount(g) <= _UNSHARED:
+        return g
+    return g.copy()
 
 
 def _make(data, parents, op, requires_grad, ctx=None):
@@ -134,7 +161,7 @@ class Tensor(Node):
     _math = ArrayMath
     _node_math = NodeMath
     _fit_grad = staticmethod(unbroadcast)
-    _own_grad = staticmethod(lambda g: g.copy() if type(g) is _ndarray else g)
+    _own_grad = staticmethod(_owned)
     __array_priority__ = 1000           # ndarray ⊕ Tensor defers to Tensor's reflected ops
 
     def __init__(self, data, dtype=None, requires_grad=False, label=None):
@@ -212,6 +239,11 @@ class Tensor(Node):
     # -- reductions ----------------------------------------------------------------------------
     def sum(self, axis=None, keepdims=False):
         return _apply(rules.SUM, self, axis=_axis(axis), keepdims=keepdims)
+
+    def sum_squares(self):
+        """Σ xᵢ² over every entry (the L2 penalty's ‖W‖²), in one pass; derivative 2x."""
+        return _make(rules.SUM_SQUARES.forward(ArrayMath, self.data), (self,), rules.SUM_SQUARES,
+                     self.requires_grad)
 
     def mean(self, axis=None, keepdims=False):
         # mean is sum × (1/count): a derived op
@@ -345,10 +377,6 @@ def _plain_index(index):
     if isinstance(index, tuple):
         return tuple(i.data.astype(np.intp) if isinstance(i, Tensor) else i for i in index)
     return index
-
-
-def tensor(data, dtype=None, requires_grad=False, label=None):
-    return Tensor(data, dtype=dtype, requires_grad=requires_grad, label=label)
 
 
 def where(cond, a, b):

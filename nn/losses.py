@@ -100,7 +100,8 @@ def _class_indices(y, k):
         y = y.argmax(axis=1)
     if y.ndim != 1:
         raise ValueError(f"class labels must be a vector, got shape {y.shape}")
-    if y.size and (y.min() < 0 or y.max() >= k or not np.all(y == np.round(y))):
+    whole = y.dtype.kind in "iu" or (y.size and np.all(y == np.round(y)))
+    if y.size and (y.min() < 0 or y.max() >= k or not whole):
         raise ValueError(f"class labels must be integers in 0..{k - 1}, got range "
                          f"{y.min()}..{y.max()}")
     return y.astype(np.intp)
@@ -135,7 +136,7 @@ def l2_penalty(weights, lam, convention="ufldl", n_train=None, batch=None):
     if all(isinstance(w, Tensor) for w in weights):
         total = None
         for W in weights:
-            s = (W * W).sum()
+            s = W.sum_squares()
             total = s if total is None else total + s
         return total * c
     return sum((w * w for w in weights), Value(0.0, requires_grad=False)) * c

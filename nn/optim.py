@@ -199,6 +199,8 @@ class Adam(Optimizer):
         self.lr_t = self._lr
         self.ms = [_zeros_like(p) for p in self.params]
         self.vs = [_zeros_like(p) for p in self.params]
+        # two scratch arrays per parameter, so a step allocates nothing
+        self._scratch = [(_zeros_like(p), _zeros_like(p)) for p in self.params]
 
     def step(self):
         # t and α_t advance once per step, shared by every parameter
@@ -208,10 +210,25 @@ class Adam(Optimizer):
 
     def _update(self, i, g):
         b1, b2 = self.beta_1, self.beta_2
-        m = b1 * self.ms[i] + (1 - b1) * g
-        v = b2 * self.vs[i] + (1 - b2) * (g * g)
-        self.ms[i], self.vs[i] = m, v
-        return -self.lr_t * m / (np.sqrt(v) + self.epsilon)
+        m, v = self.ms[i], self.vs[i]
+        if not isinstance(m, np.ndarray):           # a Value parameter: plain floats
+            m = b1 * m + (1 - b1) * g
+            v = b2 * v + (1 - b2) * (g * g)
+            self.ms[i], self.vs[i] = m, v
+            return -self.lr_t * m / (math.sqrt(v) + self.epsilon)
+        # The same arithmetic in place, into scratch arrays: the same floats bit for bit.
+        t1, t2 = self._scratch[i]
+        m *= b1
+        m += np.multiply(g, 1 - b1, out=t1)
+        v *= b2
+        np.multiply(g, g, out=t1)
+        t1 *= 1 - b2
+        v += t1
+        np.sqrt(v, out=t1)
+        t1 += self.epsilon
+        np.multiply(m, -self.lr_t, out=t2)
+        t2 /= t1
+        return t2
 
     def __repr__(self):
         return (f"Adam(lr={self._lr:g}, beta_1={self.beta_1:g}, beta_2={self.beta_2:g}, "

@@ -43,7 +43,8 @@ class History:
     """Per-epoch records of a `fit` (lists, one entry per epoch run).
 
     loss          the epoch's training objective J (with the L2 term), as scikit-learn's loss_
-    accuracy      training accuracy after the epoch (classification only, else empty)
+    accuracy      training accuracy over the epoch's batches, each taken before its update
+                  (classification only, else empty)
     val_loss      validation cost, without the L2 term (only with a validation split)
     val_accuracy  validation accuracy (classification with a validation split)
     val_score     the early-stopping score: val accuracy, or R² for regression
@@ -109,13 +110,15 @@ class _AutogradNet:
         return self.model.parameters()
 
     def loss_and_grads(self, xb, yb):
+        """(J, the batch's outputs h as an array); backward fills the parameters' .grad."""
         h = [self.model(row) for row in xb] if self.rows else self.model(Tensor(xb))
         J = self.cost_fn(h, yb)
         if self.l2:
             J = J + losses.l2_penalty(self.model.weights(), self.l2, self.l2_convention,
                                       n_train=self.n_train, batch=len(xb))
         J.backward()
-        return float(J.data)
+        H = np.array([[a.data for a in row] for row in h]) if self.rows else h.data
+        return float(J.data), H
 
     def outputs(self, X):
         with no_grad():
@@ -173,10 +176,11 @@ class _DeltaNet:
         return self._holders
 
     def loss_and_grads(self, xb, yb):
-        J, grads = self.model.loss_and_grads(xb, yb)
+        r = self.model.backprop(xb, yb)
+        grads = [g for gW, gb in zip(r.grad_W, r.grad_b) for g in (gW, gb)]
         for p, g in zip(self._holders, grads):
             p.grad = g
-        return float(J)
+        return float(r.cost), r.a[-1]
 
     def outputs(self, X):
         return self.model.output(X)
@@ -429,7 +433,9 @@ def fit(model, X, y, *, cost=None, l2=None, l2_convention=None, optimizer=None, 
 
 def _loop(net, optimizer, X, Y, labels, train, val, batch, epochs, shuffle, rng, early_stopping,
           n_iter_no_change, tol, bar, callback, checkpoint, history):
-    X_train, Y_train = X[train], Y[train]
+    # no copy of the data when all of it is for training
+    X_train, Y_train = (X, Y) if val is None else (X[train], Y[train])
+    labels_train = None if labels is None else (labels if val is None else labels[train])
     n_train = len(train)
     classify = labels is not None
     best_loss, best_score, no_improvement = math.inf, -math.inf, 0
@@ -440,13 +446,15 @@ def _loop(net, optimizer, X, Y, labels, train, val, batch, epochs, shuffle, rng,
         start = time.perf_counter()
         lr = optimizer.lr
         order = rng.permutation(n_train) if shuffle else np.arange(n_train)
-        accumulated = 0.0
+        accumulated, correct = 0.0, 0
         for lo in range(0, n_train, batch):       # scikit-learn's gen_batches
             rows = order[lo:lo + batch]
             optimizer.zero_grad()
-            J = net.loss_and_grads(X_train[rows], Y_train[rows])
+            J, H = net.loss_and_grads(X_train[rows], Y_train[rows])
             optimizer.step()
             accumulated += J * len(rows)
+            if classify:
+                correct += int(np.sum(_predicted_labels(H) == labels_train[rows]))
             updates += 1
             if bar is not None:
                 bar.update(1)
@@ -455,8 +463,9 @@ def _loop(net, optimizer, X, Y, labels, train, val, batch, epochs, shuffle, rng,
         history.lr.append(lr)
         history.updates.append(updates)
         if classify:
-            history.accuracy.append(float(np.mean(
-                _predicted_labels(net.outputs(X_train)) == labels[train])))
+            # the running accuracy over the epoch's batches, as each was seen before its
+            # update (as PyTorch loops report it): no second pass over the training set
+            history.accuracy.append(correct / n_train)
 
         improved = False
         if val is not None:
