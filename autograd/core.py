@@ -269,11 +269,13 @@ def _count_consumers(root):
     return pending
 
 
-def _backprop(root, seed, create_graph, store=False):
-    """The chain rule over the graph below ``root``: {node: ∂root/∂node}.
+def _backprop(root, seed, create_graph, store=False, keep=()):
+    """The chain rule over the graph below ``root``: {node: ∂root/∂node} for the nodes in
+    ``keep``.
 
     A node is processed once all of its consumers have been (Kahn's order, from the root), so
-    its gradient is complete when it is passed on. With ``store`` each gradient is written to
+    its gradient is complete when it is passed on; then the pass lets go of it unless it is to
+    be kept, so memory holds only the frontier. With ``store`` each gradient is written to
     ``.grad`` as it completes (leaves accumulate). With ``create_graph`` the VJPs run on nodes,
     so the gradients are nodes with their own graph (for higher-order derivatives).
     """
@@ -302,6 +304,8 @@ def _backprop(root, seed, create_graph, store=False):
                         g = own(g)
                     previous = node._grad
                     node._grad = g if previous is None else previous + g
+            if node not in keep:
+                del grads[node]
             if not parents:
                 continue
             vjps = node._op.vjps
@@ -325,8 +329,10 @@ def _backprop(root, seed, create_graph, store=False):
                 # The one place where contributions to a node used twice are summed.
                 grads[parent] = contribution if previous is None else previous + contribution
                 count = pending[parent] - 1
-                pending[parent] = count
-                if count == 0:
+                if count:
+                    pending[parent] = count
+                else:
+                    del pending[parent]
                     push(parent)
     return grads
 
@@ -336,7 +342,8 @@ def gradients(root, wrt, grad_out=None, create_graph=False):
 
     A node that ``root`` does not depend on gets a zero gradient.
     """
-    grads = _backprop(root, root._seed(grad_out, create_graph), create_graph)
+    wrt = list(wrt)
+    grads = _backprop(root, root._seed(grad_out, create_graph), create_graph, keep=set(wrt))
     out = []
     for x in wrt:
         g = grads.get(x)

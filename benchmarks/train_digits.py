@@ -17,8 +17,8 @@ memory is the worker's own peak RSS, ``resource.getrusage(RUSAGE_SELF).ru_maxrss
 the interpreter, the imports — torch's are large — and the data set, which every worker loads).
 
 Seconds per epoch: the median over epochs and repetitions where the engine reports each epoch
-(chainrule, delta, torch, floor; chainrule's and delta's include nn.train.fit's per-epoch training
-accuracy pass), else the fit time / epochs, median over repetitions (estimator, sklearn).
+(chainrule, delta, torch, floor), else the fit time / epochs, median over repetitions (estimator,
+sklearn).
 
 Run:  PYTHONPATH=. .venv/bin/python benchmarks/train_digits.py [--epochs 10] [--repeats 3]
       [--quick] [--profile]

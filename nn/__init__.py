@@ -20,3 +20,19 @@ from .train import History, accuracy, fit, predict  # noqa: E402
 
 __all__ += ["Adam", "ArrayParameter", "History", "SGD", "accuracy", "fit", "optim", "predict",
             "train"]
+
+from . import compare  # noqa: E402  (autograd vs the δ reference vs central differences)
+from .compare import compare_gradients  # noqa: E402
+
+__all__ += ["MLPClassifier", "MLPRegressor", "compare", "compare_gradients"]
+
+_LAZY = {"MLPClassifier": "estimators", "MLPRegressor": "estimators", "estimators": None}
+
+
+def __getattr__(name):
+    # The estimators need scikit-learn (a second of imports): loaded on first use only.
+    if name not in _LAZY:
+        raise AttributeError(f"module 'nn' has no attribute {name!r}")
+    import importlib
+    module = importlib.import_module(".estimators", __name__)
+    return module if _LAZY[name] is None else getattr(module, name)
