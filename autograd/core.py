@@ -286,6 +286,7 @@ def _backprop(root, seed, create_graph, store=False, keep=()):
     fit = kind._fit_grad
     own = kind._own_grad
     anomaly = MODE.anomaly
+    checked = fit is not None or anomaly
     token = _PassToken() if store else None
     get = grads.get
     ready = [root]
@@ -310,21 +311,31 @@ def _backprop(root, seed, create_graph, store=False, keep=()):
                 continue
             vjps = node._op.vjps
             ctx = node._ctx
+            binary = len(parents) == 2 and ctx is None    # most ops: the hot path, spelt out
             if create_graph:
                 y, xs = node, parents
+            elif binary:
+                y, xs = node.data, (parents[0].data, parents[1].data)
             else:
                 y, xs = node.data, [p.data for p in parents]
-            for i, parent in enumerate(parents):
+            if binary:
+                a, b = xs
+            i = -1
+            for parent in parents:
+                i += 1
                 if not parent.requires_grad:
                     continue
-                if ctx is None:
+                if binary:
+                    contribution = vjps[i](m, g, y, a, b)
+                elif ctx is None:
                     contribution = vjps[i](m, g, y, *xs)
                 else:
                     contribution = vjps[i](m, g, y, *xs, **ctx)
-                if fit is not None:
-                    contribution = fit(m, contribution, parent)
-                if anomaly:
-                    check_finite(contribution, node._op.name, parents, "backward", parent)
+                if checked:
+                    if fit is not None:
+                        contribution = fit(m, contribution, parent)
+                    if anomaly:
+                        check_finite(contribution, node._op.name, parents, "backward", parent)
                 previous = get(parent)
                 # The one place where contributions to a node used twice are summed.
                 grads[parent] = contribution if previous is None else previous + contribution
