@@ -216,6 +216,32 @@ class Node:
         return repr(self._grad)
 
 
+_new = object.__new__
+
+
+def make_node(kind, data, parents, op, requires_grad, ctx=None):
+    """The result of ``op`` on ``parents``, a node of class ``kind`` — the single place where
+    op results are built for Value and Tensor alike. The graph is recorded only when grad mode
+    is on and an input requires a gradient (constants combine into constants)."""
+    out = _new(kind)
+    out.data = data
+    out._grad = None
+    out._pass = None
+    out.label = None
+    out._ctx = ctx
+    if requires_grad and MODE.grad_enabled:
+        out._parents = parents
+        out._op = op
+        out.requires_grad = True
+    else:
+        out._parents = ()
+        out._op = None
+        out.requires_grad = False
+    if MODE.anomaly and op is not None:
+        check_finite(data, op.name, parents, "forward")
+    return out
+
+
 def topo_order(root):
     """Every node reachable from ``root`` through parents, each after all of its parents.
 

@@ -17,9 +17,8 @@ import numpy as np
 
 from . import rules
 from .backends import ArrayMath, NodeMath
-from .core import MODE, Node, check_finite
+from .core import Node, make_node
 
-_new = object.__new__
 _ndarray = np.ndarray
 _FLOAT_KINDS = ("f",)
 
@@ -87,26 +86,10 @@ def _owned(g):
 
 
 def _make(data, parents, op, requires_grad, ctx=None):
-    """A Tensor made by ``op`` (the single place where op results are built)."""
-    out = _new(Tensor)
+    """A Tensor made by ``op``: numpy scalars from reductions become 0-d arrays."""
     if type(data) is not _ndarray:
         data = np.asarray(data)
-    out.data = data
-    out._grad = None
-    out._pass = None
-    out.label = None
-    out._ctx = ctx
-    if requires_grad and MODE.grad_enabled:
-        out._parents = parents
-        out._op = op
-        out.requires_grad = True
-    else:
-        out._parents = ()
-        out._op = None
-        out.requires_grad = False
-    if MODE.anomaly:
-        check_finite(data, op.name, parents, "forward")
-    return out
+    return make_node(Tensor, data, parents, op, requires_grad, ctx)
 
 
 def _lift(x, like):

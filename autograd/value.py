@@ -12,45 +12,11 @@ import numbers
 
 from . import rules
 from .backends import FloatMath, NodeMath
-from .core import MODE, Node, check_finite
-
-_new = object.__new__
-
-
-def _make(data, parents, op, requires_grad, ctx=None):
-    """A Value made by ``op`` (the single place where op results are built). The graph is
-    recorded only when an input requires a gradient (constants combine into constants)."""
-    out = _new(Value)
-    out.data = data
-    out._grad = None
-    out._pass = None
-    out.label = None
-    out._ctx = ctx
-    if requires_grad and MODE.grad_enabled:
-        out._parents = parents
-        out._op = op
-        out.requires_grad = True
-    else:
-        out._parents = ()
-        out._op = None
-        out.requires_grad = False
-    if MODE.anomaly:
-        check_finite(data, op.name, parents, "forward")
-    return out
-
+from .core import Node, make_node
 
 def _constant(data):
     """A leaf that needs no gradient (a number written in an expression)."""
-    out = _new(Value)
-    out.data = data
-    out._grad = None
-    out._pass = None
-    out.label = None
-    out._ctx = None
-    out._parents = ()
-    out._op = None
-    out.requires_grad = False
-    return out
+    return make_node(Value, data, (), None, False)
 
 
 def _as_value(x):
@@ -69,7 +35,7 @@ def _unary(op):
     forward = op.forward
 
     def method(self):
-        return _make(forward(FloatMath, self.data), (self,), op, self.requires_grad)
+        return make_node(Value, forward(FloatMath, self.data), (self,), op, self.requires_grad)
     method.__name__ = op.name
     method.__doc__ = f"{op.name}(self); d/du = {op.formulas[0]}"
     return method
@@ -81,14 +47,14 @@ def _binary(op, reflected=False):
     if reflected:
         def method(self, other):
             other = _as_value(other)
-            return _make(forward(FloatMath, other.data, self.data), (other, self), op,
-                         self.requires_grad or other.requires_grad)
+            return make_node(Value, forward(FloatMath, other.data, self.data), (other, self),
+                             op, self.requires_grad or other.requires_grad)
     else:
         def method(self, other):
             if type(other) is not Value:
                 other = _as_value(other)
-            return _make(forward(FloatMath, self.data, other.data), (self, other), op,
-                         self.requires_grad or other.requires_grad)
+            return make_node(Value, forward(FloatMath, self.data, other.data), (self, other),
+                             op, self.requires_grad or other.requires_grad)
     method.__name__ = op.name
     return method
 
@@ -146,13 +112,13 @@ class Value(Node):
     # installed below from the op tables in rules.py.
 
     def __neg__(self):
-        return _make(-self.data, (self,), rules.NEG, self.requires_grad)
+        return make_node(Value, -self.data, (self,), rules.NEG, self.requires_grad)
 
     def leaky_relu(self, slope=0.01):
         """x if x > 0 else slope·x; derivative 1 or slope."""
         ctx = {"slope": float(slope)}
-        return _make(rules.LEAKY_RELU.forward(FloatMath, self.data, **ctx), (self,),
-                     rules.LEAKY_RELU, self.requires_grad, ctx)
+        return make_node(Value, rules.LEAKY_RELU.forward(FloatMath, self.data, **ctx),
+                         (self,), rules.LEAKY_RELU, self.requires_grad, ctx)
 
     # -- comparisons and conversions (not differentiable) -----------------------------------
     def __float__(self):
