@@ -61,8 +61,13 @@ def check_against_central_differences(rng, sizes, names, n, cost, l2, convention
             return False
     numeric = central_differences(
         lambda: backprop(weights, biases, x, y, names, **kwargs).cost, weights + biases)
-    err = relative_error(result.grad_W + result.grad_b, numeric)
-    assert err <= 1e-6, (sizes, names, n, cost, l2, convention, err)
+    analytic = result.grad_W + result.grad_b
+    err = relative_error(analytic, numeric)
+    # A gradient near 0 has no meaningful relative error: central differences themselves are
+    # only good to rounding ε_mach·|J|/ε plus truncation ε², so accept agreement within that.
+    floor = 10 * np.finfo(float).eps * max(abs(result.cost), 1.0) / 1e-6 + 1e-12
+    worst = max(np.max(np.abs(a - m)) for a, m in zip(analytic, numeric))
+    assert err <= 1e-6 or worst <= floor, (sizes, names, n, cost, l2, convention, err, worst)
     return True
 
 
