@@ -295,7 +295,7 @@ def _count_consumers(root):
     return pending
 
 
-def _backprop(root, seed, create_graph, store=False, keep=()):
+def _backprop(root, seed, create_graph, store=False, keep=(), observe=None):
     """The chain rule over the graph below ``root``: {node: ∂root/∂node} for the nodes in
     ``keep``.
 
@@ -304,6 +304,9 @@ def _backprop(root, seed, create_graph, store=False, keep=()):
     be kept, so memory holds only the frontier. With ``store`` each gradient is written to
     ``.grad`` as it completes (leaves accumulate). With ``create_graph`` the VJPs run on nodes,
     so the gradients are nodes with their own graph (for higher-order derivatives).
+    ``observe``, if given, is told each step as it happens — ("node", node, g) and
+    ("edge", node, i, parent, g, contribution, total) — which is how `autograd.explain` narrates
+    the engine's own pass.
     """
     pending = _count_consumers(root)
     grads = {root: seed}
@@ -312,7 +315,7 @@ def _backprop(root, seed, create_graph, store=False, keep=()):
     fit = kind._fit_grad
     own = kind._own_grad
     anomaly = MODE.anomaly
-    checked = fit is not None or anomaly
+    checked = fit is not None or anomaly or observe is not None
     token = _PassToken() if store else None
     get = grads.get
     ready = [root]
@@ -335,6 +338,8 @@ def _backprop(root, seed, create_graph, store=False, keep=()):
                 del grads[node]
             if not parents:
                 continue
+            if observe is not None:
+                observe(("node", node, g))
             vjps = node._op.vjps
             ctx = node._ctx
             binary = len(parents) == 2 and ctx is None    # most ops: the hot path, spelt out
@@ -365,6 +370,8 @@ def _backprop(root, seed, create_graph, store=False, keep=()):
                 previous = get(parent)
                 # The one place where contributions to a node used twice are summed.
                 grads[parent] = contribution if previous is None else previous + contribution
+                if observe is not None:
+                    observe(("edge", node, i, parent, g, contribution, grads[parent]))
                 count = pending[parent] - 1
                 if count:
                     pending[parent] = count

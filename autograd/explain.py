@@ -19,8 +19,8 @@ import re
 
 import numpy as np
 
-from .core import gradients, topo_order
-from .draw import document_position, local_derivative, node_name
+from .core import _backprop, gradients, topo_order
+from .draw import document_position, formula_text, local_derivative, node_name
 
 __all__ = ["explain"]
 
@@ -129,46 +129,37 @@ def _exact(x):
 
 # -- the replay ----------------------------------------------------------------------------------
 def _replay(root, grad_out):
-    """Run the chain rule as the engine does, recording every step.
+    """Run the engine's own backward pass, recording every step it takes.
 
-    Returns (events, grads): events are ("node", node, g) and ("edge", node, i, child, g, local,
-    contribution, total, parts); grads maps each node to ∂root/∂node.
+    Returns (order, events, grads): order is the topological order (for the forward listing);
+    events are ("node", node, g) and ("edge", node, i, child, g, local, contribution, total,
+    parts) in the order the engine ran them; grads maps each node to ∂root/∂node.
     """
     order = topo_order(root)
-    m = type(root)._math
-    seed = root._seed(grad_out, False)
-    grads = {root: seed}
     parts = {}
     events = []
-    for node in reversed(order):
-        parents = node.parents
-        g = grads.get(node)
-        if not parents or g is None:
-            continue
-        events.append(("node", node, g))
-        op, ctx = node.op, node.ctx or {}
-        y, xs = node.data, [p.data for p in parents]
-        for i, parent in enumerate(parents):
-            if not parent.requires_grad:
-                continue
-            contribution = op.vjps[i](m, g, y, *xs, **ctx)
-            fit = parent._fit_grad
-            if fit is not None:
-                contribution = fit(m, contribution, parent)
-            previous = grads.get(parent)
-            grads[parent] = contribution if previous is None else previous + contribution
-            parts.setdefault(parent, []).append(contribution)
-            events.append(("edge", node, i, parent, g, local_derivative(node, i), contribution,
-                           grads[parent], list(parts[parent])))
+
+    def observe(event):
+        if event[0] == "node":
+            events.append(event)
+            return
+        _, node, i, parent, g, contribution, total = event
+        parts.setdefault(parent, []).append(contribution)
+        events.append(("edge", node, i, parent, g, local_derivative(node, i), contribution,
+                       total, list(parts[parent])))
+
+    grads = _backprop(root, root._seed(grad_out, False), False, keep=set(order),
+                      observe=observe)
     return order, events, grads
 
 
 def _generic(node, i, notation):
-    """The local derivative in the op's own letters: ∂tanh(u)/∂u = 1 − tanh²(u)."""
+    """The local derivative in generic letters: ∂tanh(u)/∂u = 1 − tanh²(u), ∂(u×v)/∂u = v
+    (u, v rather than the rules' a, b, which a reader would take for a bias b)."""
     op = node.op
-    formula = op.formulas[i] if i < len(op.formulas) else None
+    formula = formula_text(node, i, ["u", "v"])
     if len(node.parents) == 2 and op.symbol != op.name:
-        head = f"∂(a{op.symbol}b)/∂{'ab'[i]}"
+        head = f"∂(u{op.symbol}v)/∂{'uv'[i]}"
     elif len(node.parents) == 1:
         head = f"∂{op.name}(u)/∂u"
     else:
