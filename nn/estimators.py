@@ -39,7 +39,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state, shuffle as sk_shuffle
+from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -53,6 +53,14 @@ ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 SOLVERS = ("sgd", "adam")
 SCHEDULES = ("constant", "invscaling", "adaptive")
 
+
+
+def _shuffled(a, random_state):
+    """``sklearn.utils.shuffle(a, random_state=random_state)`` — the same draw from the same
+    generator (arange, then shuffle in place) without its per-call parameter validation."""
+    order = np.arange(len(a))
+    random_state.shuffle(order)
+    return a[order]
 
 class _BaseMLP(BaseEstimator):
     """The shared machinery; see the module docstring."""
@@ -250,7 +258,7 @@ class _BaseMLP(BaseEstimator):
         try:
             for _ in range(self.max_iter):
                 if self.shuffle:
-                    sample_idx = sk_shuffle(sample_idx, random_state=self._random_state)
+                    sample_idx = _shuffled(sample_idx, self._random_state)
                 accumulated = 0.0
                 for lo in range(0, n, batch):           # gen_batches
                     if self.shuffle:
