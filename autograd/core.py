@@ -117,10 +117,12 @@ def check_finite(data, op_name, inputs, phase, node=None):
 
 
 def _all_finite(data):
+    if isinstance(data, Node):              # a gradient built with create_graph=True
+        data = data.data
     if isinstance(data, float):
         return math.isfinite(data)
     import numpy as np
-    return bool(np.all(np.isfinite(getattr(data, "data", data))))
+    return bool(np.all(np.isfinite(data)))
 
 
 class Node:
@@ -138,7 +140,7 @@ class Node:
     _math = None          # namespace of float or ndarray functions for this kind of node
     _node_math = None     # namespace of node functions, for create_graph=True
     _fit_grad = None      # unbroadcast for arrays: fit(m, contribution, parent)
-    _own_grad = None      # copy a leaf's gradient so no two leaves share one array
+    _own_grad = None      # a leaf's gradient, copied if it shares memory with another's
 
     def __repr__(self):
         parts = [f"data={self._data_repr()}"]
@@ -188,7 +190,8 @@ class Node:
 
     def grad_state(self, root):
         """'current' if ``.grad`` came from ``root``'s latest backward pass, 'stale' if from
-        another pass (an older graph, or before the data changed), 'none' if never computed."""
+        another pass (an older graph, or a newer one through shared leaves), 'none' if never
+        computed. (Changing ``.data`` by hand after backward is not tracked.)"""
         if self._grad is None:
             return "none"
         if root._pass is not None and self._pass is root._pass:
