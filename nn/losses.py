@@ -35,31 +35,30 @@ def _as_target(y, like):
     return Tensor(np.asarray(y), dtype=like.dtype)
 
 
-def document_cost(h, y):
-    """J = 1/(2n) Σᵢ ‖yᵢ − h(xᵢ)‖² for a batch (Tensor n × k, or a list of Value lists)."""
-    _check_rows(h, y, "document_cost")
+def _squared_errors(h, y, name):
+    """(Σ over the batch of (y − h)², the number of rows n, the number of entries n·k), for a
+    Tensor n × k or a list of Value lists."""
+    _check_rows(h, y, name)
     if isinstance(h, Tensor):
         y = _as_target(y, h).reshape(h.shape) if np.size(_raw(y)) == h.size else _as_target(y, h)
-        _check_same_shape(h, y, "document_cost")
+        _check_same_shape(h, y, name)
         d = h - y
-        return (d * d).sum() * (0.5 / h.shape[0])
+        return (d * d).sum(), h.shape[0], h.size
     total = sum(((hj - yj) * (hj - yj) for hi, yi in zip(h, y) for hj, yj in zip(hi, _row(yi))),
                 Value(0.0, requires_grad=False))
-    return total * (0.5 / len(h))
+    return total, len(h), sum(len(hi) for hi in h)
+
+
+def document_cost(h, y):
+    """J = 1/(2n) Σᵢ ‖yᵢ − h(xᵢ)‖² for a batch (Tensor n × k, or a list of Value lists)."""
+    total, n, _ = _squared_errors(h, y, "document_cost")
+    return total * (0.5 / n)
 
 
 def mse(h, y):
     """1/(n·k) Σ (y − h)²."""
-    _check_rows(h, y, "mse")
-    if isinstance(h, Tensor):
-        y = _as_target(y, h).reshape(h.shape) if np.size(_raw(y)) == h.size else _as_target(y, h)
-        _check_same_shape(h, y, "mse")
-        d = h - y
-        return (d * d).mean()
-    count = sum(len(hi) for hi in h)
-    total = sum(((hj - yj) * (hj - yj) for hi, yi in zip(h, y) for hj, yj in zip(hi, _row(yi))),
-                Value(0.0, requires_grad=False))
-    return total * (1.0 / count)
+    total, _, entries = _squared_errors(h, y, "mse")
+    return total * (1.0 / entries)
 
 
 def softmax_cross_entropy(z, y):
