@@ -19,19 +19,19 @@ import time
 import numpy as np
 
 from demos.cli import UserError
+from nn import activations as nn_activations
+from nn import losses as nn_losses
 from nn.fileio import atomic_file
 
-ACTIVATIONS = ("relu", "sigmoid", "tanh", "identity")
-COSTS = ("cross_entropy", "document", "mse")
+ACTIVATIONS = tuple(nn_activations.ACTIVATIONS)        # the names nn knows, in one place
+COSTS = ("cross_entropy",) + tuple(c for c in nn_losses.COSTS if c != "cross_entropy")
 DATASETS = ("auto", "mnist", "fashion", "digits")
 MODEL_FILE = "model.npz"
-SIDECAR_FILE = "model.json"
 SIDECAR_FORMAT = "chainrule-mlp"
 FIGURES = ("curves.png", "confusion.png", "misclassified.png", "weights.png")
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                    "Sneaker", "Bag", "Ankle boot")
-DIGIT_CLASSES = tuple(str(d) for d in range(10))
 
 # Per data set: how raw pixels became the numbers the network saw (predict does the same).
 SCALING = {

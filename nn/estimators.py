@@ -236,7 +236,7 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping:
             stratify = y_raw if (isinstance(self, ClassifierMixin) and self.n_outputs_ == 1
                                  and self._task != "multilabel") else None
-            X, X_val, Y, Y_val, _, y_val = train_test_split(
+            X, X_val, Y, _, _, y_val = train_test_split(
                 X, Y, y_raw, random_state=self._random_state,
                 test_size=self.validation_fraction, stratify=stratify)
             if X_val.shape[0] < 2:
