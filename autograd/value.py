@@ -14,6 +14,7 @@ from . import rules
 from .backends import FloatMath, NodeMath
 from .core import Node, make_node
 
+
 def _constant(data):
     """A leaf that needs no gradient (a number written in an expression)."""
     return make_node(Value, data, (), None, False)
