@@ -42,14 +42,36 @@ class Op:
 
 
 class _Mode:
-    """Grad recording and anomaly detection switches (process-wide, like PyTorch's grad mode)."""
+    """Grad recording and anomaly detection switches (process-wide, like PyTorch's grad mode).
 
-    __slots__ = ("grad_enabled", "anomaly", "transform_depth")
+    ``live`` — recording on and no anomaly checks — is the one flag the hot paths read.
+    """
+
+    __slots__ = ("_grad_enabled", "_anomaly", "transform_depth", "live")
 
     def __init__(self):
-        self.grad_enabled = True
-        self.anomaly = False
+        self._grad_enabled = True
+        self._anomaly = False
+        self.live = True
         self.transform_depth = 0      # > 0 while a `grad` transform is tracing a function
+
+    @property
+    def grad_enabled(self):
+        return self._grad_enabled
+
+    @grad_enabled.setter
+    def grad_enabled(self, on):
+        self._grad_enabled = bool(on)
+        self.live = self._grad_enabled and not self._anomaly
+
+    @property
+    def anomaly(self):
+        return self._anomaly
+
+    @anomaly.setter
+    def anomaly(self, on):
+        self._anomaly = bool(on)
+        self.live = self._grad_enabled and not self._anomaly
 
 
 MODE = _Mode()
@@ -133,14 +155,14 @@ class Node:
     PyTorch; an intermediate node's gradient is that of the latest backward pass through it.
     """
 
-    __slots__ = ("data", "_grad", "_parents", "_op", "_ctx", "label", "requires_grad",
-                 "_pass", "__weakref__")
+    __slots__ = ()          # each kind of node keeps its own fields (`Tensor`, `Value`)
 
     # Filled in by subclasses.
     _math = None          # namespace of float or ndarray functions for this kind of node
     _node_math = None     # namespace of node functions, for create_graph=True
     _fit_grad = None      # unbroadcast for arrays: fit(m, contribution, parent)
     _own_grad = None      # a leaf's gradient, copied if it shares memory with another's
+    _graph_backprop = None  # a kind that stores its graph its own way runs its own pass
 
     def __repr__(self):
         parts = [f"data={self._data_repr()}"]
@@ -311,9 +333,11 @@ def _backprop(root, seed, create_graph, store=False, keep=(), observe=None):
     ("edge", node, i, parent, g, contribution, total) — which is how `autograd.explain` narrates
     the engine's own pass.
     """
+    kind = type(root)
+    if kind._graph_backprop is not None:
+        return kind._graph_backprop(root, seed, create_graph, store, keep, observe)
     pending = _count_consumers(root)
     grads = {root: seed}
-    kind = type(root)
     m = kind._node_math if create_graph else kind._math
     fit = kind._fit_grad
     own = kind._own_grad

@@ -140,7 +140,8 @@ def _apply(op, x, **ctx):
 class Tensor(Node):
     """An n-dimensional array node (see the module docstring)."""
 
-    __slots__ = ()
+    __slots__ = ("data", "_grad", "_parents", "_op", "_ctx", "label", "requires_grad",
+                 "_pass", "__weakref__")
     _math = ArrayMath
     _node_math = NodeMath
     _fit_grad = staticmethod(unbroadcast)

@@ -5,19 +5,102 @@
     >>> b.backward()
     >>> a.grad
     7.0
+
+A Value you make (a leaf) is an ordinary object. A Value an op makes is a handle on an entry of
+a tape (`autograd.tape`): its float, the tape and the entry. Parents, op, label and gradient are
+read from the tape, so every handle on the same entry is the same graph vertex: handles compare
+equal and hash alike (``==`` on Values means "same vertex", as `is` does for leaves).
 """
 from __future__ import annotations
 
 import numbers
+import operator
 
 from . import rules
+from . import tape as tp
 from .backends import FloatMath, NodeMath
-from .core import Node, make_node
+from .core import MODE, Node, _PassToken, check_finite, enable_grad, no_grad
+
+_new = object.__new__
+
+# The current tape and its lists' append methods, as module globals so that the hot paths
+# below read them without attribute lookups. `_new_tape` rebinds them all.
+_tape = _serial = _data = _push = _code = _pa = _pb = None
+
+
+def _new_tape():
+    global _tape, _serial, _data, _push, _code, _pa, _pb
+    t = tp.Tape()
+    _tape, _serial, _data = t, t.serial, t.data
+    _push, _code, _pa, _pb = t.data.append, t.code.append, t.pa.append, t.pb.append
+
+
+_new_tape()
+
+
+def current_tape():
+    """The tape new Value ops are recorded on."""
+    return _tape
+
+
+def _enter(v):
+    """v's entry on the current tape, made now. A leaf or a lifted constant remembers it (one
+    entry per tape however often it is used); a node of an older tape becomes a FOREIGN entry
+    that the backward pass follows back to it."""
+    i = len(_data)
+    _push(v.data)
+    _pa(-1)
+    _pb(-1)
+    home = v._tape
+    if home is None:
+        v._home = _serial
+        v._i = i
+        if v.requires_grad:
+            _code(tp.LEAF)
+            _tape.objects[i] = v        # the backward pass hands it its gradient
+        else:
+            _code(tp.CONSTANT)
+    elif v.requires_grad:
+        _code(tp.FOREIGN)
+        _tape.foreign[i] = (home, v._i)
+    else:
+        _code(tp.CONSTANT)
+    return i
+
+
+def _handle(tape, i, data, requires_grad):
+    v = _new(Value)
+    v.data = data
+    v._tape = tape
+    v._i = i
+    v._home = tape.serial
+    v.requires_grad = requires_grad
+    return v
+
+
+def node_at(tape, i):
+    """The Value for entry ``i`` of ``tape``: the leaf or constant object itself, the node a
+    FOREIGN entry stands for, else a handle."""
+    obj = tape.objects.get(i)
+    if obj is not None:
+        return obj
+    code = tape.code[i]
+    if code == tp.FOREIGN:
+        older, j = tape.foreign[i]
+        return node_at(older, j)
+    return _handle(tape, i, tape.data[i], code != tp.CONSTANT)
 
 
 def _constant(data):
     """A leaf that needs no gradient (a number written in an expression)."""
-    return make_node(Value, data, (), None, False)
+    v = _new(Value)
+    v.data = data
+    v.requires_grad = False
+    v._tape = None
+    v._i = -1
+    v._home = 0
+    v._leaf_grad = v._leaf_label = v._leaf_pass = None
+    return v
 
 
 def _as_value(x):
@@ -32,42 +115,196 @@ def _as_value(x):
     raise TypeError(f"unsupported operand type for Value: {kind.__name__} ({x!r})")
 
 
+def _result(op, data, parents, ctx=None):
+    """The result of ``op`` outside the hot paths: with grad recording off (a constant), in
+    anomaly mode (checked first), or with non-differentiable arguments ``ctx``."""
+    if not (MODE.grad_enabled and any(p.requires_grad for p in parents)):
+        return _constant(data)
+    if MODE.anomaly:
+        check_finite(data, op.name, parents, "forward")
+    s = _serial
+    inputs = [p._i if p._home == s else _enter(p) for p in parents]
+    i = len(_data)
+    _push(data)
+    _code(tp.code_of(op))
+    _pa(inputs[0])
+    _pb(inputs[1] if len(inputs) > 1 else -1)
+    if ctx:
+        _tape.ctx[i] = ctx
+    out = _handle(_tape, i, data, True)
+    if i >= tp.TAPE_LIMIT:
+        _new_tape()
+    return out
+
+
+# Forward functions on floats: Python's own operators where the rule is one, else the rule.
+_FLOAT_FORWARD = {rules.ADD: operator.add, rules.SUB: operator.sub, rules.MUL: operator.mul}
+
+
+def _number(x):
+    """A plain number operand as a float; anything else is a TypeError naming its type."""
+    kind = type(x)
+    if kind is float:
+        return x
+    return _as_value(x).data
+
+
+def _binary(op, reflected=False):
+    """``a op b`` for Values. Three hot paths record the entry inline — Value with Value,
+    Value with a number, a number with a Value (reflected) — so the number never becomes an
+    object: its CONSTANT entry is written straight to the tape."""
+    forward = _FLOAT_FORWARD.get(op)
+    if forward is None:
+        def forward(a, b, _rule=op.forward):
+            return _rule(FloatMath, a, b)
+    code = tp.code_of(op)
+    mode = MODE
+
+    def method(self, other):
+        if type(other) is Value and not reflected:
+            data = forward(self.data, other.data)
+            if not (mode.live and (self.requires_grad or other.requires_grad)):
+                return _result(op, data, (self, other))
+            s = _serial
+            ia = self._i if self._home == s else _enter(self)
+            ib = other._i if other._home == s else _enter(other)
+        else:
+            number = _number(other)
+            data = forward(number, self.data) if reflected else forward(self.data, number)
+            if not (mode.live and self.requires_grad):
+                return _result(op, data, (_constant(number), self) if reflected
+                               else (self, _constant(number)))
+            s = _serial
+            mine = self._i if self._home == s else _enter(self)
+            constant = len(_data)
+            _push(number)
+            _code(tp.CONSTANT)
+            _pa(-1)
+            _pb(-1)
+            ia, ib = (constant, mine) if reflected else (mine, constant)
+        i = len(_data)
+        _push(data)
+        _code(code)
+        _pa(ia)
+        _pb(ib)
+        out = _new(Value)
+        out.data = data
+        out._tape = _tape
+        out._i = i
+        out._home = s
+        out.requires_grad = True
+        if i >= tp.TAPE_LIMIT:
+            _new_tape()
+        return out
+    method.__name__ = op.name
+    return method
+
+
 def _unary(op):
-    forward = op.forward
+    rule = op.forward
+    code = tp.code_of(op)
+    mode = MODE
 
     def method(self):
-        return make_node(Value, forward(FloatMath, self.data), (self,), op, self.requires_grad)
+        data = rule(FloatMath, self.data)
+        if mode.live and self.requires_grad:
+            s = _serial
+            ia = self._i if self._home == s else _enter(self)
+            i = len(_data)
+            _push(data)
+            _code(code)
+            _pa(ia)
+            _pb(-1)
+            out = _new(Value)
+            out.data = data
+            out._tape = _tape
+            out._i = i
+            out._home = s
+            out.requires_grad = True
+            if i >= tp.TAPE_LIMIT:
+                _new_tape()
+            return out
+        return _result(op, data, (self,))
     method.__name__ = op.name
     method.__doc__ = f"{op.name}(self); d/du = {op.formulas[0]}"
     return method
 
 
-def _binary(op, reflected=False):
-    forward = op.forward
+def _backprop_values(root, seed, create_graph, store, keep, observe):
+    """The chain rule below ``root`` on tapes: {node: ∂root/∂node} for the nodes in ``keep``.
 
-    if reflected:
-        def method(self, other):
-            other = _as_value(other)
-            return make_node(Value, forward(FloatMath, other.data, self.data), (other, self),
-                             op, self.requires_grad or other.requires_grad)
+    The root's tape is swept first; a FOREIGN entry it reaches seeds the older tape it points
+    into, and tapes are swept newest first, so every entry is complete before it is passed on.
+    A leaf's contributions from several tapes are summed; with ``store`` it accumulates them in
+    ``.grad`` as in PyTorch, and every entry reached keeps its gradient on its tape.
+    """
+    token = _PassToken() if store else None
+    anomaly = MODE.anomaly
+    general = create_graph or observe is not None or anomaly
+    m = NodeMath if create_graph else FloatMath
+    found = {}                              # leaf → ∂root/∂leaf, summed over tapes
+    start = root._tape
+    if start is None:
+        if root.requires_grad:
+            found[root] = seed
+        pending = {}
     else:
-        def method(self, other):
-            if type(other) is not Value:
-                other = _as_value(other)
-            return make_node(Value, forward(FloatMath, self.data, other.data), (self, other),
-                             op, self.requires_grad or other.requires_grad)
-    method.__name__ = op.name
-    return method
+        pending = {start: {root._i: seed}}
+    with (enable_grad() if create_graph else no_grad()):
+        while pending:
+            tape = max(pending, key=_serial_of)
+            seeds = pending.pop(tape)
+            for i, leaf in tape.objects.items():     # a leaf's value now, as on Tensor graphs
+                tape.data[i] = leaf.data
+            if general:
+                g = tp.sweep_general(tape, seeds, node_at, m, create_graph, observe, anomaly,
+                                     check_finite)
+            else:
+                g = tp.sweep(tape, seeds)
+                tp.clear_constants(tape, g)
+            n = len(g)
+            for i, obj in tape.objects.items():
+                if i < n and g[i] is not None and obj.requires_grad:
+                    _add_to(found, obj, g[i])
+            for i, (older, j) in tape.foreign.items():
+                if i < n and g[i] is not None:
+                    _add_to(pending.setdefault(older, {}), j, g[i])
+            if keep:
+                for node in keep:
+                    if node._tape is tape and node._i < n and g[node._i] is not None:
+                        found[node] = g[node._i]
+            if store:
+                tape._store(g, token)
+    if store:
+        for leaf, total in found.items():
+            if leaf._tape is None:
+                previous = leaf._leaf_grad
+                leaf._leaf_grad = total if previous is None else previous + total
+                leaf._leaf_pass = token
+    if start is _tape:                      # start afresh, so this graph can be freed
+        _new_tape()
+    return found if keep else {}
+
+
+def _add_to(sums, key, g):
+    previous = sums.get(key)
+    sums[key] = g if previous is None else previous + g
+
+
+def _serial_of(tape):
+    return tape.serial
 
 
 class Value(Node):
     """A scalar node. ``requires_grad`` is True for Values you make, False for constants
     lifted from plain numbers (``x * 2``), which therefore get no gradient."""
 
-    __slots__ = ()
+    __slots__ = ("data", "requires_grad", "_tape", "_i", "_home",
+                 "_leaf_grad", "_leaf_label", "_leaf_pass", "__weakref__")
     _math = FloatMath
     _node_math = NodeMath
     _fit_grad = None                # scalars never broadcast
+    _graph_backprop = staticmethod(_backprop_values)
 
     def __init__(self, data, label=None, requires_grad=True):
         if type(data) is not float:
@@ -78,17 +315,72 @@ class Value(Node):
                 raise TypeError(
                     f"Value needs a real number, got {type(data).__name__} ({data!r})")
         self.data = data
-        self._grad = None
-        self._parents = ()
-        self._op = None
-        self._ctx = None
-        self.label = label
         self.requires_grad = requires_grad
-        self._pass = None
+        self._tape = None
+        self._i = -1
+        self._home = 0
+        self._leaf_grad = None
+        self._leaf_label = label
+        self._leaf_pass = None
 
     @classmethod
     def _leaf(cls, data, requires_grad, label=None):
         return cls(data, label=label, requires_grad=requires_grad)
+
+    # -- the node protocol, read from the tape for op results --------------------------------
+    @property
+    def _parents(self):
+        t = self._tape
+        if t is None:
+            return ()
+        i = self._i
+        if t.code[i] < tp.FIRST_OP:
+            return ()
+        a, b = t.pa[i], t.pb[i]
+        return (node_at(t, a),) if b < 0 else (node_at(t, a), node_at(t, b))
+
+    @property
+    def _op(self):
+        t = self._tape
+        return None if t is None else tp.OPS[t.code[self._i]]
+
+    @property
+    def _ctx(self):
+        t = self._tape
+        return None if t is None else t.ctx.get(self._i)
+
+    @property
+    def label(self):
+        t = self._tape
+        return self._leaf_label if t is None else t.labels.get(self._i)
+
+    @label.setter
+    def label(self, label):
+        t = self._tape
+        if t is None:
+            self._leaf_label = label
+        elif label is None:
+            t.labels.pop(self._i, None)
+        else:
+            t.labels[self._i] = label
+
+    @property
+    def _grad(self):
+        t = self._tape
+        return self._leaf_grad if t is None else t.grad_at(self._i)
+
+    @_grad.setter
+    def _grad(self, g):
+        t = self._tape
+        if t is None:
+            self._leaf_grad = g
+        else:
+            t.set_grad(self._i, g)
+
+    @property
+    def _pass(self):
+        t = self._tape
+        return self._leaf_pass if t is None else t.token_at(self._i)
 
     @property
     def grad(self):
@@ -113,13 +405,13 @@ class Value(Node):
     # installed below from the op tables in rules.py.
 
     def __neg__(self):
-        return make_node(Value, -self.data, (self,), rules.NEG, self.requires_grad)
+        return _result(rules.NEG, -self.data, (self,))
 
     def leaky_relu(self, slope=0.01):
         """x if x > 0 else slope·x; derivative 1 or slope."""
         ctx = {"slope": float(slope)}
-        return make_node(Value, rules.LEAKY_RELU.forward(FloatMath, self.data, **ctx),
-                         (self,), rules.LEAKY_RELU, self.requires_grad, ctx)
+        return _result(rules.LEAKY_RELU, rules.LEAKY_RELU.forward(FloatMath, self.data, **ctx),
+                       (self,), ctx)
 
     # -- comparisons and conversions (not differentiable) -----------------------------------
     def __float__(self):
@@ -137,8 +429,18 @@ class Value(Node):
     def __ge__(self, other):
         return self.data >= _as_value(other).data
 
-    # Identity, not numeric equality: Values are graph vertices and live in sets and dicts.
-    __hash__ = Node.__hash__
+    # A vertex, not a number: two handles on the same tape entry are the same vertex; a leaf
+    # is only itself. So Values live in sets and dicts as graph vertices.
+    def __eq__(self, other):
+        if self is other:
+            return True
+        t = self._tape
+        return (type(other) is Value and t is not None and other._tape is t
+                and other._i == self._i)
+
+    def __hash__(self):
+        t = self._tape
+        return object.__hash__(self) if t is None else hash((id(t), self._i))
 
     def _data_repr(self):
         return f"{self.data:.6g}"

@@ -28,7 +28,8 @@ def activation_name(name):
 
 
 def get(name):
-    return ACTIVATIONS[activation_name(name)]
+    f = ACTIVATIONS.get(name)           # the common case, without the checks
+    return f if f is not None else ACTIVATIONS[activation_name(name)]
 
 
 def per_layer(n_layers, activation, output_activation):

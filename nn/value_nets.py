@@ -6,6 +6,8 @@ layer of a single neuron in the middle, which crashes micrograd's ``MLP(2, [16, 
 """
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from autograd import Value
@@ -33,7 +35,7 @@ class Neuron(Module):
     def forward(self, x):
         if len(x) != len(self.w):
             raise ValueError(f"Neuron expects {len(self.w)} inputs, got {len(x)}")
-        z = sum((wi * xi for wi, xi in zip(self.w, x)), self.b)
+        z = sum(map(operator.mul, self.w, x), self.b)     # b + w₁a₁ + w₂a₂ + …, in order
         a = act.get(self.activation)(z)
         return z, a
 
@@ -76,15 +78,23 @@ class Layer(Module):
         """(z^(l), a^(l+1)) as lists of Values, labelled in the document's notation."""
         x = _as_inputs(x)
         zs, outs = [], []
-        l = self.index
-        for j, neuron in enumerate(self.neurons):
+        for neuron, (z_label, a_label) in zip(self.neurons, self._node_labels()):
             z, a = neuron.forward(x)
-            z.label = f"z({l})[{j}]"
+            z.label = z_label
             if a is not z:
-                a.label = f"a({l + 1})[{j}]"
+                a.label = a_label
             zs.append(z)
             outs.append(a)
         return zs, outs
+
+    def _node_labels(self):
+        """[(z(l)[j], a(l+1)[j])] for the neurons, made once per layer index."""
+        cached = getattr(self, "_labels_for", None)
+        if cached is None or cached[0] != self.index:
+            l = self.index
+            cached = self._labels_for = (
+                l, [(f"z({l})[{j}]", f"a({l + 1})[{j}]") for j in range(len(self.neurons))])
+        return cached[1]
 
     def __call__(self, x):
         return self.forward(x)[1]

@@ -355,7 +355,7 @@ def test_graphs_freed_by_reference_counting_alone():
     gc.disable()
     try:
         w = Value(0.4, label="w")
-        refs = []
+        refs, tapes = [], []
         for i in range(300):
             x = Value(0.1 * i, label="x")
             z = (w * x + 1.0).with_label("z")
@@ -363,10 +363,111 @@ def test_graphs_freed_by_reference_counting_alone():
             loss = (a * a + z.sigmoid()).with_label("loss")
             loss.backward()
             refs.append([weakref.ref(n) for n in topo_order(loss) if n is not w])
+            tapes.append(weakref.ref(loss._tape))   # where the graph itself is recorded
         del x, z, a, loss
         dead = [r() is None for rs in refs for r in rs]
         assert all(dead), f"{dead.count(False)} nodes of old graphs are still alive"
+        alive = [r() for r in tapes if r() is not None]
+        assert not alive, f"{len(alive)} tapes of old graphs are still alive"
         assert w.grad != 0.0
     finally:
         if was_enabled:
             gc.enable()
+
+
+# --- the tape behind Value graphs (autograd.tape) ---------------------------------------------
+
+def _mlp_loss(xs, ws):
+    """A small two-layer network on Values, its loss reusing every weight many times."""
+    hidden = [sum((w * x for w, x in zip(row, xs)), Value(0.1, requires_grad=False)).tanh()
+              for row in ws]
+    return sum((h * h for h in hidden), Value(0.0, requires_grad=False)).sigmoid()
+
+
+def test_graph_spread_over_many_tapes_gives_the_same_gradients(monkeypatch):
+    from autograd import tape as tape_module
+    from autograd import value as value_module
+    rng = np.random.default_rng(3)
+    xs = [float(v) for v in rng.normal(size=4)]
+    weights = rng.normal(size=(5, 4))
+
+    def grads():
+        ws = [[Value(float(v)) for v in row] for row in weights]
+        loss = _mlp_loss(xs, ws)
+        tapes = set()
+        for node in topo_order(loss):
+            if node._tape is not None:
+                tapes.add(node._tape.serial)
+        loss.backward()
+        return [w.grad for row in ws for w in row], loss.data, len(tapes)
+
+    value_module._new_tape()
+    expected, value, n_tapes = grads()
+    assert n_tapes == 1
+    monkeypatch.setattr(tape_module, "TAPE_LIMIT", 7)      # a new tape every 8 entries
+    value_module._new_tape()
+    got, value_small, n_small = grads()
+    assert n_small > 10
+    assert value_small == value
+    assert got == pytest.approx(expected, rel=1e-14, abs=0)
+
+
+def test_node_from_before_a_backward_pass_is_followed_back():
+    a, b = Value(2.0), Value(5.0)
+    y = a * b
+    y.backward()                       # starts a new tape: z below records y as FOREIGN
+    z = y * y + a
+    assert z._tape is not y._tape
+    a.zero_grad()
+    b.zero_grad()
+    z.backward()
+    assert a.grad == 2 * 10.0 * 5.0 + 1.0
+    assert b.grad == 2 * 10.0 * 2.0
+    assert y.grad == 20.0
+
+
+def test_leaf_used_on_two_tapes_sums_its_gradients():
+    x = Value(3.0)
+    y1 = x * x
+    (y1 * 1.0).backward()              # a pass from the current tape: a fresh one starts
+    x.zero_grad()
+    y2 = x * 4.0
+    loss = y1 + y2
+    loss.backward()
+    assert x.grad == 2 * 3.0 + 4.0
+
+
+def test_handles_on_one_entry_are_one_vertex():
+    a = Value(3.0, label="a")
+    b = a * a + a
+    m1, m2 = b.parents[0], b.parents[0]
+    assert m1 is not m2 and m1 == m2 and hash(m1) == hash(m2)
+    assert len({m1, m2, b}) == 2
+    assert b.parents[1] is a                       # a leaf is always the object itself
+    m1.label = "a²"
+    assert m2.label == "a²"
+    b.backward()
+    assert m1.grad == 1.0 and a.grad == 7.0
+    assert Value(1.0) != Value(1.0)                # leaves: only themselves
+
+
+def test_intermediate_gradient_from_an_earlier_pass_is_stale_not_overwritten():
+    a, b = Value(2.0), Value(3.0)
+    p = a * b
+    q = a + b
+    out1 = p * 2.0
+    out2 = q * 3.0
+    out1.backward()
+    assert p.grad == 2.0 and p.grad_state(out1) == "current"
+    out2.backward()                                # reaches q, not p
+    assert p.grad == 2.0 and p.grad_state(out2) == "stale"
+    assert q.grad == 3.0 and q.grad_state(out2) == "current"
+    assert a.grad == 2.0 * 3.0 + 3.0               # leaves accumulate over both passes
+
+
+def test_leaf_value_changed_after_forward_is_read_at_backward_like_tensor():
+    w = Value(2.0)
+    y = w * w
+    w.data = 5.0
+    y.backward()
+    assert w.grad == 10.0                          # the Tensor engine reads .data then too

@@ -1,0 +1,242 @@
+"""Where `Value` graphs live: a tape (a Wengert list) of flat Python lists, one entry per node.
+
+A scalar graph is mostly tiny nodes that die young: in ``sum(w*x for …)`` every product is a
+temporary. If each node were an object pointing at its parents, the whole graph would stay alive
+until backward and Python's garbage collector would walk it again and again (micrograd spends
+most of its forward pass there). So a `Value` is a small handle — its float, its tape and its
+index there — and the graph itself is recorded as numbers:
+
+    entry i:  data[i]      the value of node i
+              code[i]      what made it: CONSTANT, LEAF, FOREIGN (a node of an older tape) or an op
+              pa[i], pb[i] the entries of its inputs (−1 when absent)
+
+Lists of floats and ints are not tracked by the collector, handles are freed by reference
+counting as soon as the program drops them, and creation order is already a topological order.
+A tape holds its leaves (the parameters) and the older tapes it reads from; nothing points back
+at a tape except handles, so there are no reference cycles. A new tape starts after every
+backward pass from the current one and whenever the current one reaches `TAPE_LIMIT` entries, so
+a tape is freed as soon as no handle on it is left.
+
+The backward pass (`backprop`) sweeps a tape from the root down, in reverse creation order:
+every consumer of an entry comes after it, so an entry's gradient is complete when the sweep
+reaches it — the same guarantee Kahn's order gives the object graph of `Tensor`. The local
+derivatives ∂y/∂x come from the same rules (`autograd.rules`), evaluated once for all entries of
+an op with numpy and multiplied by the upstream gradient in the sweep.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from .backends import ArrayMath, FloatMath
+
+CONSTANT, LEAF, FOREIGN = 0, 1, 2
+FIRST_OP = 3
+
+#: code → Op, for codes ≥ FIRST_OP (filled by `code_of`).
+OPS = [None, None, None]
+_CODES = {}
+
+TAPE_LIMIT = 1 << 18          # entries; bounds what a tape of dropped temporaries holds on to
+
+_serials = itertools.count(1)
+
+
+def code_of(op):
+    """The small integer that stands for ``op`` on a tape."""
+    code = _CODES.get(op)
+    if code is None:
+        code = _CODES[op] = len(OPS)
+        if code > 255:
+            raise RuntimeError("too many ops for a tape's byte-sized codes")
+        OPS.append(op)
+    return code
+
+
+class Tape:
+    """One segment of recorded scalar graph (see the module docstring).
+
+    ``objects`` maps an entry to the leaf or constant `Value` object it stands for, ``foreign``
+    an entry to (older tape, entry) for a node recorded earlier, ``ctx`` and ``labels`` hold the
+    few entries that have them. ``grads`` is filled by backward passes (`Value.grad` reads it).
+    """
+
+    __slots__ = ("serial", "data", "code", "pa", "pb", "objects", "foreign", "ctx", "labels",
+                 "grads", "tokens", "first_token", "__weakref__")
+
+    def __init__(self):
+        self.serial = next(_serials)
+        self.data = []
+        self.code = bytearray()
+        self.pa = []
+        self.pb = []
+        self.objects = {}
+        self.foreign = {}
+        self.ctx = {}
+        self.labels = {}
+        self.grads = None           # list: entry → ∂root/∂entry from the latest pass reaching it
+        self.tokens = None          # list: entry → that pass's token (made on a second pass)
+        self.first_token = None
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        return f"<Tape #{self.serial}: {len(self.data)} entries>"
+
+    # -- reading back what a backward pass stored ----------------------------------------------
+    def grad_at(self, i):
+        grads = self.grads
+        if grads is None or i >= len(grads):
+            return None
+        return grads[i]
+
+    def set_grad(self, i, g):
+        self._grow_grads()
+        self.grads[i] = g
+        if g is None and self.tokens is not None:
+            self.tokens[i] = None
+
+    def token_at(self, i):
+        if self.tokens is not None:
+            return self.tokens[i] if i < len(self.tokens) else None
+        return self.first_token if self.grad_at(i) is not None else None
+
+    def _grow_grads(self):
+        n = len(self.data)
+        if self.grads is None:
+            self.grads = [None] * n
+        elif len(self.grads) < n:
+            self.grads.extend([None] * (n - len(self.grads)))
+        if self.tokens is not None and len(self.tokens) < n:
+            self.tokens.extend([None] * (n - len(self.tokens)))
+
+    def _store(self, g, token):
+        """Keep a pass's gradients: entries it reached get them (and its token); the rest keep
+        what an earlier pass gave them."""
+        if self.grads is None:
+            g.extend([None] * (len(self.data) - len(g)))
+            self.grads, self.first_token = g, token
+            return
+        self._grow_grads()
+        if self.tokens is None:
+            first = self.first_token
+            self.tokens = [None if v is None else first for v in self.grads]
+        grads, tokens = self.grads, self.tokens
+        for i, v in enumerate(g):
+            if v is not None:
+                grads[i] = v
+                tokens[i] = token
+
+
+def local_derivatives(tape, n):
+    """(∂y/∂a, ∂y/∂b) for entries 0..n−1 as lists: each op's VJPs evaluated at g = 1 over all
+    of its entries at once (the rules are linear in g)."""
+    code = np.frombuffer(bytes(tape.code[:n]), dtype=np.uint8)
+    data = np.fromiter(tape.data, dtype=np.float64, count=n)
+    pa = np.fromiter(tape.pa, dtype=np.intp, count=n)
+    pb = np.fromiter(tape.pb, dtype=np.intp, count=n)
+    da = np.zeros(n)
+    db = np.zeros(n)
+    counts = np.bincount(code, minlength=FIRST_OP)
+    with_ctx = {tape.code[i] for i in tape.ctx if i < n}
+    with np.errstate(all="ignore"):
+        for k in np.flatnonzero(counts[FIRST_OP:]) + FIRST_OP:
+            op = OPS[k]
+            idx = np.flatnonzero(code == k)
+            if k in with_ctx:
+                _local_with_ctx(tape, op, idx, da, db)
+                continue
+            xs = (data[pa[idx]],) if len(op.vjps) == 1 else (data[pa[idx]], data[pb[idx]])
+            y = data[idx]
+            da[idx] = op.vjps[0](ArrayMath, 1.0, y, *xs)
+            if len(op.vjps) == 2:
+                db[idx] = op.vjps[1](ArrayMath, 1.0, y, *xs)
+    return da.tolist(), db.tolist()
+
+
+def _local_with_ctx(tape, op, idx, da, db):
+    """Ops with per-entry arguments (leaky_relu's slope): one entry at a time, on floats."""
+    data, pa, pb = tape.data, tape.pa, tape.pb
+    for i in idx.tolist():
+        xs = (data[pa[i]],) if len(op.vjps) == 1 else (data[pa[i]], data[pb[i]])
+        ctx = tape.ctx.get(i) or {}
+        da[i] = op.vjps[0](FloatMath, 1.0, data[i], *xs, **ctx)
+        if len(op.vjps) == 2:
+            db[i] = op.vjps[1](FloatMath, 1.0, data[i], *xs, **ctx)
+
+
+def sweep(tape, seeds):
+    """∂root/∂entry for entries 0..max(seeds) of one tape, as a list (None: not reached).
+
+    The plain pass: floats only, local derivatives precomputed, one multiply-add per edge.
+    """
+    n = max(seeds) + 1
+    g = [None] * n
+    for i, s in seeds.items():
+        g[i] = s
+    da, db = local_derivatives(tape, n)
+    pa, pb = tape.pa, tape.pb
+    for i in range(n - 1, -1, -1):
+        gi = g[i]
+        if gi is None:
+            continue
+        a = pa[i]
+        if a < 0:                       # a leaf, constant or foreign entry: nothing below
+            continue
+        contribution = da[i] * gi
+        previous = g[a]
+        # The plain pass's one place where contributions to a node used twice are summed.
+        g[a] = contribution if previous is None else previous + contribution
+        b = pb[i]
+        if b >= 0:
+            contribution = db[i] * gi
+            previous = g[b]
+            g[b] = contribution if previous is None else previous + contribution
+    return g
+
+
+def sweep_general(tape, seeds, node_at, m, create_graph, observe, anomaly, check_finite):
+    """The same sweep calling each rule's VJP per edge: on nodes for ``create_graph`` (the
+    gradients get graphs of their own), and narrating to ``observe`` or checking for
+    non-finite values (``anomaly``) as it goes."""
+    n = max(seeds) + 1
+    g = [None] * n
+    for i, s in seeds.items():
+        g[i] = s
+    code, data, pa, pb, ctxs = tape.code, tape.data, tape.pa, tape.pb, tape.ctx
+    for i in range(n - 1, -1, -1):
+        gi = g[i]
+        if gi is None or code[i] < FIRST_OP:
+            continue
+        op = OPS[code[i]]
+        inputs = (pa[i],) if pb[i] < 0 else (pa[i], pb[i])
+        node = node_at(tape, i) if (observe is not None or create_graph or anomaly) else None
+        parents = tuple(node_at(tape, j) for j in inputs) if node is not None else None
+        if observe is not None:
+            observe(("node", node, gi))
+        if create_graph:
+            y, xs = node, parents
+        else:
+            y, xs = data[i], [data[j] for j in inputs]
+        ctx = ctxs.get(i) or {}
+        for slot, j in enumerate(inputs):
+            if code[j] == CONSTANT:          # constants need no gradient
+                continue
+            contribution = op.vjps[slot](m, gi, y, *xs, **ctx)
+            if anomaly:
+                check_finite(contribution, op.name, parents, "backward", parents[slot])
+            previous = g[j]
+            # The general pass's one place where contributions to a node used twice are summed.
+            g[j] = contribution if previous is None else previous + contribution
+            if observe is not None:
+                observe(("edge", node, slot, parents[slot], gi, contribution, g[j]))
+    return g
+
+
+def clear_constants(tape, g):
+    """Constants need no gradient: forget what the plain sweep passed down to them."""
+    code = np.frombuffer(bytes(tape.code[:len(g)]), dtype=np.uint8)
+    for i in np.flatnonzero(code == CONSTANT).tolist():
+        g[i] = None
