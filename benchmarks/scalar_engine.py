@@ -7,8 +7,11 @@ Workloads (../shared/DESIGN.md):
   micrograd runs as shipped, with the garbage collector on, and again with it off.
 - deep chain: x ← x·1.0001 + 0, 1,000,000 times, then backward.
 
-Run: ``python benchmarks/scalar_engine.py [--steps 15] [--chain 1000000]``. Figures are medians
-over interleaved repetitions; ratios are what to quote, absolute times are context.
+Run: ``python benchmarks/scalar_engine.py [--steps 15] [--block 5] [--chain 1000000]``. Each
+engine trains in runs of ``--block`` consecutive steps, as its own demo loop would (so a step
+pays for collecting the garbage the previous one left, as it does for a user); runs of the
+engines alternate. Figures are medians over steps; ratios are what to quote, absolute times are
+context.
 """
 from __future__ import annotations
 
@@ -96,24 +99,29 @@ def graph_bytes(build):
 
 # -- the scalar workload -------------------------------------------------------------------
 
-def scalar_workload(steps):
+def scalar_workload(steps, block):
+    """Per-step times of each engine. Each engine trains in runs of ``block`` consecutive
+    steps, as in its own demo loop: a step's graph becomes garbage when the next one starts,
+    and whatever that costs (micrograd's collector freeing its reference cycles) lands in the
+    steps that follow, as it does for a user. Runs of different engines alternate, so machine
+    noise hits all alike, and the collector is emptied between runs, so no engine pays for
+    another's garbage."""
     X, y = moons()
     engines = {"chainrule": (chainrule_model(), chainrule_step)}
     if mg_nn is not None:
         engines["micrograd (gc on)"] = (micrograd_model(), micrograd_step)
         engines["micrograd (gc off)"] = (micrograd_model(), micrograd_step)
     times = {name: [] for name in engines}
-    for k in range(steps):                       # interleaved: machine noise hits all alike
+    for first in range(0, steps, block):
         for name, (model, step) in engines.items():
             gc_off = name.endswith("(gc off)")
-            # micrograd's graphs are reference cycles: free the last engine's garbage first,
-            # so no engine pays for another's collection.
             gc.collect()
             if gc_off:
                 gc.disable()
-            t0 = time.perf_counter()
-            step(model, X, y, k)
-            times[name].append(time.perf_counter() - t0)
+            for k in range(first, min(first + block, steps)):
+                t0 = time.perf_counter()
+                step(model, X, y, k)
+                times[name].append(time.perf_counter() - t0)
             if gc_off:
                 gc.enable()
     nodes = {"chainrule": len(topo_order(chainrule_step(chainrule_model(), X, y, 0)))}
@@ -179,13 +187,15 @@ def deep_chain(n):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=15)
+    parser.add_argument("--block", type=int, default=5,
+                        help="consecutive steps per engine before switching engines")
     parser.add_argument("--chain", type=int, default=1_000_000)
     args = parser.parse_args(argv)
     print(f"Python {sys.version.split()[0]}, numpy {np.__version__}, gc thresholds "
           f"{gc.get_threshold()}, recursion limit {sys.getrecursionlimit()}")
     print(f"\nScalar workload: micrograd's demo (MLP 2-16-16-1, 100 moons, SVM loss + L2), "
-          f"median of {args.steps} interleaved steps")
-    times, nodes, byte_rows, loss = scalar_workload(args.steps)
+          f"median of {args.steps} steps, in runs of {args.block} per engine")
+    times, nodes, byte_rows, loss = scalar_workload(args.steps, args.block)
     base = statistics.median(times["chainrule"])
     base_ns = base / nodes["chainrule"] * 1e9
     print(f"{'engine':<20}{'step (ms)':>11}{'nodes':>9}{'ns/node':>9}"
