@@ -25,13 +25,13 @@ _new = object.__new__
 
 # The current tape and its lists' append methods, as module globals so that the hot paths
 # below read them without attribute lookups. `_new_tape` rebinds them all.
-_tape = _serial = _data = _push = _code = _pa = _pb = None
+_tape = _serial = _data = _push = _code = _pa = _pb = _limit = None
 
 
 def _new_tape():
-    global _tape, _serial, _data, _push, _code, _pa, _pb
+    global _tape, _serial, _data, _push, _code, _pa, _pb, _limit
     t = tp.Tape()
-    _tape, _serial, _data = t, t.serial, t.data
+    _tape, _serial, _data, _limit = t, t.serial, t.data, tp.TAPE_LIMIT
     _push, _code, _pa, _pb = t.data.append, t.code.append, t.pa.append, t.pb.append
 
 
@@ -132,7 +132,7 @@ def _result(op, data, parents, ctx=None):
     if ctx:
         _tape.ctx[i] = ctx
     out = _handle(_tape, i, data, True)
-    if i >= tp.TAPE_LIMIT:
+    if i >= _limit:
         _new_tape()
     return out
 
@@ -193,7 +193,7 @@ def _binary(op, reflected=False):
         out._i = i
         out._home = s
         out.requires_grad = True
-        if i >= tp.TAPE_LIMIT:
+        if i >= _limit:
             _new_tape()
         return out
     method.__name__ = op.name
@@ -221,7 +221,7 @@ def _unary(op):
             out._i = i
             out._home = s
             out.requires_grad = True
-            if i >= tp.TAPE_LIMIT:
+            if i >= _limit:
                 _new_tape()
             return out
         return _result(op, data, (self,))
