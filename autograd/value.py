@@ -25,14 +25,16 @@ _new = object.__new__
 
 # The current tape and its lists' append methods, as module globals so that the hot paths
 # below read them without attribute lookups. `_new_tape` rebinds them all.
-_tape = _serial = _data = _push = _code = _pa = _pb = _limit = None
+# (``_data.append(x)`` on a global list is a specialised bytecode in CPython 3.11, faster than a
+# stored bound method, so the lists themselves are the globals.)
+_tape = _serial = _data = _code = _pas = _pbs = _limit = None
 
 
 def _new_tape():
-    global _tape, _serial, _data, _push, _code, _pa, _pb, _limit
+    global _tape, _serial, _data, _code, _pas, _pbs, _limit
     t = tp.Tape()
     _tape, _serial, _data, _limit = t, t.serial, t.data, tp.TAPE_LIMIT
-    _push, _code, _pa, _pb = t.data.append, t.code.append, t.pa.append, t.pb.append
+    _code, _pas, _pbs = t.code.append, t.pa, t.pb
 
 
 _new_tape()
@@ -48,9 +50,9 @@ def _enter(v):
     entry per tape however often it is used); a node of an older tape becomes a FOREIGN entry
     that the backward pass follows back to it."""
     i = len(_data)
-    _push(v.data)
-    _pa(-1)
-    _pb(-1)
+    _data.append(v.data)
+    _pas.append(-1)
+    _pbs.append(-1)
     home = v._tape
     if home is None:
         v._home = _serial
@@ -125,10 +127,10 @@ def _result(op, data, parents, ctx=None):
     s = _serial
     inputs = [p._i if p._home == s else _enter(p) for p in parents]
     i = len(_data)
-    _push(data)
+    _data.append(data)
     _code(tp.code_of(op))
-    _pa(inputs[0])
-    _pb(inputs[1] if len(inputs) > 1 else -1)
+    _pas.append(inputs[0])
+    _pbs.append(inputs[1] if len(inputs) > 1 else -1)
     if ctx:
         _tape.ctx[i] = ctx
     out = _handle(_tape, i, data, True)
@@ -177,16 +179,16 @@ def _binary(op, reflected=False):
             s = _serial
             mine = self._i if self._home == s else _enter(self)
             constant = len(_data)
-            _push(number)
+            _data.append(number)
             _code(tp.CONSTANT)
-            _pa(-1)
-            _pb(-1)
+            _pas.append(-1)
+            _pbs.append(-1)
             ia, ib = (constant, mine) if reflected else (mine, constant)
         i = len(_data)
-        _push(data)
+        _data.append(data)
         _code(code)
-        _pa(ia)
-        _pb(ib)
+        _pas.append(ia)
+        _pbs.append(ib)
         out = _new(Value)
         out.data = data
         out._tape = _tape
@@ -211,10 +213,10 @@ def _unary(op):
             s = _serial
             ia = self._i if self._home == s else _enter(self)
             i = len(_data)
-            _push(data)
+            _data.append(data)
             _code(code)
-            _pa(ia)
-            _pb(-1)
+            _pas.append(ia)
+            _pbs.append(-1)
             out = _new(Value)
             out.data = data
             out._tape = _tape
