@@ -20,6 +20,9 @@ Seconds per epoch: the median over epochs and repetitions where the engine repor
 (chainrule, delta, torch, floor), else the fit time / epochs, median over repetitions (estimator,
 sklearn).
 
+``--profile`` adds a cProfile of one chainrule run and the chainrule step split into phases
+(gather, forward, cost, backward, L2, Adam, bookkeeping), timed with a clock between them.
+
 Run:  PYTHONPATH=. .venv/bin/python benchmarks/train_digits.py [--epochs 10] [--repeats 3]
       [--quick] [--profile]
 """
@@ -89,6 +92,50 @@ def work_chainrule(seed, epochs, profile=False):
     dtypes = sorted({str(p.data.dtype) for p in model.parameters()})
     return {"epoch_seconds": history.seconds, "accuracy": nn.accuracy(model, Xt, yt),
             "param_dtypes": dtypes}
+
+
+def work_phases(seed, epochs, profile=False):
+    """nn.fit's step for nn.MLP written out with a clock between the phases: µs per step of
+    each (epochs after the first; the same calls as fit, so the same work)."""
+    import nn
+    from autograd import Tensor
+    from nn import losses
+    from nn.optim import Adam
+    X, y, _, _ = _fashion()
+    model = nn.MLP(784, [HIDDEN, 10], activation="relu", dtype=np.float32, seed=seed)
+    for p, w in zip(model.parameters(), _glorot(seed)):
+        p.data = w
+    optimizer, weights = Adam(model.parameters(), lr=LR), model.weights()
+    rng, clock, n = np.random.default_rng(seed), time.perf_counter, len(X)
+    names = ("gather", "forward", "cost", "backward", "L2", "Adam", "bookkeeping")
+    spent = dict.fromkeys(names, 0.0)
+    for epoch in range(max(epochs, 2)):
+        order = rng.permutation(n)
+        for lo in range(0, n, BATCH):
+            t0 = clock()
+            rows = order[lo:lo + BATCH]
+            xb, yb = X[rows], y[rows]
+            t1 = clock()
+            optimizer.zero_grad()
+            h = model(Tensor(xb))
+            t2 = clock()
+            J = losses.softmax_cross_entropy(h, yb)
+            t3 = clock()
+            J.backward()
+            t4 = clock()
+            value = losses.add_l2(J, weights, ALPHA, "sklearn", batch=len(rows))
+            t5 = clock()
+            optimizer.step()
+            t6 = clock()
+            float(value), int(np.count_nonzero(h.data.argmax(axis=1) == yb))
+            t7 = clock()
+            if epoch:
+                for name, a, b in zip(names, (t0, t1, t2, t3, t4, t5, t6), (t1, t2, t3, t4, t5,
+                                                                              t6, t7)):
+                    spent[name] += b - a
+    steps = (max(epochs, 2) - 1) * -(-n // BATCH)
+    return {"epoch_seconds": [sum(spent.values()) / steps * -(-n // BATCH)], "accuracy": None,
+            "us_per_step": {k: v / steps * 1e6 for k, v in spent.items()}}
 
 
 def work_estimator(seed, epochs, profile=False):
@@ -216,7 +263,7 @@ def work_digits(seed, epochs, profile=False):
 
 WORKERS = {"chainrule": work_chainrule, "estimator": work_estimator, "delta": work_delta,
            "torch": work_torch, "sklearn": work_sklearn, "floor": work_floor,
-           "digits": work_digits}
+           "digits": work_digits, "phases": work_phases}
 
 
 def run_worker(engine, seed, epochs, profile):
@@ -274,6 +321,10 @@ def main(argv=None):
             digits.append(spawn("digits", rep, args.epochs))
     if args.profile:
         spawn("chainrule", 0, min(args.epochs, 2), profile=True)
+        phases = spawn("phases", 0, min(args.epochs, 3))["us_per_step"]
+        print("\nchainrule step by phase (µs per batch of 200; the epochs after the first):")
+        print("  " + "  ".join(f"{k} {v:.0f}" for k, v in phases.items())
+              + f"  total {sum(phases.values()):.0f}", flush=True)
     report(results, digits, args)
 
 

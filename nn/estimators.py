@@ -216,18 +216,21 @@ class _BaseMLP(BaseEstimator):
         return Adam(params, lr=self.learning_rate_init, beta_1=self.beta_1, beta_2=self.beta_2,
                     epsilon=self.epsilon)
 
-    def _objective(self, n_train):
-        """J(batch) as a function of (logits-or-outputs node, targets array, rows)."""
+    def _backward_fn(self, n_train):
+        """``step(h, Yb, n)``: backward through the batch's J from the logits-or-outputs node h
+        and the targets Yb (n rows); returns J's value. The L2 term's value and gradient are
+        added after the backward pass (`nn.losses.add_l2`: the same numbers as recording it)."""
         cost = self._batch_cost()
         alpha, convention = float(self.alpha), self.l2_convention
         weights = self._model.weights()
-        if alpha == 0:
-            return cost
 
-        def objective(h, Yb, n):
-            return cost(h, Yb, n) + losses.l2_penalty(weights, alpha, convention,
-                                                      n_train=n_train, batch=n)
-        return objective
+        def step(h, Yb, n):
+            J = cost(h, Yb, n)
+            J.backward()
+            if alpha == 0:
+                return J.data
+            return losses.add_l2(J, weights, alpha, convention, n_train=n_train, batch=n)
+        return step
 
     def _fit_stochastic(self, X, Y, y_raw, incremental):
         """scikit-learn's ``_fit_stochastic``, epoch for epoch, with chainrule's backward."""
@@ -248,7 +251,7 @@ class _BaseMLP(BaseEstimator):
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
                           "going to be clipped")
             batch = n
-        objective = self._objective(n)
+        backward = self._backward_fn(n)
         sample_idx = np.arange(n)
         bar = None
         if self.progress:
@@ -268,10 +271,9 @@ class _BaseMLP(BaseEstimator):
                         xb, Yb = X[lo:lo + batch], Y[lo:lo + batch]
                     m = xb.shape[0]
                     optimizer.zero_grad()
-                    J = objective(model(Tensor(xb)), Yb, m)
-                    J.backward()
+                    J = backward(model(Tensor(xb)), Yb, m)
                     optimizer.step()
-                    accumulated += float(J.data) * m
+                    accumulated += float(J) * m
                 self.n_iter_ += 1
                 self.t_ += n
                 self.loss_ = accumulated / n
@@ -416,8 +418,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if self._cost() == "document":
             return lambda h, Yb, n: losses.document_cost(h, Yb)
         if self.out_activation_ == "softmax":
-            # −1/n Σᵢ log softmax(zᵢ)[yᵢ]; one-hot Y picks the entry (no scatter in backward)
-            return lambda z, Yb, n: (z.log_softmax(axis=1) * Yb).sum() * (-1.0 / n)
+            # −1/n Σᵢ Σⱼ Yᵢⱼ log softmax(zᵢ)ⱼ with one-hot Y, in one op (the value of
+            # (z.log_softmax(axis=1) * Yb).sum() * (-1/n); the gradient (softmax(z) − Y)/n)
+            return lambda z, Yb, n: z.softmax_cross_entropy(Yb)
         # binary log loss from the logit z: −[y log σ(z) + (1 − y) log(1 − σ(z))]
         #   = softplus(z) − y·z   (finite for any z)
         return lambda z, Yb, n: (z.softplus() - z * Yb).sum() * (1.0 / n)

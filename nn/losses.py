@@ -65,9 +65,12 @@ def softmax_cross_entropy(z, y):
     """−1/n Σᵢ log softmax(zᵢ)[yᵢ] from logits z; y are class indices (or one-hot rows)."""
     _check_rows(z, y, "softmax_cross_entropy")
     if isinstance(z, Tensor):
-        labels = _class_indices(y, z.shape[1])
-        n = z.shape[0]
-        return -(z.log_softmax(axis=1)[np.arange(n), labels].sum()) * (1.0 / n)
+        # one op (Tensor.softmax_cross_entropy): the value of
+        # -(z.log_softmax(axis=1)[range(n), labels].sum()) / n, the gradient (softmax − onehot)/n
+        y = _raw(y)
+        if not (isinstance(y, np.ndarray) and y.ndim == 1 and y.dtype.kind in "iu"):
+            y = _class_indices(y, z.shape[1])    # one-hot rows, floats: checked, as indices
+        return z.softmax_cross_entropy(y)        # integer labels: the op checks their range
     k = len(z[0])
     labels = _class_indices(y, k)
     total = Value(0.0, requires_grad=False)
@@ -139,3 +142,31 @@ def l2_penalty(weights, lam, convention="ufldl", n_train=None, batch=None):
             total = s if total is None else total + s
         return total * c
     return sum((w * w for w in weights), Value(0.0, requires_grad=False)) * c
+
+
+def add_l2(J, weights, lam, convention="ufldl", n_train=None, batch=None):
+    """After ``J.backward()``: the value of J + c · Σ W² (a 0-d array) with ∂(c · Σ W²)/∂W = 2c·W
+    added to each W.grad — the numbers ``(J + l2_penalty(weights, ...)).backward()`` gives,
+    without recording the penalty in the graph. Its gradient is known in closed form, so it
+    costs one multiply and one add per weight matrix (PyTorch's ``weight_decay`` adds it to the
+    gradient the same way) instead of four graph ops and two new arrays per matrix.
+
+    ``weights`` are Tensor leaves whose ``.grad`` this backward pass made (each owns its array,
+    so it is updated in place); a weight the pass did not reach gets 2c·W as its gradient.
+    The arithmetic is the graph's, in the weights' dtype: Σ W² as a dot product of the flat
+    array with itself, the sums in order, times c; the gradient's factor is 2·c.
+    """
+    c = l2_factor(lam, convention, n_train, batch)
+    if not weights:
+        return J.data
+    total = None
+    for W in weights:
+        flat = W.data.reshape(-1)
+        s = np.dot(flat, flat)
+        total = s if total is None else total + s
+        decay = np.asarray(c, dtype=W.data.dtype) * 2
+        if W.grad is None:
+            W.grad = W.data * decay
+        else:
+            W.grad += W.data * decay
+    return J.data + total * np.asarray(c, dtype=total.dtype)

@@ -111,14 +111,23 @@ class _AutogradNet:
 
     def loss_and_grads(self, xb, yb):
         """(J, the batch's outputs h as an array); backward fills the parameters' .grad."""
-        h = [self.model(row) for row in xb] if self.rows else self.model(Tensor(xb))
+        if self.rows:
+            h = [self.model(row) for row in xb]
+            J = self.cost_fn(h, yb)
+            if self.l2:
+                J = J + losses.l2_penalty(self.model.weights(), self.l2, self.l2_convention,
+                                          n_train=self.n_train, batch=len(xb))
+            J.backward()
+            return float(J.data), np.array([[a.data for a in row] for row in h])
+        h = self.model(Tensor(xb))
         J = self.cost_fn(h, yb)
-        if self.l2:
-            J = J + losses.l2_penalty(self.model.weights(), self.l2, self.l2_convention,
-                                      n_train=self.n_train, batch=len(xb))
         J.backward()
-        H = np.array([[a.data for a in row] for row in h]) if self.rows else h.data
-        return float(J.data), H
+        if not self.l2:
+            return float(J.data), h.data
+        # the L2 term's value and its gradient 2c·W, outside the graph (nn.losses.add_l2)
+        J = losses.add_l2(J, self.model.weights(), self.l2, self.l2_convention,
+                          n_train=self.n_train, batch=len(xb))
+        return float(J), h.data
 
     def outputs(self, X):
         with no_grad():
@@ -454,7 +463,7 @@ def _loop(net, optimizer, X, Y, labels, train, val, batch, epochs, shuffle, rng,
             optimizer.step()
             accumulated += J * len(rows)
             if classify:
-                correct += int(np.sum(_predicted_labels(H) == labels_train[rows]))
+                correct += int(np.count_nonzero(_predicted_labels(H) == labels_train[rows]))
             updates += 1
             if bar is not None:
                 bar.update(1)

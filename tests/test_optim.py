@@ -181,3 +181,36 @@ def test_repr_is_readable():
         "Adam(lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-08, t=0, params=3)"
     assert "invscaling" in repr(SGD(_params(), schedule="invscaling"))
     assert repr(ArrayParameter(np.zeros((2, 3)))) == "ArrayParameter(shape=(2, 3), dtype=float64)"
+
+
+def test_adam_packed_state_gives_the_per_parameter_floats():
+    """Array parameters of one dtype share flat m, v buffers; a step over the whole buffer, a
+    step with a skipped parameter (one at a time) and mixed dtypes and Values all give the
+    floats of the formula applied to each parameter alone."""
+    rng = np.random.default_rng(7)
+    shapes = [(5, 3), (3,), (3, 2), (2,)]
+    dtypes = [np.float32, np.float32, np.float64, np.float32]
+    packed = [ArrayParameter(rng.standard_normal(s).astype(d)) for s, d in zip(shapes, dtypes)]
+    packed.append(Value(0.75))
+    alone = [[ArrayParameter(p.data.copy())] for p in packed[:-1]] + [[Value(0.75)]]
+    arrays = [p.data for p in packed[:-1]]
+    opt = Adam(packed, lr=0.01)
+    singles = [Adam(ps, lr=0.01) for ps in alone]
+    assert len(opt._groups) == 2                        # float32 and float64 arrays
+    for step in range(6):
+        grads = [rng.standard_normal(s).astype(d) for s, d in zip(shapes, dtypes)]
+        grads.append(float(rng.standard_normal()))
+        if step == 3:
+            grads[1] = None                             # b skipped this step
+        for p, ps, g in zip(packed, alone, grads):
+            p.grad = g
+            ps[0].grad = g
+        opt.step()
+        for single, ps, g in zip(singles, alone, grads):
+            if g is not None:                           # a skipped parameter's t stays behind
+                single.t = opt.t - 1
+                single.step()
+        for p, ps in zip(packed, alone):
+            np.testing.assert_array_equal(p.data, ps[0].data)
+    assert all(p.data is a for p, a in zip(packed, arrays))      # updated in place
+    assert [p.data.dtype for p in packed[:-1]] == dtypes

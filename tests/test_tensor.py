@@ -309,6 +309,107 @@ def test_softmax_finite_at_plus_minus_1000():
     np.testing.assert_allclose(t.grad, w - p * w.sum(axis=-1, keepdims=True), rtol=1e-15)
 
 
+def _cross_entropy_reference(z, target):
+    """−1/n Σᵢ Σⱼ tᵢⱼ log softmax(zᵢ)ⱼ in float64 numpy; target labels or rows."""
+    z = np.asarray(z, dtype=np.float64)
+    t = np.eye(z.shape[1])[target] if np.asarray(target).ndim == 1 else target
+    shifted = z - z.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return -(t * log_p).sum() / z.shape[0]
+
+
+@pytest.mark.parametrize("kind", ["labels", "one-hot", "probabilities"])
+def test_softmax_cross_entropy_value_and_gradcheck(kind):
+    r = rng(21)
+    z = r.standard_normal((6, 4)) * 3
+    labels = r.integers(0, 4, 6)
+    target = {"labels": labels, "one-hot": np.eye(4)[labels],
+              "probabilities": r.dirichlet(np.ones(4), size=6)}[kind]
+    J = Tensor(z).softmax_cross_entropy(target)
+    np.testing.assert_allclose(J.data, _cross_entropy_reference(z, target), rtol=1e-13)
+    check(lambda t: t.softmax_cross_entropy(target), z)
+    # the closed form: (softmax(z) · Σⱼ tᵢⱼ − t) / n
+    t = Tensor(z, requires_grad=True)
+    t.softmax_cross_entropy(target).backward()
+    dense = np.eye(4)[labels] if kind == "labels" else target
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(t.grad, (p * dense.sum(axis=1, keepdims=True) - dense) / 6,
+                               rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("k", [3, 100])                 # both ways of taking the row maximum
+def test_softmax_cross_entropy_equals_the_chain_of_ops_and_keeps_float32(k):
+    r = rng(22)
+    z = (r.standard_normal((50, k)) * 4).astype(np.float32)
+    labels = r.integers(0, k, 50)
+    onehot = np.eye(k, dtype=np.float32)[labels]
+    fused_l = Tensor(z, requires_grad=True)
+    fused_d = Tensor(z, requires_grad=True)
+    chain_l = Tensor(z, requires_grad=True)
+    chain_d = Tensor(z, requires_grad=True)
+    outputs = [fused_l.softmax_cross_entropy(labels), fused_d.softmax_cross_entropy(onehot),
+               -(chain_l.log_softmax(axis=1)[np.arange(50), labels].sum()) * (1.0 / 50),
+               (chain_d.log_softmax(axis=1) * onehot).sum() * (-1.0 / 50)]
+    for J in outputs:
+        J.backward()
+        assert J.data.dtype == np.float32
+    np.testing.assert_allclose(outputs[0].data, outputs[2].data, rtol=1e-6)
+    np.testing.assert_allclose(outputs[1].data, outputs[3].data, rtol=1e-6)
+    for fused, chain in ((fused_l, chain_l), (fused_d, chain_d)):
+        assert fused.grad.dtype == np.float32
+        np.testing.assert_allclose(fused.grad, chain.grad, rtol=0, atol=1e-7)
+
+
+def test_softmax_cross_entropy_second_order_and_extremes():
+    r = rng(23)
+    z = r.standard_normal((4, 3))
+    labels = np.array([0, 2, 1, 2])
+    w = r.standard_normal((4, 3))
+    # Hessian-vector product through create_graph, against central differences of the gradient
+    t = Tensor(z, requires_grad=True)
+    (g,) = autograd.gradients(t.softmax_cross_entropy(labels), [t], create_graph=True)
+    (g * w).sum().backward()
+
+    def grad_dot_w(x):
+        s = Tensor(x, requires_grad=True)
+        s.softmax_cross_entropy(labels).backward()
+        return float((s.grad * w).sum())
+    numeric = np.zeros_like(z)
+    for idx in np.ndindex(z.shape):
+        up, down = z.copy(), z.copy()
+        up[idx] += 1e-6
+        down[idx] -= 1e-6
+        numeric[idx] = (grad_dot_w(up) - grad_dot_w(down)) / 2e-6
+    np.testing.assert_allclose(t.grad, numeric, rtol=1e-6, atol=1e-8)
+    # finite at ±1000: the loss of a confident right answer is 0, of a wrong one 2000/n
+    big = Tensor(np.array([[1000.0, -1000.0], [-1000.0, 1000.0]]), requires_grad=True)
+    J = big.softmax_cross_entropy(np.array([0, 0]))
+    J.backward()
+    assert J.data == 1000.0
+    np.testing.assert_array_equal(big.grad, [[0.0, 0.0], [-0.5, 0.5]])   # (softmax − onehot)/n
+
+
+def test_softmax_cross_entropy_errors_and_graph():
+    z = Tensor(np.zeros((3, 4)), requires_grad=True)
+    with pytest.raises(ValueError, match="0..3"):
+        z.softmax_cross_entropy(np.array([0, 4, 1]))
+    with pytest.raises(ValueError, match="0..3"):
+        z.softmax_cross_entropy(np.array([0, -1, 1]))
+    with pytest.raises(ValueError, match="2 labels for 3 rows"):
+        z.softmax_cross_entropy(np.array([0, 1]))
+    with pytest.raises(ValueError, match="target must be"):
+        z.softmax_cross_entropy(np.zeros((3, 5)))
+    with pytest.raises(ValueError, match="whole numbers"):
+        z.softmax_cross_entropy(np.array([0.0, 1.5, 2.0]))
+    with pytest.raises(ValueError, match="2-D"):
+        Tensor(np.zeros(4)).softmax_cross_entropy(np.array([0]))
+    J = z.softmax_cross_entropy(Tensor(np.array([0, 1, 2])))       # a Tensor of labels too
+    assert J.op.name == "softmax_cross_entropy" and J.parents == (z,)
+    np.testing.assert_allclose(J.data, np.log(4.0), rtol=1e-15)
+    assert not Tensor(np.zeros((3, 4))).softmax_cross_entropy(np.array([0, 1, 2])).requires_grad
+
+
 def test_where():
     r = rng(9)
     a, b = r.standard_normal((3, 4)), r.standard_normal((3, 4))

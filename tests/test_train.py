@@ -314,3 +314,35 @@ def test_progress_bar_can_be_forced_on(capsys):
     fit(nn.MLP(2, [3, 2], seed=0), X, y, cost="cross_entropy", epochs=2, batch_size=5,
         progress=True)
     assert "epoch 2/2" in capsys.readouterr().err
+
+
+def test_a_float32_training_step_stays_float32_and_skips_the_input_gradient():
+    """Every node of the step's graph, every gradient the backward pass forms, the L2 term and
+    Adam's state are float32: no silent float64 anywhere. X needs no gradient, so none is made
+    for it (no d·Wᵀ matmul for the first layer)."""
+    import autograd
+    from autograd import Tensor
+    from nn import losses
+    rng = np.random.default_rng(0)
+    model = nn.MLP(12, [6, 3], activation="relu", dtype=np.float32, seed=0)
+    x = Tensor(rng.random((8, 12), dtype=np.float32))
+    y = rng.integers(0, 3, 8)
+    J = losses.softmax_cross_entropy(model(x), y)
+    nodes = autograd.topo_order(J)
+    assert {n.data.dtype for n in nodes} == {np.dtype(np.float32)}
+    needing = [n for n in nodes if n.requires_grad]
+    assert all(n is not x for n in needing)
+    grads = autograd.gradients(J, needing)
+    assert {g.dtype for g in grads} == {np.dtype(np.float32)}
+    J.backward()
+    assert x.grad is None
+    value = losses.add_l2(J, model.weights(), 1e-4, "sklearn", batch=8)
+    assert value.dtype == np.float32
+    opt = Adam(model.parameters())
+    opt.step()
+    assert {p.data.dtype for p in model.parameters()} == {np.dtype(np.float32)}
+    assert {a.dtype for a in opt.ms + opt.vs} == {np.dtype(np.float32)}
+    history = fit(model, x.data, y, cost="cross_entropy", l2=1e-4, l2_convention="sklearn",
+                  batch_size=4, epochs=2, progress=False)
+    assert all(isinstance(v, float) for v in history.loss)
+    assert {p.data.dtype for p in model.parameters()} == {np.dtype(np.float32)}
