@@ -471,3 +471,111 @@ def test_leaf_value_changed_after_forward_is_read_at_backward_like_tensor():
     w.data = 5.0
     y.backward()
     assert w.grad == 10.0                          # the Tensor engine reads .data then too
+
+
+_PROGRAM_OPS = ["add", "sub", "mul", "div", "tanh", "sigmoid", "neg", "relu", "leaky", "square",
+                "add_number", "number_mul", "softplus"]
+
+
+def _run_program(program, leaves):
+    """Evaluate a random straight-line program over Values (or floats): each step applies an
+    op to earlier results, so nodes are reused and the graph is a DAG."""
+    nodes = list(leaves)
+    for name, i, j, c in program:
+        a, b = nodes[i % len(nodes)], nodes[j % len(nodes)]
+        if name == "add":
+            out = a + b
+        elif name == "sub":
+            out = a - b
+        elif name == "mul":
+            out = a * b
+        elif name == "div":
+            out = a / (b * b + 1.0)
+        elif name == "tanh":
+            out = a.tanh()
+        elif name == "sigmoid":
+            out = a.sigmoid()
+        elif name == "neg":
+            out = -a
+        elif name == "relu":
+            out = (a + 0.0731).relu()
+        elif name == "leaky":
+            out = (a - 0.0417).leaky_relu(0.2)
+        elif name == "square":
+            out = a ** 2
+        elif name == "add_number":
+            out = a + c
+        elif name == "number_mul":
+            out = c * a
+        else:
+            out = a.softplus()
+        nodes.append(out)
+    total = nodes[-1]
+    for node in nodes[len(leaves):-1:3]:      # several outputs summed: a wider graph
+        total = total + node * 0.5
+    return total
+
+
+def _float_program(program, xs):
+    """The same program on floats; also how close any relu input came to its kink."""
+    import math
+    values = list(xs)
+    kink = math.inf
+    sig = lambda v: 1 / (1 + math.exp(-v))    # noqa: E731
+    for name, i, j, c in program:
+        a, b = values[i % len(values)], values[j % len(values)]
+        if name in ("relu", "leaky"):
+            a = a + 0.0731 if name == "relu" else a - 0.0417
+            kink = min(kink, abs(a))
+        values.append({"add": lambda: a + b, "sub": lambda: a - b, "mul": lambda: a * b,
+                       "div": lambda: a / (b * b + 1.0), "tanh": lambda: math.tanh(a),
+                       "sigmoid": lambda: sig(a), "neg": lambda: -a,
+                       "relu": lambda: max(a, 0.0),
+                       "leaky": lambda: a if a > 0 else 0.2 * a,
+                       "square": lambda: a ** 2, "add_number": lambda: a + c,
+                       "number_mul": lambda: c * a,
+                       "softplus": lambda: math.log1p(math.exp(a))}[name]())
+    total = values[-1]
+    for v in values[len(xs):-1:3]:
+        total = total + v * 0.5
+    return total, kink
+
+
+_programs = st.lists(
+    st.tuples(st.sampled_from(_PROGRAM_OPS), st.integers(0, 50), st.integers(0, 50),
+              st.floats(-2, 2).filter(lambda c: abs(c) > 0.1)),
+    min_size=1, max_size=25)
+
+
+@given(program=_programs, xs=st.lists(st.floats(-1.5, 1.5), min_size=1, max_size=4),
+       limit=st.sampled_from([3, 5, 11, 1 << 18]))
+def test_tape_passes_agree_on_random_programs(program, xs, limit):
+    """backward() (the plain pass), gradients(create_graph=True) (the general pass, rules on
+    nodes) and central differences agree on random DAGs, however the graph is cut into tapes."""
+    from autograd import gradients
+    from autograd import tape as tape_module
+    from autograd import value as value_module
+    saved = tape_module.TAPE_LIMIT
+    tape_module.TAPE_LIMIT = limit
+    try:
+        value_module._new_tape()
+        leaves = [Value(x) for x in xs]
+        out = _run_program(program, leaves)
+        general = [g.data for g in gradients(out, leaves, create_graph=True)]
+        out.backward()
+        plain = [leaf.grad for leaf in leaves]
+    finally:
+        tape_module.TAPE_LIMIT = saved
+        value_module._new_tape()
+    assert plain == pytest.approx(general, rel=1e-12, abs=1e-12)
+    value, kink = _float_program(program, xs)
+    assert out.data == pytest.approx(value, rel=1e-12, abs=1e-12)
+    if kink < 1e-4:                    # central differences straddle a relu kink
+        return
+    eps = 1e-6
+    for k in range(len(xs)):
+        up, down = list(xs), list(xs)
+        up[k] += eps
+        down[k] -= eps
+        numeric = (_float_program(program, up)[0] - _float_program(program, down)[0]) / (2 * eps)
+        assert plain[k] == pytest.approx(numeric, rel=1e-5, abs=1e-6)
