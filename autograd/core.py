@@ -254,7 +254,7 @@ def make_node(kind, data, parents, op, requires_grad, ctx=None):
     out._pass = None
     out.label = None
     out._ctx = ctx
-    if requires_grad and MODE.grad_enabled:
+    if requires_grad and MODE._grad_enabled:       # the fields, not the properties: hot path
         out._parents = parents
         out._op = op
         out.requires_grad = True
@@ -262,7 +262,7 @@ def make_node(kind, data, parents, op, requires_grad, ctx=None):
         out._parents = ()
         out._op = None
         out.requires_grad = False
-    if MODE.anomaly and op is not None:
+    if MODE._anomaly and op is not None:
         check_finite(data, op.name, parents, "forward")
     return out
 
