@@ -8,6 +8,8 @@ Broadcasting is undone by the graph core, not here.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .core import Node, Op
 
 # --- arithmetic ---------------------------------------------------------------------------
@@ -319,3 +321,71 @@ ASTYPE = Op("astype",
             lambda m, x, dtype: m.astype(x, dtype),
             (lambda m, g, y, x, dtype: m.astype(g, m.dtype(x)),),
             ("1 (new precision)",))
+
+
+# --- softmax cross-entropy: one op for the classifier's loss (Tensor) -------------------------
+
+def _row_max(z):
+    """max over each row of z (n × k), as a column. numpy reduces a short last axis row by row
+    (~14 µs for 200 × 10); for few classes the elementwise maximum down the columns of the
+    transposed copy is the same numbers ~5× faster."""
+    if z.shape[1] <= 64:
+        return np.ascontiguousarray(z.T).max(axis=0)[:, None]
+    return z.max(axis=1, keepdims=True)
+
+
+def _shifted_exp(z):
+    """(e, m): e = exp(z − m) with m the row maxima, so every row of e has a 1 and none
+    overflows."""
+    m = _row_max(z)
+    e = z - m
+    np.exp(e, out=e)
+    return e, m
+
+
+def cross_entropy_forward(z, target, labels):
+    """−1/n Σᵢ Σⱼ tᵢⱼ log softmax(zᵢ)ⱼ with log softmax(zᵢ)ⱼ = zᵢⱼ − mᵢ − log Σₗ exp(zᵢₗ − mᵢ).
+    With labels only the picked entries' logs are formed."""
+    e, m = _shifted_exp(z)
+    log_sum = np.log(e.sum(axis=1, keepdims=True))
+    n = z.shape[0]
+    if labels:
+        rows = np.arange(n)
+        picked = (z[rows, target] - m[:, 0]) - log_sum[:, 0]
+        return -(picked.sum()) * (1.0 / n)
+    log_p = z - m
+    log_p -= log_sum
+    return (log_p * target).sum() * (-1.0 / n)
+
+
+def _softmax(z):
+    e, _ = _shifted_exp(z)
+    e /= e.sum(axis=1, keepdims=True)
+    return e
+
+
+def _cross_entropy_vjp(m, g, y, z, target, labels):
+    n = m.shape(z)[0]
+    scale = g * (1.0 / n)
+    if isinstance(z, np.ndarray):                 # arrays: in place on a fresh softmax
+        p = _softmax(z)
+        if labels:
+            p[np.arange(n), target] -= 1
+        else:
+            p *= target.sum(axis=1, keepdims=True)
+            p -= target
+        p *= scale
+        return p
+    # nodes (create_graph=True): the same formula, recorded, so it can be differentiated again
+    p = m.softmax(z, 1)
+    if labels:
+        onehot = np.zeros(m.shape(z), dtype=m.dtype(z))
+        onehot[np.arange(n), target] = 1
+        return (p - onehot) * scale
+    return (p * target.sum(axis=1, keepdims=True) - target) * scale
+
+
+SOFTMAX_CROSS_ENTROPY = Op("softmax_cross_entropy",
+                           lambda m, z, target, labels: cross_entropy_forward(z, target, labels),
+                           (_cross_entropy_vjp,),
+                           ("(softmax(u)·Σt − t) / n",), symbol="CE")
