@@ -3,11 +3,11 @@ from .core import Node, Op, detect_anomaly, enable_grad, gradients, no_grad, top
 from .functional import grad, hessian, jacobian, value_and_grad
 from .gradcheck import gradcheck, numerical_grad, relative_error
 from .tensor import Tensor, concatenate, stack, where
-from .value import Value
+from .value import Value, weighted_sum
 from .draw import GraphTooLarge, draw, draw_to_file, picture  # noqa: E402  (needs Value, Tensor)
 from .explain import explain  # noqa: E402
 
 __all__ = ["GraphTooLarge", "Node", "Op", "Tensor", "Value", "draw", "draw_to_file", "explain",
            "picture", "concatenate", "detect_anomaly", "enable_grad",
            "grad", "gradcheck", "gradients", "hessian", "jacobian", "no_grad", "numerical_grad",
-           "relative_error", "stack", "topo_order", "value_and_grad", "where"]
+           "relative_error", "stack", "topo_order", "value_and_grad", "weighted_sum", "where"]

@@ -232,6 +232,54 @@ def _unary(op):
     return method
 
 
+_MUL, _ADD = tp.code_of(rules.MUL), tp.code_of(rules.ADD)
+
+
+def weighted_sum(weights, inputs, bias):
+    """bias + w₁·x₁ + w₂·x₂ + … — a neuron's z = Σᵢ wᵢ aᵢ + b — recorded in one call.
+
+    The tape gets exactly the entries ``sum((w * x for w, x in zip(weights, inputs)), bias)``
+    records, in the same order (each product, then the partial sum it joins), so the graph,
+    its pictures, its explanations and its gradients are the same node for node. Only the
+    Python per node is less: no handle is made for the temporaries. When a weight or the bias
+    needs no gradient, an input is a plain number, or recording is off or checked (`no_grad`,
+    `detect_anomaly`), it is that expression.
+    """
+    weights, inputs = list(weights), list(inputs)
+    if len(weights) != len(inputs):
+        raise ValueError(f"weighted_sum: {len(weights)} weights for {len(inputs)} inputs")
+    if not (MODE.live and weights and type(bias) is Value and bias.requires_grad
+            and all(type(w) is Value and w.requires_grad for w in weights)
+            and all(type(x) is Value for x in inputs)):
+        return sum(map(operator.mul, weights, inputs), bias)
+    s = _serial
+    data, code, pas, pbs = _data, _code, _pas, _pbs
+    acc = total = None
+    for w, x in zip(weights, inputs):
+        iw = w._i if w._home == s else _enter(w)
+        ix = x._i if x._home == s else _enter(x)
+        product = w.data * x.data
+        i = len(data)
+        data.append(product)
+        code(_MUL)
+        pas.append(iw)
+        pbs.append(ix)
+        if acc is None:                    # bias + w₁x₁: the bias enters after the product
+            acc = bias._i if bias._home == s else _enter(bias)
+            total = bias.data
+        total = total + product
+        j = len(data)
+        data.append(total)
+        code(_ADD)
+        pas.append(acc)
+        pbs.append(i)
+        acc = j
+    out = _handle(_tape, acc, total, True)
+    if acc >= _limit:
+        _new_tape()
+    return out
+
+
 def _backprop_values(root, seed, create_graph, store, keep, observe):
     """The chain rule below ``root`` on tapes: {node: ∂root/∂node} for the nodes in ``keep``.
 

@@ -4,7 +4,10 @@ Workloads (../shared/DESIGN.md):
 - scalar: micrograd's demo — MLP 2-16-16-1 on 100 two-moons points, SVM max-margin loss +
   1e-4·Σp², full-batch SGD; one step = forward + backward + update. Both engines build the same
   graph shape (wᵢ·xᵢ products summed onto b, relu), so ns per graph node compare like for like.
-  micrograd runs as shipped, with the garbage collector on, and again with it off.
+  micrograd runs as shipped, with the garbage collector on, and again with it off. chainrule
+  runs its ValueMLP (whose neurons record Σ wᵢaᵢ + b with `autograd.weighted_sum`: the same
+  entries, one call) and again the same network written with plain operators
+  (``sum(w * a …, b)``, one Python operator call per node, as code written by a user).
 - deep chain: x ← x·1.0001 + 0, 1,000,000 times, then backward.
 
 Run: ``python benchmarks/scalar_engine.py [--steps 15] [--block 5] [--chain 1000000]``. Each
@@ -67,6 +70,21 @@ def chainrule_step(model, X, y, k):
     return svm_step(model, [model(x)[0] for x in X], y, k)
 
 
+def plain_forward(model, x):
+    """The same network written with plain operators, as a user would: z = Σ w·a + b by
+    ``sum(w * a …, b)`` (one operator call per node), relu on the hidden layers."""
+    a = [Value(v, requires_grad=False) for v in x]
+    last = len(model.layers) - 1
+    for l, layer in enumerate(model.layers):
+        zs = [sum((w * ai for w, ai in zip(n.w, a)), n.b) for n in layer.neurons]
+        a = zs if l == last else [z.relu() for z in zs]
+    return a[0]
+
+
+def chainrule_plain_step(model, X, y, k):
+    return svm_step(model, [plain_forward(model, x) for x in X], y, k)
+
+
 def micrograd_model():
     random.seed(1337)
     return mg_nn.MLP(2, [16, 16, 1])
@@ -107,7 +125,8 @@ def scalar_workload(steps, block):
     noise hits all alike, and the collector is emptied between runs, so no engine pays for
     another's garbage."""
     X, y = moons()
-    engines = {"chainrule": (chainrule_model(), chainrule_step)}
+    engines = {"chainrule": (chainrule_model(), chainrule_step),
+               "chainrule plain ops": (chainrule_model(), chainrule_plain_step)}
     if mg_nn is not None:
         engines["micrograd (gc on)"] = (micrograd_model(), micrograd_step)
         engines["micrograd (gc off)"] = (micrograd_model(), micrograd_step)
@@ -124,7 +143,9 @@ def scalar_workload(steps, block):
                 times[name].append(time.perf_counter() - t0)
             if gc_off:
                 gc.enable()
-    nodes = {"chainrule": len(topo_order(chainrule_step(chainrule_model(), X, y, 0)))}
+    nodes = {"chainrule": len(topo_order(chainrule_step(chainrule_model(), X, y, 0))),
+             "chainrule plain ops": len(topo_order(
+                 chainrule_plain_step(chainrule_model(), X, y, 0)))}
     loss = chainrule_step(engines["chainrule"][0], X, y, steps)
     if mg_nn is not None:
         n = count_micrograd_nodes(micrograd_step(micrograd_model(), X, y, 0))
@@ -204,6 +225,13 @@ def main(argv=None):
         med = statistics.median(ts)
         ns = med / nodes[name] * 1e9
         print(f"{name:<20}{med * 1e3:>11.1f}{nodes[name]:>9}{ns:>9.0f}{ns / base_ns:>23.2f}×")
+    if mg_nn is not None:
+        plain_ns = statistics.median(times["chainrule plain ops"]) / nodes["chainrule plain ops"]
+        for peer in ("micrograd (gc on)", "micrograd (gc off)"):
+            peer_ns = statistics.median(times[peer]) / nodes[peer]
+            print(f"{peer} ÷ chainrule: {peer_ns / (base / nodes['chainrule']):.2f}× "
+                  f"(ValueMLP), {peer_ns / plain_ns:.2f}× (plain operators)")
+        print("targets: ≥ 15× micrograd as shipped (gc on), ≥ 3× micrograd with gc off")
     print(f"(final chainrule loss {loss:.4f})")
     print("\nbytes per forward-graph node: " + ", ".join(
         f"{k} {v:.0f}" for k, v in byte_rows.items()))

@@ -6,11 +6,9 @@ layer of a single neuron in the middle, which crashes micrograd's ``MLP(2, [16, 
 """
 from __future__ import annotations
 
-import operator
-
 import numpy as np
 
-from autograd import Value
+from autograd import Value, weighted_sum
 
 from . import activations as act
 from .init import init_layer, rng_from
@@ -35,7 +33,7 @@ class Neuron(Module):
     def forward(self, x):
         if len(x) != len(self.w):
             raise ValueError(f"Neuron expects {len(self.w)} inputs, got {len(x)}")
-        z = sum(map(operator.mul, self.w, x), self.b)     # b + w₁a₁ + w₂a₂ + …, in order
+        z = weighted_sum(self.w, x, self.b)       # b + w₁a₁ + w₂a₂ + …, node by node
         a = act.get(self.activation)(z)
         return z, a
 

@@ -579,3 +579,87 @@ def test_tape_passes_agree_on_random_programs(program, xs, limit):
         down[k] -= eps
         numeric = (_float_program(program, up)[0] - _float_program(program, down)[0]) / (2 * eps)
         assert plain[k] == pytest.approx(numeric, rel=1e-5, abs=1e-6)
+
+
+# --- weighted_sum: a neuron's Σ wᵢaᵢ + b recorded in one call ----------------------------------
+
+def _recorded(build):
+    """What ``build()`` records on a fresh tape: (codes, inputs, values), and its result."""
+    from autograd import value as value_module
+    value_module._new_tape()
+    out = build()
+    t = value_module.current_tape() if out._tape is None else out._tape
+    return (list(t.code), list(t.pa), list(t.pb), list(t.data)), out
+
+
+def _plain_sum(ws, xs, b):
+    return sum((w * x for w, x in zip(ws, xs)), b)
+
+
+@pytest.mark.parametrize("case", ["constant inputs", "inputs need gradients", "weight reused",
+                                  "leaves already on the tape", "input from an older tape"])
+def test_weighted_sum_records_what_the_plain_expression_records(case):
+    from autograd import weighted_sum
+    ws = [Value(0.5), Value(-1.25), Value(2.0)]
+    b = Value(0.1)
+    if case == "constant inputs":
+        xs = [Value(v, requires_grad=False) for v in (2.0, 3.0, -1.0)]
+    elif case == "weight reused":
+        xs = [ws[0], Value(3.0), ws[0]]
+    else:
+        xs = [Value(v) for v in (2.0, 3.0, -1.0)]
+
+    def build(f):
+        if case == "leaves already on the tape":
+            warm = ws[0] * xs[1] + b                 # enters w₀, x₁ and b first
+            return f(ws, xs, b) * warm
+        if case == "input from an older tape":
+            older = xs[0] * 2.0
+            (older * 1.0).backward()                # a fresh tape starts: older is FOREIGN
+            return f(ws, [older] + xs[1:], b)
+        return f(ws, xs, b)
+
+    plain, z_plain = _recorded(lambda: build(_plain_sum))
+    fast, z_fast = _recorded(lambda: build(weighted_sum))
+    assert fast == plain
+    assert z_fast.data == z_plain.data
+    for v in ws + xs + [b]:
+        v.zero_grad()
+    z_plain.backward()
+    expected = [v.grad for v in ws + xs + [b]]
+    for v in ws + xs + [b]:
+        v.zero_grad()
+    z_fast.backward()
+    assert [v.grad for v in ws + xs + [b]] == expected
+
+
+@pytest.mark.parametrize("case", ["number inputs", "constant bias", "constant weight",
+                                  "no_grad", "anomaly mode"])
+def test_weighted_sum_is_the_plain_expression_off_the_fast_path(case):
+    import contextlib
+    from autograd import detect_anomaly, no_grad, weighted_sum
+    ws = [Value(0.5), Value(-1.25)]
+    xs = [Value(2.0, requires_grad=False), Value(3.0, requires_grad=False)]
+    b = Value(0.1)
+    context = contextlib.nullcontext()
+    if case == "number inputs":
+        xs = [2.0, 3.0]
+    elif case == "constant bias":
+        b = Value(0.1, requires_grad=False)
+    elif case == "constant weight":
+        ws[1] = Value(-1.25, requires_grad=False)
+    elif case == "no_grad":
+        context = no_grad()
+    else:
+        context = detect_anomaly()
+    with context:
+        plain, z_plain = _recorded(lambda: _plain_sum(ws, xs, b))
+        fast, z_fast = _recorded(lambda: weighted_sum(ws, xs, b))
+    assert fast == plain
+    assert z_fast.data == z_plain.data and z_fast.requires_grad == z_plain.requires_grad
+
+
+def test_weighted_sum_rejects_mismatched_lengths():
+    from autograd import weighted_sum
+    with pytest.raises(ValueError, match="2 weights for 3 inputs"):
+        weighted_sum([Value(1.0), Value(2.0)], [Value(1.0)] * 3, Value(0.0))
