@@ -17,11 +17,12 @@ at a tape except handles, so there are no reference cycles. A new tape starts af
 backward pass from the current one and whenever the current one reaches `TAPE_LIMIT` entries, so
 a tape is freed as soon as no handle on it is left.
 
-The backward pass (`backprop`) sweeps a tape from the root down, in reverse creation order:
-every consumer of an entry comes after it, so an entry's gradient is complete when the sweep
-reaches it — the same guarantee Kahn's order gives the object graph of `Tensor`. The local
-derivatives ∂y/∂x come from the same rules (`autograd.rules`), evaluated once for all entries of
-an op with numpy and multiplied by the upstream gradient in the sweep.
+The backward pass sweeps a tape from the root down, in reverse creation order: every consumer
+of an entry comes after it, so an entry's gradient is complete when the sweep reaches it — the
+same guarantee Kahn's order gives the object graph of `Tensor`. The local derivatives ∂y/∂x
+come from the same rules (`autograd.rules`), evaluated once for all entries of an op with
+numpy; the plain pass (`sweep`) is then one triangular solve in compiled code, and the general
+one (`sweep_general`: create_graph, explain, anomaly mode) calls each rule per edge.
 """
 from __future__ import annotations
 
@@ -130,13 +131,18 @@ class Tape:
                 tokens[i] = token
 
 
-def local_derivatives(tape, n):
-    """(∂y/∂a, ∂y/∂b) for entries 0..n−1 as lists: each op's VJPs evaluated at g = 1 over all
-    of its entries at once (the rules are linear in g)."""
-    code = np.frombuffer(bytes(tape.code[:n]), dtype=np.uint8)
-    data = np.fromiter(tape.data, dtype=np.float64, count=n)
-    pa = np.fromiter(tape.pa, dtype=np.intp, count=n)
-    pb = np.fromiter(tape.pb, dtype=np.intp, count=n)
+def _arrays(tape, n):
+    """code, data, pa, pb of entries 0..n−1 as numpy arrays."""
+    return (np.frombuffer(bytes(tape.code[:n]), dtype=np.uint8),
+            np.fromiter(tape.data, dtype=np.float64, count=n),
+            np.fromiter(tape.pa, dtype=np.intp, count=n),
+            np.fromiter(tape.pb, dtype=np.intp, count=n))
+
+
+def local_derivatives(tape, code, data, pa, pb):
+    """(∂y/∂a, ∂y/∂b) per entry: each op's VJPs evaluated at g = 1 over all of its entries at
+    once (a VJP is linear in g, so g times these is the chain rule's "upstream × local")."""
+    n = len(code)
     da = np.zeros(n)
     db = np.zeros(n)
     counts = np.bincount(code, minlength=FIRST_OP)
@@ -153,7 +159,7 @@ def local_derivatives(tape, n):
             da[idx] = op.vjps[0](ArrayMath, 1.0, y, *xs)
             if len(op.vjps) == 2:
                 db[idx] = op.vjps[1](ArrayMath, 1.0, y, *xs)
-    return da.tolist(), db.tolist()
+    return da, db
 
 
 def _local_with_ctx(tape, op, idx, da, db):
@@ -170,31 +176,100 @@ def _local_with_ctx(tape, op, idx, da, db):
 def sweep(tape, seeds):
     """∂root/∂entry for entries 0..max(seeds) of one tape, as a list (None: not reached).
 
-    The plain pass: floats only, local derivatives precomputed, one multiply-add per edge.
+    The plain pass, all at once. With g the gradients and J the local derivatives
+    (J[c, p] = ∂entry_c/∂entry_p, nonzero only for inputs p < c), the reverse sweep
+
+        g_p = seed_p + Σ_c J[c, p] · g_c        i.e.  (I − Jᵀ) g = seed
+
+    is a unit upper-triangular system. scipy's SuperLU solves it in compiled code by back
+    substitution: children before parents, each gradient complete before it is passed on, in
+    the order the edge-by-edge `sweep_general` takes.
+
+    Returns None when a local derivative, a seed or a gradient is not finite: the solver's
+    block arithmetic multiplies zeros too, and 0 · inf would turn an IEEE-754 inf into nan, so
+    such a pass is left to `sweep_general`, edge by edge.
     """
+    from scipy.sparse import csc_array
+    from scipy.sparse.linalg import spsolve_triangular
+
     n = max(seeds) + 1
-    g = [None] * n
+    code, data, pa, pb = _arrays(tape, n)
+    da, db = local_derivatives(tape, code, data, pa, pb)
+    seed = np.zeros(n)
     for i, s in seeds.items():
-        g[i] = s
-    da, db = local_derivatives(tape, n)
-    pa, pb = tape.pa, tape.pb
-    for i in range(n - 1, -1, -1):
-        gi = g[i]
-        if gi is None:
-            continue
-        a = pa[i]
-        if a < 0:                       # a leaf, constant or foreign entry: nothing below
-            continue
-        contribution = da[i] * gi
-        previous = g[a]
-        # The plain pass's one place where contributions to a node used twice are summed.
-        g[a] = contribution if previous is None else previous + contribution
-        b = pb[i]
-        if b >= 0:
-            contribution = db[i] * gi
-            previous = g[b]
-            g[b] = contribution if previous is None else previous + contribution
+        seed[i] = s
+    if not (np.isfinite(da).all() and np.isfinite(db).all() and np.isfinite(seed).all()):
+        return None
+    unreached = _unreached(pa, pb, seeds)
+    if unreached:                  # an unreached node passes nothing on, not even 0 · inf
+        da[unreached] = 0.0
+        db[unreached] = 0.0
+    system = csc_array(_unit_upper(pa, pb, da, db), shape=(n, n))
+    system.has_canonical_format = True          # rows sorted, no duplicates: built that way
+    g = spsolve_triangular(system, seed, lower=False, unit_diagonal=True, overwrite_A=True,
+                           overwrite_b=True)
+    if not np.isfinite(g).all():
+        return None
+    g = g.tolist()
+    for i in unreached:
+        g[i] = None
     return g
+
+
+def _unit_upper(pa, pb, da, db):
+    """(values, row indices, column pointers) of I − Jᵀ in CSC form: column c holds −∂c/∂a in
+    row a and −∂c/∂b in row b (rows ascending; an input used twice, x·x, once with the two
+    derivatives summed) and 1 in row c."""
+    n = len(pa)
+    two = pb >= 0
+    same = two & (pa == pb)
+    if same.any():
+        da = np.where(same, da + db, da)
+        two &= ~same
+    swap = two & (pb < pa)
+    lo, hi = np.where(swap, pb, pa), np.where(swap, pa, pb)
+    d_lo, d_hi = np.where(swap, db, da), np.where(swap, da, db)
+    indptr = np.empty(n + 1, dtype=np.int32)
+    indptr[0] = 0
+    np.cumsum((pa >= 0).view(np.int8) + two.view(np.int8) + np.int8(1), out=indptr[1:],
+              dtype=np.int32)
+    nnz = int(indptr[-1])
+    indices = np.empty(nnz + 1, dtype=np.int32)
+    values = np.empty(nnz + 1)
+    first = indptr[:-1]
+    # Three writes over every column, each overwriting what the one before spilt into a
+    # shorter column's slots: second inputs, first inputs, then the diagonal.
+    indices[first + 1] = hi
+    values[first + 1] = np.negative(d_hi)
+    indices[first] = lo
+    values[first] = np.negative(d_lo)
+    diagonal = indptr[1:] - 1
+    indices[diagonal] = np.arange(n, dtype=np.int32)
+    values[diagonal] = 1.0
+    return values[:nnz], indices[:nnz], indptr
+
+
+def _unreached(pa, pb, seeds):
+    """Entries below the seeds that the seeds do not reach. The highest such entry has no
+    consumer (one would reach it), so when every entry but a seed is some entry's input, all
+    are reached; otherwise walk the inputs down from the seeds."""
+    n = len(pa)
+    used = np.zeros(n, dtype=bool)
+    used[pa[pa >= 0]] = True
+    used[pb[pb >= 0]] = True
+    if all(i in seeds for i in np.flatnonzero(~used).tolist()):
+        return []
+    reached = bytearray(n)
+    for i in seeds:
+        reached[i] = 1
+    inputs_a, inputs_b = pa.tolist(), pb.tolist()
+    for i in range(n - 1, -1, -1):
+        if reached[i]:
+            if inputs_a[i] >= 0:
+                reached[inputs_a[i]] = 1
+            if inputs_b[i] >= 0:
+                reached[inputs_b[i]] = 1
+    return [i for i in range(n) if not reached[i]]
 
 
 def sweep_general(tape, seeds, node_at, m, create_graph, observe, anomaly, check_finite):

@@ -311,7 +311,11 @@ def _backprop_values(root, seed, create_graph, store, keep, observe):
                                      check_finite)
             else:
                 g = tp.sweep(tape, seeds)
-                tp.clear_constants(tape, g)
+                if g is None:              # something not finite: IEEE-754, edge by edge
+                    g = tp.sweep_general(tape, seeds, node_at, FloatMath, False, None, False,
+                                         check_finite)
+                else:
+                    tp.clear_constants(tape, g)
             n = len(g)
             for i, obj in tape.objects.items():
                 if i < n and g[i] is not None and obj.requires_grad:

@@ -663,3 +663,21 @@ def test_weighted_sum_rejects_mismatched_lengths():
     from autograd import weighted_sum
     with pytest.raises(ValueError, match="2 weights for 3 inputs"):
         weighted_sum([Value(1.0), Value(2.0)], [Value(1.0)] * 3, Value(0.0))
+
+
+def test_non_finite_local_derivatives_keep_ieee_results_in_the_plain_pass():
+    """The plain pass solves all edges at once; where a local derivative or a gradient is not
+    finite it goes edge by edge, so inf stays inf and 0 · inf is nan, as on Tensor graphs."""
+    x, w = Value(0.0), Value(2.0)
+    y = x.sqrt() * w + w * w                   # ∂y/∂x = w / (2√x) = inf at 0
+    y.backward()
+    assert x.grad == math.inf and w.grad == 4.0
+    tx = autograd.Tensor([0.0], requires_grad=True)
+    tw = autograd.Tensor([2.0], requires_grad=True)
+    with np.errstate(divide="ignore"):      # numpy's warning for the same inf
+        ((tx.sqrt() * tw + tw * tw).sum()).backward()
+    assert tx.grad[0] == x.grad and tw.grad[0] == w.grad
+    u = Value(0.0)
+    z = u.sqrt() * 0.0 + u                     # 0 · inf on the edge into u
+    z.backward()
+    assert math.isnan(u.grad)
