@@ -248,14 +248,16 @@ def weighted_sum(weights, inputs, bias):
     weights, inputs = list(weights), list(inputs)
     if len(weights) != len(inputs):
         raise ValueError(f"weighted_sum: {len(weights)} weights for {len(inputs)} inputs")
-    if not (MODE.live and weights and type(bias) is Value and bias.requires_grad
-            and all(type(w) is Value and w.requires_grad for w in weights)
-            and all(type(x) is Value for x in inputs)):
+    if not (MODE.live and type(bias) is Value and bias.requires_grad):
         return sum(map(operator.mul, weights, inputs), bias)
     s = _serial
     data, code, pas, pbs = _data, _code, _pas, _pbs
     acc = total = None
-    for w, x in zip(weights, inputs):
+    for k, (w, x) in enumerate(zip(weights, inputs)):
+        if not (type(w) is Value and w.requires_grad and type(x) is Value):
+            # Off the fast path from this term on: the expression itself, from the sum so far.
+            start = bias if acc is None else _handle(_tape, acc, total, True)
+            return sum(map(operator.mul, weights[k:], inputs[k:]), start)
         iw = w._i if w._home == s else _enter(w)
         ix = x._i if x._home == s else _enter(x)
         product = w.data * x.data
@@ -274,6 +276,8 @@ def weighted_sum(weights, inputs, bias):
         pas.append(acc)
         pbs.append(i)
         acc = j
+    if acc is None:
+        return bias
     out = _handle(_tape, acc, total, True)
     if acc >= _limit:
         _new_tape()

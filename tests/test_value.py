@@ -634,7 +634,8 @@ def test_weighted_sum_records_what_the_plain_expression_records(case):
 
 
 @pytest.mark.parametrize("case", ["number inputs", "constant bias", "constant weight",
-                                  "no_grad", "anomaly mode"])
+                                  "no_grad", "anomaly mode", "number input after a Value",
+                                  "no terms"])
 def test_weighted_sum_is_the_plain_expression_off_the_fast_path(case):
     import contextlib
     from autograd import detect_anomaly, no_grad, weighted_sum
@@ -650,6 +651,11 @@ def test_weighted_sum_is_the_plain_expression_off_the_fast_path(case):
         ws[1] = Value(-1.25, requires_grad=False)
     elif case == "no_grad":
         context = no_grad()
+    elif case == "number input after a Value":
+        ws.append(Value(4.0))
+        xs.append(5.0)                               # the fast path records two terms first
+    elif case == "no terms":
+        ws, xs = [], []
     else:
         context = detect_anomaly()
     with context:
@@ -657,6 +663,13 @@ def test_weighted_sum_is_the_plain_expression_off_the_fast_path(case):
         fast, z_fast = _recorded(lambda: weighted_sum(ws, xs, b))
     assert fast == plain
     assert z_fast.data == z_plain.data and z_fast.requires_grad == z_plain.requires_grad
+    if z_fast.requires_grad and case != "no terms":
+        z_plain.backward()
+        expected = [v.grad for v in ws + [b]]
+        for v in ws + [b]:
+            v.zero_grad()
+        z_fast.backward()
+        assert [v.grad for v in ws + [b]] == expected
 
 
 def test_weighted_sum_rejects_mismatched_lengths():
