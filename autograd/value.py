@@ -235,8 +235,9 @@ def _unary(op):
 _MUL, _ADD = tp.code_of(rules.MUL), tp.code_of(rules.ADD)
 
 
-def weighted_sum(weights, inputs, bias):
-    """bias + w₁·x₁ + w₂·x₂ + … — a neuron's z = Σᵢ wᵢ aᵢ + b — recorded in one call.
+def weighted_sum(weights, inputs, bias, label=None):
+    """bias + w₁·x₁ + w₂·x₂ + … — a neuron's z = Σᵢ wᵢ aᵢ + b — recorded in one call, its
+    result labelled ``label`` if given.
 
     The tape gets exactly the entries ``sum((w * x for w, x in zip(weights, inputs)), bias)``
     records, in the same order (each product, then the partial sum it joins), so the graph,
@@ -249,7 +250,7 @@ def weighted_sum(weights, inputs, bias):
     if len(weights) != len(inputs):
         raise ValueError(f"weighted_sum: {len(weights)} weights for {len(inputs)} inputs")
     if not (MODE.live and type(bias) is Value and bias.requires_grad):
-        return sum(map(operator.mul, weights, inputs), bias)
+        return _labelled(sum(map(operator.mul, weights, inputs), bias), label)
     s = _serial
     data, code, pas, pbs = _data, _code, _pas, _pbs
     acc = total = None
@@ -257,7 +258,7 @@ def weighted_sum(weights, inputs, bias):
         if not (type(w) is Value and w.requires_grad and type(x) is Value):
             # Off the fast path from this term on: the expression itself, from the sum so far.
             start = bias if acc is None else _handle(_tape, acc, total, True)
-            return sum(map(operator.mul, weights[k:], inputs[k:]), start)
+            return _labelled(sum(map(operator.mul, weights[k:], inputs[k:]), start), label)
         iw = w._i if w._home == s else _enter(w)
         ix = x._i if x._home == s else _enter(x)
         product = w.data * x.data
@@ -277,11 +278,19 @@ def weighted_sum(weights, inputs, bias):
         pbs.append(i)
         acc = j
     if acc is None:
-        return bias
+        return _labelled(bias, label)
     out = _handle(_tape, acc, total, True)
+    if label is not None:
+        _tape.labels[acc] = label
     if acc >= _limit:
         _new_tape()
     return out
+
+
+def _labelled(node, label):
+    if label is not None:
+        node.label = label
+    return node
 
 
 def _backprop_values(root, seed, create_graph, store, keep, observe):

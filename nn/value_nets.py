@@ -30,10 +30,10 @@ class Neuron(Module):
         self.activation = act.activation_name(activation)
         self.label = label
 
-    def forward(self, x):
+    def forward(self, x, z_label=None):
         if len(x) != len(self.w):
             raise ValueError(f"Neuron expects {len(self.w)} inputs, got {len(x)}")
-        z = weighted_sum(self.w, x, self.b)       # b + w₁a₁ + w₂a₂ + …, node by node
+        z = weighted_sum(self.w, x, self.b, z_label)     # b + w₁a₁ + w₂a₂ + …, node by node
         a = act.get(self.activation)(z)
         return z, a
 
@@ -77,8 +77,7 @@ class Layer(Module):
         x = _as_inputs(x)
         zs, outs = [], []
         for neuron, (z_label, a_label) in zip(self.neurons, self._node_labels()):
-            z, a = neuron.forward(x)
-            z.label = z_label
+            z, a = neuron.forward(x, z_label)
             if a is not z:
                 a.label = a_label
             zs.append(z)
