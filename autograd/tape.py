@@ -211,7 +211,8 @@ def sweep(tape, seeds):
     if not np.isfinite(g).all():
         return None
     g = g.tolist()
-    for i in unreached:
+    # Unreached entries and constants (which need no gradient) get none.
+    for i in unreached + np.flatnonzero(code == CONSTANT).tolist():
         g[i] = None
     return g
 
@@ -309,9 +310,3 @@ def sweep_general(tape, seeds, node_at, m, create_graph, observe, anomaly, check
                 observe(("edge", node, slot, parents[slot], gi, contribution, g[j]))
     return g
 
-
-def clear_constants(tape, g):
-    """Constants need no gradient: forget what the plain sweep passed down to them."""
-    code = np.frombuffer(bytes(tape.code[:len(g)]), dtype=np.uint8)
-    for i in np.flatnonzero(code == CONSTANT).tolist():
-        g[i] = None

@@ -319,16 +319,12 @@ def _backprop_values(root, seed, create_graph, store, keep, observe):
             seeds = pending.pop(tape)
             for i, leaf in tape.objects.items():     # a leaf's value now, as on Tensor graphs
                 tape.data[i] = leaf.data
-            if general:
+            # All at once when it can; edge by edge when it must (create_graph, explain,
+            # anomaly mode) or when something is not finite (IEEE-754 results).
+            g = None if general else tp.sweep(tape, seeds)
+            if g is None:
                 g = tp.sweep_general(tape, seeds, node_at, m, create_graph, observe, anomaly,
                                      check_finite)
-            else:
-                g = tp.sweep(tape, seeds)
-                if g is None:              # something not finite: IEEE-754, edge by edge
-                    g = tp.sweep_general(tape, seeds, node_at, FloatMath, False, None, False,
-                                         check_finite)
-                else:
-                    tp.clear_constants(tape, g)
             n = len(g)
             for i, obj in tape.objects.items():
                 if i < n and g[i] is not None and obj.requires_grad:

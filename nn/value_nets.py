@@ -86,12 +86,11 @@ class Layer(Module):
 
     def _node_labels(self):
         """[(z(l)[j], a(l+1)[j])] for the neurons, made once per layer index."""
-        cached = getattr(self, "_labels_for", None)
-        if cached is None or cached[0] != self.index:
-            l = self.index
-            cached = self._labels_for = (
-                l, [(f"z({l})[{j}]", f"a({l + 1})[{j}]") for j in range(len(self.neurons))])
-        return cached[1]
+        cache = self.__dict__.setdefault("_labels_by_index", {})     # a dict: not a child
+        l = self.index
+        if l not in cache:
+            cache[l] = [(f"z({l})[{j}]", f"a({l + 1})[{j}]") for j in range(len(self.neurons))]
+        return cache[l]
 
     def __call__(self, x):
         return self.forward(x)[1]
