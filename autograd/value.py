@@ -246,7 +246,10 @@ def weighted_sum(weights, inputs, bias, label=None):
     needs no gradient, an input is a plain number, or recording is off or checked (`no_grad`,
     `detect_anomaly`), it is that expression.
     """
-    weights, inputs = list(weights), list(inputs)
+    if type(weights) is not list:
+        weights = list(weights)
+    if type(inputs) is not list:
+        inputs = list(inputs)
     if len(weights) != len(inputs):
         raise ValueError(f"weighted_sum: {len(weights)} weights for {len(inputs)} inputs")
     if not (MODE.live and type(bias) is Value and bias.requires_grad):
