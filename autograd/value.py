@@ -57,11 +57,11 @@ def _enter(v):
     if home is None:
         v._home = _serial
         v._i = i
-        if v.requires_grad:
-            _code(tp.LEAF)
-            _tape.objects[i] = v        # the backward pass hands it its gradient
-        else:
-            _code(tp.CONSTANT)
+        _code(tp.LEAF if v.requires_grad else tp.CONSTANT)
+        # The object itself stands for the entry: it gets its gradient, keeps its label and
+        # stays the vertex `draw` or `gradients` is asked about. (Numbers in expressions
+        # never become objects: their CONSTANT entries are written directly.)
+        _tape.objects[i] = v
     elif v.requires_grad:
         _code(tp.FOREIGN)
         _tape.foreign[i] = (home, v._i)

@@ -694,3 +694,14 @@ def test_non_finite_local_derivatives_keep_ieee_results_in_the_plain_pass():
     z = u.sqrt() * 0.0 + u                     # 0 · inf on the edge into u
     z.backward()
     assert math.isnan(u.grad)
+
+
+def test_a_constant_value_in_a_graph_is_itself_with_its_label():
+    x = Value(0.05, label="a(1)[0]", requires_grad=False)
+    w = Value(0.15, label="W(1)[0,0]")
+    z = w * x + 0.35
+    product = z.parents[0]
+    assert product.parents[1] is x and product.parents[1].label == "a(1)[0]"
+    assert x in topo_order(z)
+    z.backward()
+    assert w.grad == 0.05 and x.grad == 0.0      # constants get no gradient
