@@ -405,6 +405,9 @@ def _backprop(root, seed, create_graph, store=False, keep=(), observe=None):
                 else:
                     del pending[parent]
                     push(parent)
+            # Drop the loop's own references, so that a leaf gradient made here is unshared
+            # when its turn comes and `_own_grad` can keep it instead of copying it.
+            contribution = previous = None
     return grads
 
 
