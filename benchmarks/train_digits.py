@@ -10,6 +10,8 @@ float32, X in [0, 1]. Engines:
     torch       PyTorch CPU, 2 threads: a hand-written loop over index-permutation batches
     sklearn     sklearn.neural_network.MLPClassifier(max_iter=10, tol=0, n_iter_no_change=100)
     floor       the five matmuls per batch alone, float32, over the same batch shapes
+    lean        the same step hand-written for this one network in numpy: buffers allocated once,
+                elementwise work in place, no graph — what numpy alone reaches (a reference)
 
 Every (engine, repetition) runs in a fresh subprocess (``--worker ENGINE --seed S``) that prints
 one JSON line; the parent interleaves them, rotating the engine order each repetition. Peak
@@ -43,7 +45,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 ALPHA, LR, BATCH, HIDDEN = 1e-4, 1e-3, 200, 100
-ENGINES = ("chainrule", "estimator", "delta", "torch", "sklearn", "floor")
+ENGINES = ("chainrule", "estimator", "delta", "torch", "sklearn", "floor", "lean")
 TARGETS = {"torch": 0.6, "sklearn": 0.6, "floor": 2.5}
 ACCURACY_TARGET = 0.872
 
@@ -243,6 +245,61 @@ def work_floor(seed, epochs, profile=False):
     return {"epoch_seconds": seconds, "accuracy": None}
 
 
+def work_lean(seed, epochs, profile=False):
+    """What numpy alone reaches: the same network, loss, L2 and Adam written by hand for this one
+    shape — every buffer allocated once, every elementwise step in place, no graph, no checks.
+    A reference for the targets, not a peer: chainrule's loop is a general engine."""
+    X, y, Xt, yt = _fashion()
+    params = _glorot(seed)
+    W1, b1, W2, b2 = params
+    n, c = X.shape[0], ALPHA / BATCH                  # L2 gradient c·W (α/(2·batch)·Σ W²)
+    moments = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
+    scratch = [(np.empty_like(p), np.empty_like(p)) for p in params]
+    rng, t, seconds = np.random.default_rng(seed), 0, []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        order = rng.permutation(n)
+        for lo in range(0, n, BATCH):
+            rows = order[lo:lo + BATCH]
+            xb, yb = X[rows], y[rows]
+            m = len(rows)
+            a = xb @ W1
+            a += b1
+            np.maximum(a, 0, out=a)                   # a(2) = relu(z(1)), in place
+            p = a @ W2
+            p += b2
+            p -= p.max(axis=1, keepdims=True)
+            np.exp(p, out=p)
+            p /= p.sum(axis=1, keepdims=True)         # softmax
+            p[np.arange(m), yb] -= 1
+            p *= 1.0 / m                              # δ(3) = (softmax − onehot)/n
+            gW2 = a.T @ p
+            gb2 = p.sum(axis=0)
+            d = p @ W2.T
+            d *= a > 0                                # δ(2)
+            gW1 = xb.T @ d
+            gb1 = d.sum(axis=0)
+            gW1 += c * W1
+            gW2 += c * W2
+            t += 1
+            lr_t = LR * np.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
+            for w, g, (mo, ve), (s1, s2) in zip(params, (gW1, gb1, gW2, gb2), moments, scratch):
+                mo *= 0.9
+                mo += np.multiply(g, 0.1, out=s1)
+                ve *= 0.999
+                np.multiply(g, g, out=s1)
+                s1 *= 0.001
+                ve += s1
+                np.sqrt(ve, out=s1)
+                s1 += 1e-8
+                np.multiply(mo, -lr_t, out=s2)
+                s2 /= s1
+                w += s2
+        seconds.append(time.perf_counter() - start)
+    h = np.maximum(Xt @ W1 + b1, 0) @ W2 + b2
+    return {"epoch_seconds": seconds, "accuracy": float((h.argmax(axis=1) == yt).mean())}
+
+
 def work_digits(seed, epochs, profile=False):
     """sklearn's load_digits, test_size=0.25, random_state=0; MLPClassifier defaults."""
     from sklearn.datasets import load_digits
@@ -262,7 +319,7 @@ def work_digits(seed, epochs, profile=False):
 
 
 WORKERS = {"chainrule": work_chainrule, "estimator": work_estimator, "delta": work_delta,
-           "torch": work_torch, "sklearn": work_sklearn, "floor": work_floor,
+           "torch": work_torch, "sklearn": work_sklearn, "floor": work_floor, "lean": work_lean,
            "digits": work_digits, "phases": work_phases}
 
 
@@ -352,9 +409,12 @@ def report(results, digits, args):
                 ok = "ok" if ratio <= target else "MISSED"
                 print(f"chainrule / {peer:<16}{ratio:>9.2f}{'≤ ' + str(target):>9}  {ok}")
         for name in ("estimator", "delta"):
-            if name in rows:
-                print(f"{name} / floor {'':<14}{rows[name][0] / rows['floor'][0]:>9.2f}"
-                      if "floor" in rows else "")
+            if name in rows and "floor" in rows:
+                print(f"{name} / floor {'':<14}{rows[name][0] / rows['floor'][0]:>9.2f}")
+        if "lean" in rows:
+            print("what numpy alone reaches (lean, hand-written, no graph):  "
+                  + "  ".join(f"/ {peer} {rows['lean'][0] / rows[peer][0]:.2f}"
+                              for peer in TARGETS if peer in rows))
         acc = rows["chainrule"][1]
         print(f"accuracy {acc:.4f} (target ≥ {ACCURACY_TARGET}) "
               f"{'ok' if acc >= ACCURACY_TARGET else 'MISSED'}")
