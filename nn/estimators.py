@@ -184,7 +184,10 @@ class _BaseMLP(BaseEstimator):
         self.n_layers_ = len(widths)
         self.out_activation_ = self._out_activation()
         hidden = "sigmoid" if self.activation == "logistic" else self.activation
-        output = "sigmoid" if self.out_activation_ == "logistic" else "identity"
+        # The log losses take logits z (softmax or σ is applied inside the cost and by
+        # predict_proba); only the document's J = 1/(2n) Σ (y − h)² needs h = σ(z) as the output.
+        output = ("sigmoid" if self.out_activation_ == "logistic" and self._cost() == "document"
+                  else "identity")
         self._model = MLP(n_features, widths[1:], activation=hidden, output_activation=output,
                           dtype=dtype)
         factor = 2.0 if self.activation == "logistic" else 6.0

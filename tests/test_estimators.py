@@ -124,10 +124,21 @@ def test_regressor_fits_a_smooth_function_with_the_documents_cost():
     assert est.loss_curve_[-1] == pytest.approx(J, rel=0.5)
 
 
+def targets_of_kind(kind):
+    """(X, y) with a multiclass, a binary (one logistic output) or a multilabel target."""
+    X, y = small_multiclass()
+    if kind == "binary":
+        return X, (y > 0).astype(int)
+    if kind == "multilabel":
+        return X, np.stack([y == 0, y == 2, X[:, 3] > 0], axis=1).astype(int)
+    return X, y
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "binary", "multilabel"])
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
 @pytest.mark.parametrize("shuffle", [False, True])
-def test_tracks_sklearn_coefficients(solver, shuffle):
-    X, y = small_multiclass()
+def test_tracks_sklearn_coefficients(solver, shuffle, kind):
+    X, y = targets_of_kind(kind)
     kwargs = dict(hidden_layer_sizes=(6,), solver=solver, max_iter=5, batch_size=16,
                   learning_rate_init=0.05, alpha=1e-3, shuffle=shuffle, random_state=3,
                   tol=0, n_iter_no_change=100)
@@ -142,6 +153,20 @@ def test_tracks_sklearn_coefficients(solver, shuffle):
         np.testing.assert_allclose(a, b, atol=1e-6)
     np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-6)
     assert ours.n_iter_ == theirs.n_iter_ == 5 and ours.t_ == theirs.t_
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-6)
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+
+
+@pytest.mark.parametrize("kind", ["binary", "multilabel"])
+def test_logistic_outputs_learn(kind):
+    # one sigmoid per output, applied once: a separable target is learnt, not the majority class
+    X, y = targets_of_kind(kind)
+    est = quiet(MLPClassifier(hidden_layer_sizes=(16,), max_iter=300, random_state=0).fit, X, y)
+    theirs = quiet(SkClassifier(hidden_layer_sizes=(16,), max_iter=300, random_state=0).fit,
+                   X, y)
+    majority = {"binary": 0.65, "multilabel": 0.28}[kind]     # the most frequent row's share
+    assert est.score(X, y) == pytest.approx(theirs.score(X, y))
+    assert est.score(X, y) > majority + 0.25
 
 
 def test_tracks_sklearn_after_copying_its_weights_in():
