@@ -121,6 +121,18 @@ class FloatMath:
     def sign(x):
         return 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
 
+    @staticmethod
+    def log_base(a, b):
+        """ln a as ∂(aᵇ)/∂b = aᵇ·ln a uses it: 0 where a = 0 and b ≥ 0, where aᵇ does not
+        change with b (as PyTorch), so the derivative is 0 rather than 0·(−inf) = nan."""
+        return 0.0 if a == 0 and b >= 0 else _float_log(a)
+
+    @staticmethod
+    def pow_lower(a, b):
+        """aᵇ⁻¹ as ∂(aᵇ)/∂a = b·aᵇ⁻¹ uses it: 0 where b = 0 (a⁰ = 1 does not change with a, as
+        PyTorch), so the derivative is 0 rather than 0·0⁻¹ = nan at a = 0."""
+        return 0.0 if b == 0 else _float_pow(a, b - 1)
+
 
 def _array_sigmoid(x):
     # σ(x) = exp(−log(1 + e^−x)), finite and accurate for any x.
@@ -221,6 +233,16 @@ class ArrayMath:
         return np.where(cond, a, b)
 
     @staticmethod
+    def log_base(a, b):
+        """`FloatMath.log_base` elementwise: ln a, 0 where a = 0 and b ≥ 0."""
+        return np.log(np.where((a == 0) & (b >= 0), 1, a))
+
+    @staticmethod
+    def pow_lower(a, b):
+        """`FloatMath.pow_lower` elementwise: aᵇ⁻¹, 0 where b = 0."""
+        return np.where(b == 0, 0, np.power(a, b - 1))
+
+    @staticmethod
     def scatter(g, index, shape):
         """Zeros of ``shape`` with g added at ``index`` (repeated indices add up)."""
         out = np.zeros(shape, dtype=g.dtype)
@@ -311,6 +333,33 @@ class NodeMath:
     def where(cond, a, b):
         from .tensor import where
         return where(cond, a, b)
+
+    @staticmethod
+    def log_base(a, b):
+        """`FloatMath.log_base` on nodes: log(a + s)·(1 − s) with s = [a = 0 and b ≥ 0] a
+        constant, so both the value and its derivatives are 0 where s = 1."""
+        kind = type(a)
+        data_b = getattr(b, "data", b)
+        if isinstance(a.data, float):
+            s = 1.0 if a.data == 0 and data_b >= 0 else 0.0
+        else:
+            s = ((a.data == 0) & (np.asarray(data_b) >= 0)).astype(a.data.dtype)
+        return (a + kind._leaf(s, False)).log() * kind._leaf(1 - s, False)
+
+    @staticmethod
+    def pow_lower(a, b):
+        """`FloatMath.pow_lower` on nodes: (a + s)ᵇ⁻¹·k with constants k = [b ≠ 0] and
+        s = [a = 0 and b = 0], so the value and its derivatives are 0 where b = 0."""
+        kind = type(a)
+        data_b = getattr(b, "data", b)
+        if isinstance(a.data, float):
+            keep = 0.0 if data_b == 0 else 1.0
+            s = 1.0 if a.data == 0 and data_b == 0 else 0.0
+        else:
+            zero_b = np.asarray(data_b) == 0
+            keep = (~zero_b).astype(a.data.dtype)
+            s = ((a.data == 0) & zero_b).astype(a.data.dtype)
+        return (a + kind._leaf(s, False)) ** (b - 1) * kind._leaf(keep, False)
 
     @staticmethod
     def scatter(g, index, shape):

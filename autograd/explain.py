@@ -217,9 +217,12 @@ def _engine_check(root, leaves, narrated, grad_out):
 
 
 def _close(a, b):
+    """Equal within 1e-9 (relative) or 1e-12 (absolute); nan equals nan: the narration and the
+    engine agree when both give IEEE's nan (0·log 0, say)."""
     if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
-    return bool(np.allclose(np.asarray(a), np.asarray(b), rtol=1e-9, atol=1e-12))
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) or (a != a and b != b)
+    return bool(np.allclose(np.asarray(a), np.asarray(b), rtol=1e-9, atol=1e-12,
+                            equal_nan=True))
 
 
 # -- the story -----------------------------------------------------------------------------------
@@ -231,6 +234,9 @@ def explain(root, format="text", max_steps=200, grad_out=None):
     """
     if format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if not root.requires_grad:
+        raise ValueError("explain: the output is a constant (no input it depends on requires a "
+                         "gradient), so there is no backward pass to narrate")
     notation = _Latex() if format == "latex" else _Text()
     order, events, grads = _replay(root, grad_out)
     index = {node: k for k, node in enumerate(order)}

@@ -40,8 +40,8 @@ DIV = Op("div",
 
 POW = Op("pow",
          lambda m, a, b: m.pow(a, b),
-         (lambda m, g, y, a, b: g * b * m.pow(a, b - 1),   # ∂(aᵇ)/∂a = b·aᵇ⁻¹
-          lambda m, g, y, a, b: g * y * m.log(a)),         # ∂(aᵇ)/∂b = aᵇ·ln a
+         (lambda m, g, y, a, b: g * b * m.pow_lower(a, b),  # ∂(aᵇ)/∂a = b·aᵇ⁻¹ (0 at b = 0)
+          lambda m, g, y, a, b: g * y * m.log_base(a, b)), # ∂(aᵇ)/∂b = aᵇ·ln a (0 at a = 0)
          ("b·a^(b−1)", "a^b·ln(a)"), symbol="**")
 
 NEG = Op("neg",

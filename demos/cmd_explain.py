@@ -70,6 +70,9 @@ def run(args):
         highlight = leaves[args.highlight]
     if args.max_steps < 1:
         raise UserError(f"--max-steps must be at least 1, got {args.max_steps}")
+    if not leaves:
+        raise UserError(f"{args.expression!r} has no inputs (give them as name=value), so there "
+                        "is nothing to differentiate")
     root.backward()
     print(explain(root, format=args.format, max_steps=args.max_steps), end="")
     if args.output:

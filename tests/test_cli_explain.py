@@ -58,6 +58,8 @@ def test_explain_formats_without_picture(chainrule):
     (("x * 2", "x=abc"), "not a number"),
     (("x * 2", "x=1", "--highlight", "y"), "not an input"),
     (("x * 2", "x=1", "-o", "graph.gif"), "cannot write graph.gif"),
+    (("3",), "has no inputs"),
+    (("2*3",), "has no inputs"),
 ])
 def test_user_errors_are_one_line_status_2(chainrule, argv, message):
     status, out, err = chainrule("explain", *argv)
@@ -65,6 +67,15 @@ def test_user_errors_are_one_line_status_2(chainrule, argv, message):
     assert "Traceback" not in err and err.count("\n") == 1
     assert err.startswith("chainrule explain: error:") and message in err
     assert "hi" not in out
+
+
+def test_nan_gradients_agree_with_the_engine(chainrule):
+    # √x is nan at x = −1, so both gradients are nan in the narration and in the engine: that
+    # is agreement, not a failed check
+    status, text, _ = chainrule("explain", "sqrt(x)*y", "x=-1", "y=2")
+    assert "nan" in text
+    assert status == 0
+    assert "equal the engine's for all 2 leaves" in text and "DO NOT" not in text
 
 
 def test_render_failure_names_what_to_install(chainrule, monkeypatch, tmp_path):

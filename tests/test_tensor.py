@@ -805,3 +805,20 @@ def test_value_and_tensor_mlps_agree():
     assert abs(v_cost.data - float(t_cost.data)) <= 1e-12 * abs(v_cost.data)
     for vp, tp in zip(v_params, t_params):
         np.testing.assert_allclose(values_data(vp, "grad"), tp.grad, rtol=1e-12, atol=1e-15)
+
+
+def test_exponent_gradient_at_base_zero_matches_torch():
+    # ∂(aᵇ)/∂b = aᵇ·ln a; at a = 0, b ≥ 0 aᵇ does not change with b: 0, not 0·(−inf) = nan
+    a = np.array([0.0, 0.0, 2.0, 0.0, -1.5])
+    b = np.array([2.0, 0.0, 3.0, -1.0, 2.0])
+    ta, tb = Tensor(a, requires_grad=True), Tensor(b, requires_grad=True)
+    (ta ** tb).sum().backward()
+    assert tb.grad[0] == 0.0 and tb.grad[1] == 0.0
+    assert tb.grad[2] == pytest.approx(8 * np.log(2.0))
+    assert tb.grad[3] == -np.inf and np.isnan(tb.grad[4])        # IEEE, as before
+    torch = pytest.importorskip("torch")
+    xa = torch.tensor(a, requires_grad=True)
+    xb = torch.tensor(b, requires_grad=True)
+    (xa ** xb).sum().backward()
+    np.testing.assert_array_equal(tb.grad, xb.grad.numpy())
+    np.testing.assert_array_equal(ta.grad, xa.grad.numpy())

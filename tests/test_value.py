@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import autograd
 from autograd import Value, detect_anomaly, enable_grad, gradcheck, no_grad, topo_order
+from autograd.core import gradients
 from tests.ops_table import BINARY, SETTINGS, UNARY
 
 
@@ -705,3 +706,26 @@ def test_a_constant_value_in_a_graph_is_itself_with_its_label():
     assert x in topo_order(z)
     z.backward()
     assert w.grad == 0.05 and x.grad == 0.0      # constants get no gradient
+
+
+def test_exponent_gradient_at_base_zero_is_zero_in_every_pass():
+    # 0^b is constant for b ≥ 0, so ∂/∂b is 0 (as PyTorch), in the plain pass, the general pass
+    # and to second order; elsewhere it is aᵇ·ln a
+    for make in (lambda a, b: a ** b, lambda a, b: (a ** b) * 1.0 + a * 0.0):
+        a, b = Value(0.0), Value(2.0)
+        make(a, b).backward()
+        assert b.grad == 0.0 and a.grad == 0.0
+    a, b = Value(0.0), Value(2.0)
+    (gb,) = gradients(a ** b, [b], create_graph=True)
+    assert gb.data == 0.0
+    (gbb,) = gradients(gb, [b])
+    assert gbb == 0.0
+    a, b = Value(0.0), Value(0.0)                 # a⁰ = 1: constant in a and (b ≥ 0) in b
+    (a ** b).backward()
+    assert a.grad == 0.0 and b.grad == 0.0
+    a, b = Value(0.0), Value(0.0)
+    ga, gb = gradients(a ** b, [a, b], create_graph=True)
+    assert ga.data == 0.0 and gb.data == 0.0
+    a, b = Value(2.0), Value(3.0)
+    (a ** b).backward()
+    assert b.grad == pytest.approx(8 * math.log(2.0)) and a.grad == 12.0
