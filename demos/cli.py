@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 SUBCOMMANDS = ("train", "predict", "check", "explain", "descent", "walkthrough", "gallery")
@@ -17,8 +18,44 @@ class UserError(Exception):
     """A problem with the user's input: reported in one line, exit status 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (``chainrule train: error: …``, exit status 2) instead of
+    the usage text followed by the error; ``--help`` still shows the usage. Subcommand parsers
+    are made from the same class."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def seed(text):
+    """argparse type for --seed: a whole number ≥ 0 (numpy's generators take no negative seed)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 0, got {text!r}")
+    return value
+
+
+def output_folder(path, option="--out"):
+    """Check, before any work, that ``path`` is a folder or can be made one (it is made when the
+    first file is written, so a failed run leaves nothing behind); else a UserError naming it."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UserError(f"{option} {path}: cannot create the folder (a file of that name exists)")
+    parent = os.path.abspath(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise UserError(f"{option} {path}: cannot create the folder ({parent} is a file)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"{option} {path}: cannot create the folder (no permission to write "
+                        f"in {parent})")
+    return path
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="chainrule",
         description="See and check the chain rule at work: train the document's network, "
                     "compare autograd with the hand-derived deltas, draw and explain graphs.")
@@ -43,6 +80,18 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"chainrule {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`chainrule predict … | head -1`): stop quietly, as cat does;
+        # stdout goes to /dev/null so the interpreter's final flush does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except OSError as error:
+        # the file system said no while writing (no such folder, read-only, disk full): the
+        # file and the reason in one line; atomic writes have left nothing half-written
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"chainrule {args.command}: error: {where}{error.strerror or error}",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import argparse
 
 import numpy as np
 
-from demos.cli import UserError
+from demos.cli import UserError, seed
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")
 COSTS = ("document", "mse", "cross_entropy")
@@ -59,7 +59,7 @@ def add_parser(subparsers):
                    help="training-set size for the nielsen convention (default: the batch size)")
     p.add_argument("--batch", type=int, default=8, metavar="N",
                    help="rows in the random batch (default 8)")
-    p.add_argument("--seed", type=int, default=0, help="seed for weights and data (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed for weights and data (default 0)")
     p.add_argument("--engine", default="tensor", choices=("tensor", "value"),
                    help="autograd engine: tensor (numpy arrays) or value (scalars) "
                         "(default tensor)")

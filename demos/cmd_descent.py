@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from demos.cli import UserError
+from demos.cli import UserError, output_folder, seed
 
 DESCRIPTION = """\
 Compare the document's three descents on one network and one data set:
@@ -61,7 +61,7 @@ def add_parser(subparsers):
                    help=f"α of the stochastic descent (default {DEFAULT_LR['stochastic']:g})")
     p.add_argument("--target", type=float, default=0.15, metavar="J",
                    help="the training cost J to reach (default 0.15; J starts near 1.0 on digits)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=seed, default=0,
                    help="seed of the initial weights and the shuffling (default 0)")
     p.add_argument("--out", default=os.path.join("chainrule-output", "descent"), metavar="DIR",
                    help="folder for descent.png (default ./chainrule-output/descent)")
@@ -203,6 +203,7 @@ def run(args):
             raise UserError(f"--lr-{mode} must be a number > 0, got {lr}")
     if not np.isfinite(args.target):
         raise UserError(f"--target must be a number, got {args.target}")
+    output_folder(args.out)
 
     X, y, k, description = load_data(args.data, args.seed)
     k_out = 1 if k == 2 else k                      # two moons: one sigmoid output

@@ -13,6 +13,9 @@ import os
 
 import numpy as np
 
+from demos.cli import output_folder
+from nn.fileio import atomic_file
+
 DEFAULT_OUT = os.path.join("chainrule-output", "gallery")
 
 
@@ -81,11 +84,11 @@ GALLERY = (("neuron", neuron), ("reused", reused), ("diamond", diamond),
 def run(args):
     from autograd.draw import draw
     from demos.cmd_explain import render_picture
-    os.makedirs(args.out, exist_ok=True)
+    output_folder(args.out)
     for name, make in GALLERY:
         root, options = make()
         dot = draw(root, **options)
-        with open(os.path.join(args.out, f"{name}.dot"), "w", encoding="utf-8") as f:
+        with atomic_file(os.path.join(args.out, f"{name}.dot"), "w", encoding="utf-8") as f:
             f.write(dot.source)
         render_picture(dot, os.path.join(args.out, f"{name}.svg"))
         print(f"  {name}.svg  {options['title']}")

@@ -90,13 +90,19 @@ def read_images(path, shape, invert):
     from PIL import Image, UnidentifiedImageError
     try:
         with Image.open(path) as image:
-            image = image.convert("L")           # 8-bit grayscale, as the training pixels
             width, height = image.size
             if (height, width) != (rows, cols):
                 raise UserError(f"{path}: image is {width}×{height} pixels but the model takes "
                                 f"{cols}×{rows} images (resize it first; nothing is resized "
                                 f"here)")
-            pixels = np.asarray(image, dtype=np.float64)
+            if image.mode.startswith("I;16"):     # 16-bit grayscale: value / 65535 into [0, 1]
+                pixels = np.asarray(image, dtype=np.float64) * (255.0 / 65535.0)
+            elif image.mode in ("I", "F"):
+                raise UserError(f"{path}: {'32-bit integer' if image.mode == 'I' else 'float'} "
+                                f"pixels have no fixed range to scale into [0, 1]; save the "
+                                f"image with 8- or 16-bit pixels")
+            else:                                 # 8-bit grayscale, as the training pixels
+                pixels = np.asarray(image.convert("L"), dtype=np.float64)
     except UnidentifiedImageError:
         raise UserError(f"{path}: not a PNG/JPEG image Pillow can read, nor an IDX file") \
             from None

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from demos.cli import UserError
+from demos.cli import UserError, output_folder, seed
 from nn import activations as nn_activations
 from nn import losses as nn_losses
 from nn.fileio import atomic_file
@@ -110,7 +110,7 @@ def add_parser(subparsers):
     g.add_argument("--l2-convention", default="sklearn", choices=("ufldl", "nielsen", "sklearn"),
                    help="ufldl: λ/2·ΣW²; nielsen: λ/(2·n_train)·ΣW²; sklearn (default): "
                         "λ/(2·batch)·ΣW²")
-    g.add_argument("--seed", type=int, default=0,
+    g.add_argument("--seed", type=seed, default=0,
                    help="seed for the initial weights and the shuffling (default 0)")
     g = p.add_argument_group("output")
     g.add_argument("--out", default=os.path.join("chainrule-output", "train"), metavar="DIR",
@@ -233,6 +233,9 @@ def load_model(model_path):
     model_path = os.fspath(model_path)
     if os.path.isdir(model_path):
         model_path = os.path.join(model_path, MODEL_FILE)
+    if model_path.endswith(".json"):
+        raise UserError(f"{model_path}: MODEL is the .npz file `chainrule train` wrote (or its "
+                        f"folder), not its JSON sidecar")
     if not os.path.isfile(model_path):
         raise UserError(f"{model_path}: no such model file (write one with `chainrule train`)")
     meta_path = sidecar_path(model_path)
@@ -245,11 +248,15 @@ def load_model(model_path):
     except (OSError, ValueError) as error:
         raise UserError(f"{meta_path}: not a readable JSON sidecar ({error})") from None
     try:
+        if not isinstance(meta, dict):
+            raise ValueError(f"a JSON {type(meta).__name__}, expected an object")
         if meta.get("format") != SIDECAR_FORMAT:
             raise ValueError(f"format is {meta.get('format')!r}, expected {SIDECAR_FORMAT!r}")
         sizes = [int(s) for s in meta["sizes"]]
-        model = nn.MLP(sizes[0], sizes[1:], activation=list(meta["activations"]),
-                       dtype=np.dtype(meta["dtype"]))
+        dtype = np.dtype(meta["dtype"])
+        if dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype {dtype} is not float32 or float64")
+        model = nn.MLP(sizes[0], sizes[1:], activation=list(meta["activations"]), dtype=dtype)
         names = list(meta["class_names"])
         shape = [int(s) for s in meta["image_shape"]]
         if len(names) != sizes[-1] or int(np.prod(shape)) != sizes[0]:
@@ -257,8 +264,13 @@ def load_model(model_path):
                              f"sizes {sizes}")
     except (KeyError, TypeError, ValueError) as error:
         raise UserError(f"{meta_path}: not a chainrule model sidecar ({error})") from None
+    from nn.module import load_arrays
     try:
-        model.load(model_path)
+        arrays = load_arrays(model_path)
+    except nn.ModelFileError as error:               # the file itself: unreadable, truncated
+        raise UserError(str(error)) from None
+    try:
+        model.load_state_dict(arrays)
     except nn.ModelFileError as error:
         raise UserError(f"{model_path}: does not match {os.path.basename(meta_path)} "
                         f"({error})") from None
@@ -352,6 +364,7 @@ def run(args):
     import nn
 
     hidden, output_activation, lr = check_args(args)
+    output_folder(args.out)
     dtype = np.dtype(args.dtype)
     ds, reason = load_dataset(args.dataset, args.data_dir, dtype)
     X_train, y_train = ds.X_train, ds.y_train

@@ -14,7 +14,8 @@ import os
 
 import numpy as np
 
-from demos.cli import UserError
+from demos.cli import UserError, output_folder
+from nn.fileio import atomic_file
 
 DEFAULT_OUT = os.path.join("chainrule-output", "walkthrough")
 
@@ -103,10 +104,10 @@ def run(args):
     print(explain(J, format=args.format, max_steps=400))
 
     weight = layers[0].neurons[0].w[0]
-    os.makedirs(args.out, exist_ok=True)
+    output_folder(args.out)
     dot = draw(J, highlight=weight, cluster="neuron",
                title="the document's 2-2-1 network: the chain from W(1)[0,0] to J")
-    with open(os.path.join(args.out, "walkthrough.dot"), "w", encoding="utf-8") as f:
+    with atomic_file(os.path.join(args.out, "walkthrough.dot"), "w", encoding="utf-8") as f:
         f.write(dot.source)
     path = render_picture(dot, os.path.join(args.out, "walkthrough.svg"))
     print(f"picture (chain from {weight.label} to J highlighted): {os.path.abspath(path)}")

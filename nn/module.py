@@ -7,6 +7,7 @@ nodes is a list of parameters. Names are dotted paths: ``layers.0.W``.
 from __future__ import annotations
 
 import os
+import zipfile
 
 import numpy as np
 
@@ -133,7 +134,15 @@ def load_arrays(path):
     if not os.path.exists(path):
         raise ModelFileError(f"{path}: no such model file")
     try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as error:
+        raise ModelFileError(f"{path}: cannot read ({error.strerror or error})") from None
+    if magic != b"PK\x03\x04":                   # an .npz is a zip archive
+        raise ModelFileError(f"{path}: not a chainrule model file (not an .npz archive)")
+    try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
-    except (ValueError, OSError, EOFError) as error:
-        raise ModelFileError(f"{path}: not a chainrule model file ({error})") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        raise ModelFileError(f"{path}: not a chainrule model file, or a truncated one "
+                             f"({error})") from None

@@ -103,3 +103,16 @@ def test_gallery_writes_all_pictures(chainrule, tmp_path):
         assert (tmp_path / f"{name}.dot").read_text().startswith("digraph")
     assert str(tmp_path) in text
     assert "Σ wᵢaᵢ + b" in (tmp_path / "value_mlp.dot").read_text()
+
+
+def test_a_failed_write_is_one_line_and_leaves_nothing(chainrule, monkeypatch, tmp_path):
+    import errno
+    import os
+
+    def full(src, dst):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), dst)
+    monkeypatch.setattr(os, "replace", full)
+    status, _, err = chainrule("walkthrough", "--out", str(tmp_path / "w"))
+    assert status == 2 and "No space left on device" in err and "walkthrough.dot" in err
+    assert err.count("\n") == 1
+    assert not any((tmp_path / "w").iterdir())          # the temporary file was removed

@@ -94,6 +94,79 @@ def test_predict_wrong_size_image(trained, tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1
 
 
+def broken_copy(trained, tmp_path, model_bytes=None, sidecar=None):
+    """A copy of the trained model folder with model.npz and/or model.json replaced."""
+    folder = tmp_path / "broken"
+    shutil.copytree(trained[2], folder)
+    if model_bytes is not None:
+        (folder / "model.npz").write_bytes(model_bytes(folder / "model.npz"))
+    if sidecar is not None:
+        (folder / "model.json").write_text(sidecar(folder / "model.json"))
+    return folder
+
+
+@pytest.mark.parametrize("case, message", [
+    ("truncated npz", "truncated"),
+    ("text as npz", "not an .npz archive"),
+    ("sidecar is a list", "a JSON list"),
+    ("sidecar dtype int8", "dtype int8"),
+    ("sidecar as MODEL", "not its JSON sidecar"),
+])
+def test_predict_broken_model_files_are_one_line_errors(trained, tmp_path, capsys, case,
+                                                        message):
+    import json
+    edit = {
+        "truncated npz": dict(model_bytes=lambda p: p.read_bytes()[:300]),
+        "text as npz": dict(model_bytes=lambda p: b"hello\n"),
+        "sidecar is a list": dict(sidecar=lambda p: "[1, 2]"),
+        "sidecar dtype int8": dict(sidecar=lambda p: json.dumps(
+            {**json.loads(p.read_text()), "dtype": "int8"})),
+        "sidecar as MODEL": {},
+    }[case]
+    folder = broken_copy(trained, tmp_path, **edit)
+    image = tmp_path / "digit.png"
+    digit_png(image, load_digits().X_test[0])
+    model = folder / ("model.json" if case == "sidecar as MODEL" else "model.npz")
+    status, out, err = run_cli(capsys, "predict", model, image)
+    assert status == 2, err
+    assert err.startswith("chainrule predict: error:") and message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_predict_scales_16_bit_images_like_8_bit_ones(trained, tmp_path, capsys):
+    row = load_digits().X_test[0]
+    eight, sixteen = tmp_path / "d8.png", tmp_path / "d16.png"
+    digit_png(eight, row)
+    pixels = np.round(row.reshape(8, 8) * 255).astype(np.uint16) * 257    # v/255 = 257v/65535
+    Image.fromarray(pixels).save(sixteen)
+    assert Image.open(sixteen).mode.startswith("I;16")
+    status, out, err = run_cli(capsys, "predict", trained[2], eight, sixteen)
+    assert status == 0, err
+    lines = {l.split()[0]: l.split()[1:] for l in out.splitlines() if l.startswith(str(tmp_path))}
+    assert lines[str(eight)] == lines[str(sixteen)]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("check", "--seed", "-1"), "--seed: must be a whole number"),
+    (("train", "--seed", "x"), "--seed: must be a whole number"),
+    (("train", "--activation", "foo"), "invalid choice"),
+])
+def test_argument_errors_are_one_line(capsys, argv, message):
+    with pytest.raises(SystemExit) as info:
+        main(list(argv))
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", ["train", "descent", "gallery", "walkthrough"])
+def test_out_that_is_a_file_is_a_one_line_error(tmp_path, capsys, command):
+    taken = tmp_path / "taken"
+    taken.write_text("mine")
+    status, out, err = run_cli(capsys, command, "--out", taken)
+    assert status == 2 and "a file of that name exists" in err and "--out" in err
+    assert len(err.strip().splitlines()) == 1 and taken.read_text() == "mine"
+
+
 def test_predict_truncated_idx(trained, tmp_path, capsys):
     idx = tmp_path / "cut-idx3-ubyte"
     write_idx(idx, np.zeros((4, 8, 8), np.uint8))
