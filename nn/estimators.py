@@ -40,8 +40,8 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import type_of_target, unique_labels
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.multiclass import check_classification_targets, unique_labels
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from autograd import Tensor, no_grad
 
@@ -159,6 +159,8 @@ class _BaseMLP(BaseEstimator):
         first_pass = not fitted or (not self.warm_start and not incremental)
         X, y = validate_data(self, X, y, multi_output=True, dtype=dtype, reset=first_pass,
                              y_numeric=not isinstance(self, ClassifierMixin))
+        if y.ndim == 2 and y.shape[1] == 1:         # a column: one target, as scikit-learn
+            y = column_or_1d(y, warn=True)          # (with its DataConversionWarning)
         Y = self._encode_targets(y, first_pass, incremental, classes, dtype)
         n_features = X.shape[1]
         self._random_state = check_random_state(self.random_state)
@@ -390,15 +392,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             cost=cost, l2_convention=l2_convention, dtype=dtype, progress=progress)
 
     def _encode_targets(self, y, first_pass, incremental, classes, dtype):
-        if type_of_target(y) not in ("binary", "multiclass", "multilabel-indicator"):
-            raise ValueError(f"MLPClassifier needs class labels, got targets of type "
-                             f"{type_of_target(y)!r} (use MLPRegressor for real-valued y)")
+        check_classification_targets(y)           # "Unknown label type: …", as scikit-learn
         if first_pass:
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(y if classes is None else classes)
             self.classes_ = self._label_binarizer.classes_
             if len(self.classes_) < 2 and self._label_binarizer.y_type_ != "multilabel":
-                raise ValueError(f"MLPClassifier needs at least 2 classes, y has one: "
+                raise ValueError(f"MLPClassifier needs at least 2 classes, y has 1 class: "
                                  f"{self.classes_}")
             self._task = self._label_binarizer.y_type_
         else:

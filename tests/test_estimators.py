@@ -11,6 +11,7 @@ from sklearn.neural_network import MLPClassifier as SkClassifier
 from sklearn.neural_network import MLPRegressor as SkRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from nn.estimators import MLPClassifier, MLPRegressor
 
@@ -240,3 +241,12 @@ def test_bad_input_errors():
         MLPClassifier().fit(X, X[:, 0])
     with pytest.raises(ValueError, match="dtype"):
         MLPRegressor(dtype=np.int32).fit(X, X[:, 0])
+
+
+@parametrize_with_checks([MLPClassifier(max_iter=100), MLPRegressor(max_iter=100)])
+def test_passes_scikit_learns_estimator_checks(estimator, check):
+    # scikit-learn's own conformance suite (input validation, binary/multiclass/multilabel
+    # training, pickling, fit idempotence, error messages, …): a drop-in passes every check
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
