@@ -207,7 +207,15 @@ class Node:
         return self._leaf(self.data, False, self.label)
 
     def backward(self, grad_out=None, create_graph=False):
-        """Fill ``.grad`` of every node in this graph with ∂self/∂node (see `Node`)."""
+        """Fill ``.grad`` of every node in this graph with ∂self/∂node (see `Node`).
+
+        A node that does not require a gradient (a constant, or a result made under `no_grad`)
+        has no graph to go back through: that is an error, as in PyTorch, not a silent no-op."""
+        if not self.requires_grad:
+            raise RuntimeError(
+                f"backward: this {type(self).__name__} does not require a gradient (it is a "
+                "constant, was made under no_grad(), or none of its inputs requires one), so "
+                "there is no graph to differentiate")
         _backprop(self, self._seed(grad_out, create_graph), create_graph, store=True)
 
     def grad_state(self, root):

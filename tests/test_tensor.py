@@ -822,3 +822,12 @@ def test_exponent_gradient_at_base_zero_matches_torch():
     (xa ** xb).sum().backward()
     np.testing.assert_array_equal(tb.grad, xb.grad.numpy())
     np.testing.assert_array_equal(ta.grad, xa.grad.numpy())
+
+
+def test_backward_on_a_constant_is_an_error():
+    x = Tensor(np.ones(3), requires_grad=True)
+    with autograd.no_grad():
+        y = (x * 2).sum()
+    with pytest.raises(RuntimeError, match="does not require a gradient"):
+        y.backward()
+    assert x.grad is None

@@ -241,7 +241,8 @@ def test_no_grad_makes_no_graph_and_enable_grad_restores():
             z = x * x
     assert y.parents == () and y.op is None and not y.requires_grad and y.is_leaf
     assert y.data == 5.0
-    y.backward()
+    with pytest.raises(RuntimeError, match="does not require a gradient"):
+        y.backward()                   # no graph: an error, as in PyTorch, not a silent no-op
     assert x.grad == 0.0
     assert z.parents == (x, x)
     w = x * x
