@@ -19,7 +19,9 @@ def add_parser(subparsers):
         "explain", help="explain the backward pass of a formula step by step (and draw it)",
         description=__doc__.split("\n\n")[0] + f"\n\nexample:\n  {EXAMPLE}",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("expression", help='a formula such as "tanh(w*x + b)" (quote it)')
+    p.add_argument("expression", help='a formula such as "tanh(w*x + b)" (quote it; one that '
+                                      'starts with a minus sign goes after --, as in '
+                                      'chainrule explain -- "-x*y" x=1 y=2)')
     p.add_argument("inputs", nargs="*", metavar="NAME=VALUE",
                    help="a value for every name in the formula, e.g. x=0.5 w=-1 b=2")
     p.add_argument("-o", "--output", metavar="FILE",

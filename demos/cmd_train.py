@@ -75,7 +75,8 @@ def add_parser(subparsers):
                    help="train on the first N training images only (quick runs)")
     g = p.add_argument_group("network")
     g.add_argument("--hidden", default="100", metavar="N[,N...]",
-                   help="hidden layer widths, comma-separated (default 100)")
+                   help="hidden layer widths, comma-separated (default 100; 0 or \"\" for "
+                        "no hidden layer: softmax regression)")
     g.add_argument("--activation", default="relu", choices=ACTIVATIONS,
                    help="f of the hidden layers (default relu)")
     g.add_argument("--output-activation", default=None, choices=ACTIVATIONS,
@@ -100,8 +101,8 @@ def add_parser(subparsers):
                    choices=("batch", "mini-batch", "stochastic"),
                    help="batch: the whole training set per update; mini-batch (default): "
                         "--batch-size rows; stochastic: one row per update")
-    g.add_argument("--batch-size", type=int, default=200, metavar="N",
-                   help="rows per mini-batch (default 200)")
+    g.add_argument("--batch-size", type=int, default=None, metavar="N",
+                   help="rows per mini-batch (default 200; only with --batch-mode mini-batch)")
     g.add_argument("--epochs", type=int, default=None, metavar="N",
                    help="passes over the training set (default 3 on MNIST / Fashion-MNIST, "
                         "60 on the 8×8 digits)")
@@ -155,6 +156,12 @@ def check_args(args):
         raise UserError(f"--momentum must lie in [0, 1), got {args.momentum}")
     if args.momentum and args.optimizer != "sgd":
         raise UserError("--momentum applies to --optimizer sgd only")
+    if args.batch_size is not None and args.batch_mode != "mini-batch":
+        raise UserError(f"--batch-size applies to --batch-mode mini-batch only ({args.batch_mode} "
+                        f"descent uses {'every row' if args.batch_mode == 'batch' else 'one row'}"
+                        f" per update)")
+    if args.batch_size is None:
+        args.batch_size = 200
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.epochs is not None and args.epochs < 1:

@@ -16,6 +16,13 @@ from .module import Module, _check_state
 
 
 def _as_inputs(x):
+    """One example's inputs as Values (numbers become constants); a batch is an error that
+    says to call the network once per row, as the document's h(x) takes one x."""
+    if (x.ndim != 1 if isinstance(x, np.ndarray)
+            else len(x) and isinstance(x[0], (list, tuple, np.ndarray))):
+        raise ValueError(f"a Value network takes one example (a flat sequence of numbers or "
+                         f"Values), got shape {np.shape(x)}; call it once per row, e.g. "
+                         f"[net(row) for row in X]")
     return [xi if isinstance(xi, Value) else Value(float(xi), requires_grad=False) for xi in x]
 
 

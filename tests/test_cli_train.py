@@ -208,3 +208,10 @@ def test_interrupted_training_keeps_previous_model(trained, tmp_path, capsys, mo
     assert status == 130
     after = {name: (folder / name).read_bytes() for name in os.listdir(folder)}
     assert after == before                               # same files, same bytes, no temp files
+
+
+def test_batch_size_outside_mini_batch_mode_is_an_error(capsys, tmp_path):
+    status, out, err = run_cli(capsys, "train", "--dataset", "digits", "--batch-mode",
+                               "stochastic", "--batch-size", "50", "--out", tmp_path / "o")
+    assert status == 2 and "--batch-size applies to --batch-mode mini-batch only" in err
+    assert not (tmp_path / "o").exists()

@@ -346,3 +346,11 @@ def test_a_float32_training_step_stays_float32_and_skips_the_input_gradient():
                   batch_size=4, epochs=2, progress=False)
     assert all(isinstance(v, float) for v in history.loss)
     assert {p.data.dtype for p in model.parameters()} == {np.dtype(np.float32)}
+
+
+def test_value_network_given_a_batch_says_to_call_it_per_row():
+    net = nn.ValueMLP(3, [4, 1])
+    for batch in (np.ones((5, 3)), [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]):
+        with pytest.raises(ValueError, match="once per row"):
+            net(batch)
+    assert net(np.ones(3))[0].data == net([1.0, 1.0, 1.0])[0].data
