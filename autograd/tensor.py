@@ -150,6 +150,18 @@ class Tensor(Node):
     _own_grad = staticmethod(_owned)
     __array_priority__ = 1000           # ndarray ⊕ Tensor defers to Tensor's reflected ops
 
+    def __array__(self, dtype=None, copy=None):
+        """``np.asarray(t)``: the numbers of a Tensor that needs no gradient (as PyTorch's
+        ``.numpy()``). One that requires a gradient raises, so that a numpy function cannot
+        silently drop it from the graph."""
+        if self.requires_grad:
+            raise TypeError("numpy cannot take a Tensor that requires a gradient (the result "
+                            "would leave the graph): use .data for its numbers, or the "
+                            "Tensor's own methods (t.exp(), t.sum(), …) to stay in the graph")
+        if copy:
+            return np.array(self.data, dtype=dtype, copy=True)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
     def __init__(self, data, dtype=None, requires_grad=False, label=None):
         self.data = _convert(data, dtype)
         self._grad = None

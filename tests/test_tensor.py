@@ -831,3 +831,14 @@ def test_backward_on_a_constant_is_an_error():
     with pytest.raises(RuntimeError, match="does not require a gradient"):
         y.backward()
     assert x.grad is None
+
+
+def test_numpy_takes_constant_tensors_and_refuses_graph_ones():
+    c = Tensor(np.arange(3.0))
+    np.testing.assert_array_equal(np.asarray(c), [0.0, 1.0, 2.0])
+    assert np.asarray(c, dtype=np.float32).dtype == np.float32
+    assert np.array(c, copy=True) is not c.data
+    w = Tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(TypeError, match="requires a gradient"):
+        np.exp(w)                                   # would silently leave the graph
+    assert isinstance(np.ones(3) + w, Tensor)       # operators still defer to the Tensor
