@@ -62,15 +62,22 @@ def read_idx(path):
     header, or a payload whose length is not exactly the product of the dimensions × item size.
     """
     path = os.fspath(path)
+    return _parse_idx(_read_bytes(path, _is_gzip(path), path), path)
+
+
+def _read_bytes(path, gzipped, name):
     try:
-        if _is_gzip(path):
+        if gzipped:
             with gzip.open(path, "rb") as f:
-                data = f.read()
-        else:
-            with open(path, "rb") as f:
-                data = f.read()
+                return f.read()
+        with open(path, "rb") as f:
+            return f.read()
     except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
-        raise DataError(f"{path}: cannot read: {err}") from err
+        raise DataError(f"{name}: cannot read: {err}") from err
+
+
+def _parse_idx(data, path):
+    """The array in IDX bytes ``data``; ``DataError`` naming ``path`` if they are not valid."""
     if len(data) < 4:
         raise DataError(f"{path}: truncated IDX header ({len(data)} bytes, need at least 4)")
     if data[0] != 0 or data[1] != 0:
@@ -240,20 +247,34 @@ def load_idx_folder(folder, name, flatten=True, scale=True, dtype=np.float32, so
 
 
 def _checksum_table(name, checksums):
-    table = dict(CHECKSUMS.get(name, {})) if checksums is None else {}
+    """The published digests of ``name``'s files, updated by ``checksums``: ``{file: hex or
+    (algorithm, hex)}`` replaces a file's digest, ``{file: None}`` checks that file by length
+    and content only. Files not named keep the published digest."""
+    table = dict(CHECKSUMS.get(name, {}))
     for fname, value in (checksums or {}).items():
+        if value is None:
+            table.pop(fname, None)
+            continue
         if isinstance(value, str):
             value = ("sha256" if len(value) == 64 else "md5", value)
         table[fname] = value
     return table
 
 
-def download(files, folder, base_urls, checksums=None, progress=True, timeout=60):
+def _check_idx_download(path, fname):
+    """A downloaded ``*.gz`` must gunzip to a whole IDX file before it is renamed into place (a
+    server's error page or a cut-off body with no Content-Length is caught here)."""
+    _parse_idx(_read_bytes(path, fname.endswith(".gz"), fname), fname)
+
+
+def download(files, folder, base_urls, checksums=None, progress=True, timeout=60,
+             validate=None):
     """Fetch each of ``files`` from the first of ``base_urls`` that serves it into ``folder``.
 
     Each file streams into a temporary file in ``folder``; the byte count is checked against the
     server's Content-Length and the digest against ``checksums[fname] = (algorithm, hex)``
-    (when known); only then is it renamed into place. On any failure the temporary file is
+    (when known), then ``validate(temporary path, fname)`` (if given) may raise ``DataError``;
+    only then is it renamed into place. On any failure the temporary file is
     removed and, when every URL has failed, ``DataError`` says why (for a checksum mismatch:
     the file, the expected and the actual digest). Returns the list of paths.
     """
@@ -266,7 +287,7 @@ def download(files, folder, base_urls, checksums=None, progress=True, timeout=60
         for base in ([base_urls] if isinstance(base_urls, str) else base_urls):
             url = base.rstrip("/") + "/" + fname
             try:
-                _fetch(url, target, checksums.get(fname), progress, timeout)
+                _fetch(url, target, checksums.get(fname), progress, timeout, validate)
                 break
             except (OSError, DataError) as err:  # urllib.error.URLError is an OSError
                 errors.append(f"{url}: {err}")
@@ -276,7 +297,7 @@ def download(files, folder, base_urls, checksums=None, progress=True, timeout=60
     return paths
 
 
-def _fetch(url, target, checksum, progress, timeout):
+def _fetch(url, target, checksum, progress, timeout, validate=None):
     from tqdm import tqdm
 
     algorithm, expected = checksum if checksum else ("sha256", None)
@@ -303,6 +324,9 @@ def _fetch(url, target, checksum, progress, timeout):
         if expected is not None and actual != expected.lower():
             raise DataError(f"{fname}: {algorithm} checksum mismatch: expected {expected}, "
                             f"got {actual}")
+        if validate is not None:
+            out.flush()
+            validate(out.name, fname)
 
 
 def _load_named(name, root, download_, cache_dir, base_url, checksums, progress, extra_folders,
@@ -321,7 +345,8 @@ def _load_named(name, root, download_, cache_dir, base_url, checksums, progress,
                      root if root is not None else default_cache_dir(name))
     os.makedirs(dest, exist_ok=True)
     wanted = [stem + ".gz" for stem in _missing(dest)]
-    download(wanted, dest, base_url or BASE_URLS[name], _checksum_table(name, checksums), progress)
+    download(wanted, dest, base_url or BASE_URLS[name], _checksum_table(name, checksums), progress,
+             validate=_check_idx_download)
     return load_idx_folder(dest, name, flatten, scale, dtype, source=dest)
 
 
@@ -332,7 +357,9 @@ def load_mnist(root=None, download=False, cache_dir=None, base_url=None, checksu
     Looks in ``root`` if given, else in ``cache_dir`` (default ``default_cache_dir("mnist")``).
     With ``download=True`` missing files are fetched into ``cache_dir`` (or ``root``, or the
     default cache) from ``base_url`` (a URL or list; default ``BASE_URLS["mnist"]``), checked
-    against ``checksums`` (``{file: hex or (algorithm, hex)}``; default ``CHECKSUMS["mnist"]``).
+    against the published ``CHECKSUMS["mnist"]`` as updated by ``checksums`` (``{file: hex or
+    (algorithm, hex)}``; ``{file: None}`` drops that file's digest), and read back as IDX before
+    being renamed into place, so a bad download leaves nothing behind.
     """
     return _load_named("mnist", root, download, cache_dir, base_url, checksums, progress, (),
                        flatten, scale, dtype)

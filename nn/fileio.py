@@ -14,16 +14,16 @@ import secrets
 
 @contextlib.contextmanager
 def atomic_file(path, mode="wb", suffix=".tmp", encoding=None):
-    """Yield a file open on a temporary name beside ``path``; rename it onto ``path`` when the
-    block ends normally, remove it when the block raises. The file gets the permissions of any
-    new file under the umask."""
+    """Yield a file open on a temporary name beside ``path`` (its ``name``); rename it onto
+    ``path`` when the block ends normally, remove it when the block raises. The file gets the
+    permissions of any new file under the umask."""
     path = os.fspath(path)
     folder, name = os.path.split(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     tmp = os.path.join(folder, f".{name}.{secrets.token_hex(6)}{suffix}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))   # claim the name
     try:
-        with os.fdopen(fd, mode, encoding=encoding) as f:
+        with open(tmp, mode, encoding=encoding) as f:       # f.name: the temporary path
             yield f
         os.replace(tmp, path)
     except BaseException:

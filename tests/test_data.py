@@ -225,6 +225,36 @@ def test_dropped_connection_leaves_no_partial_file(tmp_path):
     assert not [f for f in os.listdir(cache) if f.endswith(".part")]
 
 
+def test_a_download_that_is_not_idx_is_never_renamed_into_place(tmp_path):
+    # with no digest to check (an own mirror), a server's error page served with status 200
+    # must still not land in the cache: every file is read back as IDX before the rename
+    files = small_idx_files(tmp_path / "src")
+    page = b"<html><body>Service unavailable</body></html>"
+    served = {**files, "train-labels-idx1-ubyte.gz": page}
+    cache = tmp_path / "cache"
+    with _Server(served) as server, pytest.raises(DataError) as info:
+        load_mnist(download=True, cache_dir=cache, base_url=server.url, progress=False,
+                   checksums={name: None for name in files})
+    assert "train-labels-idx1-ubyte.gz" in str(info.value)
+    assert "train-labels-idx1-ubyte.gz" not in os.listdir(cache)
+    assert not [f for f in os.listdir(cache) if f.startswith(".")]
+    # the next download, from a good server, completes the cache
+    with _Server(files) as server:
+        ds = load_mnist(download=True, cache_dir=cache, base_url=server.url, progress=False,
+                        checksums={name: sha256(body) for name, body in files.items()})
+    assert ds.y_train.shape == (6,)
+
+
+def test_checksums_for_some_files_keep_the_published_ones_for_the_rest(tmp_path):
+    files = small_idx_files(tmp_path / "src")
+    one = "train-images-idx3-ubyte.gz"
+    with _Server(files) as server, pytest.raises(DataError, match="md5 checksum mismatch"):
+        load_mnist(download=True, cache_dir=tmp_path / "cache", base_url=server.url,
+                   progress=False, checksums={one: sha256(files[one])})
+    assert data._checksum_table("mnist", {one: None}).get(one) is None
+    assert data._checksum_table("mnist", {})["t10k-labels-idx1-ubyte.gz"][0] == "md5"
+
+
 def test_no_download_without_permission(tmp_path):
     with pytest.raises(DataError, match="no data found"):
         load_mnist(cache_dir=tmp_path / "empty")
