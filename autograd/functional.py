@@ -16,7 +16,7 @@ import numbers
 
 import numpy as np
 
-from .core import MODE, Node, gradients
+from .core import MODE, Node, enable_grad, gradients
 from .tensor import Tensor
 from .value import Value
 
@@ -46,6 +46,8 @@ def _argnums_tuple(argnums, n_args):
 def _scalar_output(out, who):
     if isinstance(out, Value):
         return out
+    if isinstance(out, numbers.Real) and not isinstance(out, bool):
+        return None             # f does not use its differentiated inputs: the gradient is 0
     if isinstance(out, Tensor):
         if out.data.size != 1:
             raise ValueError(f"{who} needs a scalar output, the function returned shape "
@@ -71,9 +73,13 @@ def value_and_grad(f, argnums=0):
         nested = nested or MODE.transform_depth > 0
         MODE.transform_depth += 1
         try:
-            out = _scalar_output(f(*args), "grad")
+            with enable_grad():         # a transform records f even inside no_grad (as JAX)
+                raw = f(*args)
         finally:
             MODE.transform_depth -= 1
+        out = _scalar_output(raw, "grad")
+        if out is None:                 # a plain number: f ignores these inputs (JAX: zeros)
+            return raw, _zeros(leaves, nested, many)
         grads = gradients(out, leaves, create_graph=nested)
         value = out if nested else out.data
         if isinstance(value, np.ndarray) and value.ndim == 0:
@@ -81,6 +87,11 @@ def value_and_grad(f, argnums=0):
         return value, (tuple(grads) if many else grads[0])
     wrapped.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
     return wrapped
+
+
+def _zeros(leaves, nested, many):
+    zeros = [leaf._zeros_like(nested) for leaf in leaves]
+    return tuple(zeros) if many else zeros[0]
 
 
 def grad(f, argnums=0):
@@ -115,7 +126,8 @@ def jacobian(f, argnums=0):
             leaf, _ = _trace_input(args[i])
             args[i] = leaf
             leaves.append(leaf)
-        out, out_shape = _output_elements(f(*args))
+        with enable_grad():
+            out, out_shape = _output_elements(f(*args))
         rows = [[] for _ in leaves]
         for k in range(int(np.prod(out_shape, dtype=int))):
             if isinstance(out, list):
@@ -136,5 +148,17 @@ def jacobian(f, argnums=0):
 
 
 def hessian(f, argnums=0):
-    """Return a function computing H = ∂²f/∂x² as the Jacobian of the gradient."""
-    return jacobian(grad(f, argnums), argnums)
+    """Return a function computing H = ∂²f/∂x² as the Jacobian of the gradient. With a tuple
+    ``argnums`` the result is nested as JAX's: ``H[i][j] = ∂²f/∂x_i∂x_j``, each block of shape
+    x_i's shape + x_j's shape."""
+    if isinstance(argnums, int):
+        return jacobian(grad(f, argnums), argnums)
+    argnums = tuple(argnums)
+    gradient = grad(f, argnums)
+    rows = [jacobian(lambda *args, i=i: gradient(*args)[i], argnums)
+            for i in range(len(argnums))]
+
+    def wrapped(*args):
+        return tuple(row(*args) for row in rows)
+    wrapped.__name__ = f"hessian({getattr(f, '__name__', 'f')})"
+    return wrapped

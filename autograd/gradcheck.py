@@ -10,7 +10,7 @@ import numbers
 
 import numpy as np
 
-from .core import Node, gradients, no_grad
+from .core import Node, enable_grad, gradients, no_grad
 from .tensor import Tensor
 from .value import Value
 
@@ -113,7 +113,8 @@ def gradcheck(f, *inputs, tol=1e-6, eps=1e-6):
     """Compare autograd's gradient of scalar ``f`` with central differences, per input."""
     points = [_as_float64(x) for x in inputs]
     leaves = [_node(v if s else v.copy(), s) for v, s in points]
-    out = f(*leaves)
+    with enable_grad():                 # checks record their graph even inside no_grad
+        out = f(*leaves)
     if not isinstance(out, Node):
         raise TypeError(f"gradcheck needs f to return a Value or Tensor, got {type(out).__name__}")
     _scalar(out)

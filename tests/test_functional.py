@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from autograd import Tensor, Value, grad, value_and_grad
+from autograd import Tensor, Value, grad, gradcheck, hessian, jacobian, value_and_grad
 
 
 def f_xy(x, y):
@@ -106,9 +106,10 @@ def test_non_scalar_output_is_an_error():
         value_and_grad(lambda v: v.tanh())(np.ones((2, 2)))
 
 
-def test_non_node_output_is_an_error():
-    with pytest.raises(TypeError, match="float"):
-        grad(lambda v: 3.0)(1.0)
+def test_non_scalar_non_node_output_is_an_error():
+    with pytest.raises(TypeError, match="str"):
+        grad(lambda v: "3")(1.0)
+    assert grad(lambda v: 3.0)(1.0) == 0.0          # a constant function: gradient 0, as JAX
 
 
 def test_bad_argnums_and_arguments():
@@ -133,3 +134,32 @@ def test_nested_grad_never_drops_a_dependence_silently():
     y = -1.3
     got = grad(lambda v: dfdx(0.7, v) * v)(y)
     assert math.isclose(got, 3 * y ** 2 + 1.47, rel_tol=1e-14), got
+
+
+def test_transforms_record_even_inside_no_grad():
+    # as JAX's transforms (and torch.func): an outer no_grad does not turn gradients into zeros
+    from autograd import no_grad
+    x = np.array([1.0, 2.0])
+    with no_grad():
+        assert grad(lambda v: v ** 3)(2.0) == 12.0
+        np.testing.assert_allclose(grad(lambda v: (v ** 3).sum())(x), [3.0, 12.0])
+        np.testing.assert_allclose(jacobian(lambda v: v * 2.0)(x), 2 * np.eye(2))
+        assert gradcheck(lambda v: (v ** 3).sum(), x).passed
+
+
+def test_gradient_of_an_unused_argument_is_zero():
+    assert grad(lambda x, y: x * 3.0, argnums=1)(2.0, 3.0) == 0.0
+    np.testing.assert_array_equal(grad(lambda x, y: (x * 3.0).sum(), argnums=1)(
+        np.ones(2), np.ones(3)), np.zeros(3))
+    value, g = value_and_grad(lambda x: 5.0)(1.0)      # f ignores x altogether
+    assert value == 5.0 and g == 0.0
+
+
+def test_hessian_with_several_arguments_is_nested_blocks():
+    x, y = np.array([1.0, 1.0]), np.array([1.0, 2.0])
+    H = hessian(lambda a, b: (a * b).sum() ** 2, argnums=(0, 1))(x, y)
+    s = x @ y                                           # f = s², s = x·y
+    np.testing.assert_allclose(H[0][0], 2 * np.outer(y, y))
+    np.testing.assert_allclose(H[0][1], 2 * (np.outer(y, x) + s * np.eye(2)))
+    np.testing.assert_allclose(H[1][0], 2 * (np.outer(x, y) + s * np.eye(2)))
+    np.testing.assert_allclose(H[1][1], 2 * np.outer(x, x))
