@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from autograd import Tensor, Value
+from autograd.core import gradients
 from autograd.explain import explain
 from nn.losses import document_cost
 from nn.tensor_nets import MLP as TensorMLP
@@ -31,16 +32,19 @@ def neuron():
 
 def test_numbers_equal_the_engine_gradients():
     y, leaves = neuron()
-    text = explain(y)                           # runs backward itself
+    text = explain(y)               # no backward yet: compared with gradients(), .grad untouched
     table = leaf_table(text)
     assert set(table) == {"x", "w", "b"}
+    engine_grads = dict(zip(leaves, gradients(y, list(leaves.values()))))
     for name, leaf in leaves.items():
         value, narrated, engine = table[name]
-        assert value == leaf.data
-        assert math.isclose(narrated, leaf.grad, rel_tol=1e-9)
-        assert math.isclose(engine, leaf.grad, rel_tol=1e-9)
+        assert value == leaf.data and leaf.grad == 0.0
+        assert math.isclose(narrated, engine_grads[name], rel_tol=1e-9)
+        assert math.isclose(engine, engine_grads[name], rel_tol=1e-9)
     assert "Check: the narrated gradients equal the engine's for all 3 leaves" in text
-    assert "backward() had not been run" in text
+    assert "backward() has not run, so compared with autograd.gradients" in text
+    y.backward()                    # and a later backward accumulates once, not twice
+    assert math.isclose(leaves["w"].grad, engine_grads["w"], rel_tol=1e-12)
 
 
 def test_tanh_step_has_the_formula_and_the_order_of_the_engine():
@@ -53,12 +57,13 @@ def test_tanh_step_has_the_formula_and_the_order_of_the_engine():
     steps = re.findall(r"^\s+(\d+)\. (∂\S+)", text, re.M)
     assert [s[1] for s in steps] == ["∂n5/∂n4", "∂n5/∂n2", "∂n5/∂b", "∂n5/∂w", "∂n5/∂x"]
     assert "∂(u×v)/∂u = v = 0.5" in text      # u, v: never confused with a bias named b
-    assert "backward() had not been run" not in text
+    assert "backward() has not run" not in text
 
 
 def test_reuse_shows_a_running_sum():
     a = Value(3.0, label="a")
     y = a * a + a
+    y.backward()
     text = explain(y)
     assert "now has 2 contributions: 1 + 3 = 4" in text
     assert "now has 3 contributions: 1 + 3 + 3 = 7" in text
@@ -105,6 +110,7 @@ def test_max_steps_caps_long_graphs():
     v = x = Value(1.0, label="x")
     for _ in range(500):
         v = v * 1.001
+    v.backward()
     text = explain(v, max_steps=10)
     assert "… 490 more steps" in text
     assert len(text.splitlines()) < 80
@@ -116,6 +122,7 @@ def test_tensor_graph_explains_with_shapes_and_norms():
     model = TensorMLP(4, [3, 2], activation="tanh", seed=0)
     x = Tensor(np.linspace(-1, 1, 8).reshape(2, 4))
     J = document_cost(model(x), np.zeros((2, 2))).with_label("J")
+    J.backward()
     text = explain(J, max_steps=None)
     assert "Jacobian (2×3)×(4×3), applied as a VJP" in text
     assert "array(4, 3) with ‖·‖" in text
