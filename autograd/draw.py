@@ -344,6 +344,11 @@ def _highlight_caption(order, index, root, leaf, on, n_paths, total):
     r, x = node_name(root, index[root]), node_name(leaf, index[leaf])
     if not n_paths:
         return f"{r} does not depend on {x}: ∂{r}/∂{x} = 0"
+    if not leaf.requires_grad:
+        # the chain rule still gives a number, but the engine tracks no gradient for a constant
+        lead = (f"{x} is a constant (requires_grad=False): the engine keeps no ∂{r}/∂{x}; "
+                f"the chain rule over its {n_paths} path(s)")
+        return lead + (f" gives {_num(total)}" if total is not None else "")
     engine = _raw(gradients(root, [leaf])[0])
     if total is None:
         g = np.asarray(engine)

@@ -76,6 +76,15 @@ def test_highlight_product_equals_gradient():
     assert src.count("#d62728") > 5
 
 
+def test_highlighting_a_constant_says_so_instead_of_a_mismatch():
+    a = Value(2.0, label="a")
+    c = Value(5.0, label="c", requires_grad=False)
+    y = a * c + a.exp()
+    y.backward()
+    src = draw(y, highlight=c).source
+    assert "c is a constant" in src and "gives 2" in src and "✗" not in src
+
+
 def _network():
     model = ValueMLP(2, [3, 1], activation="tanh", seed=1)
     J = document_cost([model([0.5, -0.2])], [[1.0]]).with_label("J")
