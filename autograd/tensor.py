@@ -46,7 +46,11 @@ def _convert(data, dtype):
 
 def unbroadcast(m, g, parent):
     """Sum a gradient of the broadcast shape back to ``parent``'s shape (the only place
-    broadcasting is undone): over the leading axes numpy added and the axes of size 1."""
+    broadcasting is undone): over the leading axes numpy added and the axes of size 1. A
+    gradient has its node's dtype (a float32 leaf in a float64 expression gets a float32
+    gradient, as in PyTorch)."""
+    if m.dtype(g) != parent.data.dtype:
+        g = m.astype(g, parent.data.dtype)
     shape = parent.data.shape
     g_shape = g.shape
     if g_shape == shape:
@@ -192,7 +196,8 @@ class Tensor(Node):
                     f"shape {self.data.shape}; pass grad_out of that shape to backward()")
             seed = np.ones_like(self.data)
         elif isinstance(grad_out, Tensor):
-            seed = grad_out if create_graph else grad_out.data
+            seed = grad_out if create_graph else grad_out.data.astype(self.data.dtype,
+                                                                      copy=False)
         else:
             seed = np.asarray(grad_out, dtype=self.data.dtype)
         if getattr(seed, "shape", None) != self.data.shape:

@@ -842,3 +842,14 @@ def test_numpy_takes_constant_tensors_and_refuses_graph_ones():
     with pytest.raises(TypeError, match="requires a gradient"):
         np.exp(w)                                   # would silently leave the graph
     assert isinstance(np.ones(3) + w, Tensor)       # operators still defer to the Tensor
+
+
+def test_a_gradient_has_its_nodes_dtype():
+    # as PyTorch: a float32 leaf in a float64 expression gets a float32 .grad
+    t = Tensor(np.ones(3, np.float32), requires_grad=True)
+    (t * Tensor(np.full(3, 2.0))).sum().backward()
+    assert t.grad.dtype == np.float32 and np.all(t.grad == 2.0)
+    t.grad = None
+    y = t * 2.0
+    y.backward(Tensor(np.ones(3)))                   # a float64 grad_out
+    assert t.grad.dtype == np.float32
