@@ -131,6 +131,8 @@ def save_arrays(path, arrays):
 def load_arrays(path):
     """Read an ``.npz`` written by `save_arrays`; pickles are refused (no code runs)."""
     path = os.fspath(path)
+    if not os.path.exists(path) and not path.endswith(".npz") and os.path.exists(path + ".npz"):
+        path += ".npz"                  # save("model") wrote model.npz, as np.savez does
     if not os.path.exists(path):
         raise ModelFileError(f"{path}: no such model file")
     try:

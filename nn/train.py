@@ -24,6 +24,7 @@ import numbers
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -284,7 +285,13 @@ def _batch_size(batch_size, n_train):
         return n_train
     if isinstance(batch_size, str):
         raise ValueError(f"batch_size must be None, 'batch' or an integer, got {batch_size!r}")
-    return _check_number("batch_size", batch_size, 1, n_train, integer=True)
+    batch_size = _check_number("batch_size", batch_size, 1, integer=True)
+    if batch_size > n_train:
+        # as scikit-learn's solvers: clipped to the training rows, with a warning
+        warnings.warn(f"batch_size {batch_size} is larger than the {n_train} training rows; "
+                      f"using {n_train} (full-batch descent)", stacklevel=3)
+        return n_train
+    return batch_size
 
 
 def _optimizer(optimizer, net):

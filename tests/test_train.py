@@ -247,7 +247,6 @@ def _bad(**changes):
     (_bad(y=np.r_[np.inf, np.zeros(29)], cost="mse"), "y contains 1 NaN or inf"),
     (_bad(batch_size=0), "batch_size"),
     (_bad(batch_size=-4), "batch_size"),
-    (_bad(batch_size=31), "batch_size must be an integer >= 1 and <= 30"),
     (_bad(batch_size=2.5), "batch_size"),
     (_bad(y=np.zeros(29, int)), "y has 29 rows but X has 30"),
     (_bad(cost="hinge"), "unknown cost 'hinge'"),
@@ -265,6 +264,18 @@ def test_bad_input_is_refused_before_any_update(args, message):
         fit(model, args.pop("X"), args.pop("y"), **args)
     for k, v in before.items():
         np.testing.assert_array_equal(model.state_dict()[k], v)
+
+
+def test_batch_size_above_the_rows_is_clipped_with_a_warning():
+    # as scikit-learn's solvers: one full batch per epoch, and a warning that says so
+    X, y = _moons(20)
+    full, big = nn.MLP(2, [4, 2], seed=0), nn.MLP(2, [4, 2], seed=0)
+    fit(full, X, y, batch_size=20, epochs=2, progress=False, shuffle=False)
+    with pytest.warns(UserWarning, match="larger than the 20 training rows"):
+        history = fit(big, X, y, batch_size=50, epochs=2, progress=False, shuffle=False)
+    assert history.updates == [1, 2]                  # one update per epoch
+    for k, v in full.state_dict().items():
+        np.testing.assert_array_equal(big.state_dict()[k], v)
 
 
 def test_cross_entropy_needs_logits():
@@ -354,3 +365,17 @@ def test_value_network_given_a_batch_says_to_call_it_per_row():
         with pytest.raises(ValueError, match="once per row"):
             net(batch)
     assert net(np.ones(3))[0].data == net([1.0, 1.0, 1.0])[0].data
+
+
+def test_save_and_load_the_same_name_without_npz(tmp_path):
+    model = nn.MLP(3, [4, 2], seed=1)
+    model.save(tmp_path / "model")                     # writes model.npz, as np.savez does
+    assert (tmp_path / "model.npz").is_file()
+    loaded = nn.MLP(3, [4, 2], seed=2).load(tmp_path / "model")
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(loaded.state_dict()[k], v)
+    with pytest.raises(nn.ModelFileError, match="no such model file"):
+        nn.MLP(3, [4, 2]).load(tmp_path / "other")
+    (tmp_path / "cut.npz").write_bytes((tmp_path / "model.npz").read_bytes()[:200])
+    with pytest.raises(nn.ModelFileError, match="truncated"):
+        nn.MLP(3, [4, 2]).load(tmp_path / "cut.npz")
