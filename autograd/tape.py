@@ -198,6 +198,11 @@ def sweep(tape, seeds):
     seed = np.zeros(n)
     for i, s in seeds.items():
         seed[i] = s
+    if not (np.isfinite(da).all() and np.isfinite(db).all()):
+        # an edge into a constant carries nothing (x ** 2 at x < 0 has ∂/∂2 = nan, unused)
+        ops, constant = code >= FIRST_OP, code == CONSTANT
+        da[ops & constant[pa]] = 0.0
+        db[ops & constant[pb]] = 0.0
     if not (np.isfinite(da).all() and np.isfinite(db).all() and np.isfinite(seed).all()):
         return None
     unreached = _unreached(pa, pb, seeds)

@@ -730,3 +730,18 @@ def test_exponent_gradient_at_base_zero_is_zero_in_every_pass():
     a, b = Value(2.0), Value(3.0)
     (a ** b).backward()
     assert b.grad == pytest.approx(8 * math.log(2.0)) and a.grad == 12.0
+
+
+def test_an_unused_nan_derivative_into_a_constant_keeps_the_plain_pass(monkeypatch):
+    # ∂(x²)/∂2 = x²·ln x is nan for x < 0, but the constant 2 needs no gradient: the fast
+    # triangular solve still applies (the edge-by-edge pass is not called)
+    from autograd import tape, value
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("fell back to the edge-by-edge pass")
+    monkeypatch.setattr(tape, "sweep_general", refuse)
+    monkeypatch.setattr(value, "sweep_general", refuse, raising=False)
+    x = Value(-3.0)
+    y = x ** 2 + x * 4.0
+    y.backward()
+    assert x.grad == -2.0
