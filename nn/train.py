@@ -374,7 +374,8 @@ def accuracy(model, X, y):
 
 def fit(model, X, y, *, cost=None, l2=None, l2_convention=None, optimizer=None, batch_size=None,
         epochs=10, shuffle=True, seed=0, validation_fraction=None, early_stopping=False,
-        n_iter_no_change=10, tol=1e-4, progress=None, callback=None, checkpoint=None):
+        n_iter_no_change=10, tol=1e-4, progress=None, callback=None, checkpoint=None,
+        drop_last=False):
     """Train ``model`` on (X, y) and return a `History`.
 
     cost           'document' (default), 'mse' or 'cross_entropy' (logits: identity output)
@@ -383,6 +384,9 @@ def fit(model, X, y, *, cost=None, l2=None, l2_convention=None, optimizer=None, 
     optimizer      None (Adam, scikit-learn's defaults), an Optimizer over the model's
                    parameters, or a factory ``params → Optimizer`` (e.g. functools.partial(SGD, lr=0.1))
     batch_size     None or 'batch' = full batch, an int = mini-batch, 1 = stochastic
+    drop_last      skip each epoch's last batch when it is smaller than batch_size (as PyTorch's
+                   DataLoader; with shuffling other rows are left out each epoch), so no update
+                   comes from a handful of rows
     validation_fraction  hold out this fraction (a seeded split; 0.1 when early_stopping)
     early_stopping stop when the validation score (accuracy, or R²) has not improved by ``tol``
                    for more than ``n_iter_no_change`` epochs; the best weights are restored
@@ -433,11 +437,15 @@ def fit(model, X, y, *, cost=None, l2=None, l2_convention=None, optimizer=None, 
     net.configure(cost, l2, l2_convention, n_train)
     try:
         optimizer = _optimizer(optimizer, net)
-        bar = _progress_bar(progress, epochs * math.ceil(n_train / batch))
+        if not isinstance(drop_last, bool):
+            raise TypeError(f"drop_last must be True or False, got {drop_last!r}")
+        per_epoch = n_train // batch if drop_last else math.ceil(n_train / batch)
+        bar = _progress_bar(progress, epochs * per_epoch)
         history = History()
         try:
             _loop(net, optimizer, X, Y, labels, train, val, batch, epochs, shuffle, rng,
-                  early_stopping, n_iter_no_change, tol, bar, callback, checkpoint, history)
+                  early_stopping, n_iter_no_change, tol, bar, callback, checkpoint, history,
+                  drop_last)
         finally:
             if bar is not None:
                 bar.close()
@@ -448,11 +456,12 @@ def fit(model, X, y, *, cost=None, l2=None, l2_convention=None, optimizer=None, 
 
 
 def _loop(net, optimizer, X, Y, labels, train, val, batch, epochs, shuffle, rng, early_stopping,
-          n_iter_no_change, tol, bar, callback, checkpoint, history):
+          n_iter_no_change, tol, bar, callback, checkpoint, history, drop_last=False):
     # no copy of the data when all of it is for training
     X_train, Y_train = (X, Y) if val is None else (X[train], Y[train])
     labels_train = None if labels is None else (labels if val is None else labels[train])
     n_train = len(train)
+    n_seen = n_train - n_train % batch if drop_last else n_train    # rows used per epoch
     classify = labels is not None
     best_loss, best_score, no_improvement = math.inf, -math.inf, 0
     best_state = net.state()
@@ -463,7 +472,7 @@ def _loop(net, optimizer, X, Y, labels, train, val, batch, epochs, shuffle, rng,
         lr = optimizer.lr
         order = rng.permutation(n_train) if shuffle else np.arange(n_train)
         accumulated, correct = 0.0, 0
-        for lo in range(0, n_train, batch):       # scikit-learn's gen_batches
+        for lo in range(0, n_seen, batch):        # scikit-learn's gen_batches
             rows = order[lo:lo + batch]
             optimizer.zero_grad()
             J, H = net.loss_and_grads(X_train[rows], Y_train[rows])
@@ -474,14 +483,14 @@ def _loop(net, optimizer, X, Y, labels, train, val, batch, epochs, shuffle, rng,
             updates += 1
             if bar is not None:
                 bar.update(1)
-        t += n_train
-        history.loss.append(accumulated / n_train)
+        t += n_seen
+        history.loss.append(accumulated / n_seen)
         history.lr.append(lr)
         history.updates.append(updates)
         if classify:
             # the running accuracy over the epoch's batches, as each was seen before its
             # update (as PyTorch loops report it): no second pass over the training set
-            history.accuracy.append(correct / n_train)
+            history.accuracy.append(correct / n_seen)
 
         improved = False
         if val is not None:

@@ -35,3 +35,17 @@ def test_all_three_descents_reduce_the_loss_from_the_same_start():
         assert r["update_loss"][-1] < r["update_loss"][0], r["mode"]
         assert len(r["epoch_loss"]) == 6                # J(0) and after each of 5 epochs
     assert [r["update_index"][-1] for r in runs] == [5, 50, 1000]
+
+
+def test_mini_batch_epochs_end_on_a_whole_batch():
+    # 1347 digits in batches of 32 would end every epoch on a 3-row update at the full α,
+    # which threw J up at each epoch's end; the short batch is left out (drop_last)
+    X, y, k, _ = cmd_descent.load_data("digits", seed=0)
+    Y = np.eye(k)[y]
+    import nn
+    sizes = [X.shape[1], 30, k]
+    init = nn.MLP(sizes[0], sizes[1:], activation="sigmoid", output_activation="sigmoid",
+                  seed=0, dtype=np.float64).state_dict()
+    run = cmd_descent.train_one("mini-batch", 5.0, 32, init, sizes, X, Y, epochs=5, seed=0)
+    assert run["updates_per_epoch"] == len(X) // 32 == 42
+    assert np.all(np.diff(run["epoch_loss"]) < 0)       # J falls from each epoch to the next

@@ -379,3 +379,22 @@ def test_save_and_load_the_same_name_without_npz(tmp_path):
     (tmp_path / "cut.npz").write_bytes((tmp_path / "model.npz").read_bytes()[:200])
     with pytest.raises(nn.ModelFileError, match="truncated"):
         nn.MLP(3, [4, 2]).load(tmp_path / "cut.npz")
+
+
+def test_drop_last_skips_the_short_last_batch():
+    X, y = _moons(20)
+    seen = []
+    model = nn.MLP(2, [4, 2], seed=0)
+    opt = nn.SGD(model.parameters(), lr=0.1)
+    step = opt.step
+
+    def counting_step():
+        seen.append(len(model.layers[0].W.grad))
+        step()
+    opt.step = counting_step
+    history = fit(model, X, y, batch_size=6, epochs=2, optimizer=opt, drop_last=True,
+                  progress=False)
+    assert history.updates == [3, 6]                 # 20 rows: 3 batches of 6, 2 rows left out
+    assert len(seen) == 6
+    with pytest.raises(TypeError, match="drop_last"):
+        fit(model, X, y, drop_last="yes", progress=False)
