@@ -104,6 +104,10 @@ def build(args):
     if args.cost == "cross_entropy" and output != "identity":
         raise UserError("--cost cross_entropy takes logits: --output-activation must be identity, "
                         f"got {output}")
+    if args.cost == "cross_entropy" and sizes[-1] < 2:
+        raise UserError(f"--cost cross_entropy needs at least 2 outputs, --sizes ends with "
+                        f"{sizes[-1]} (softmax over one logit is always 1: J and every gradient "
+                        f"would be 0)")
     n_train = args.n_train if args.n_train is not None else args.batch
     if n_train < 1:
         raise UserError(f"--n-train must be at least 1, got {n_train}")
@@ -131,4 +135,4 @@ def run(args):
     model, X, y, kwargs = build(args)
     comparison = compare_gradients(model, X, y, **kwargs)
     print(comparison.table())
-    return 0 if comparison.passed() else 1
+    return 0 if comparison.status() == "PASS" else 1

@@ -169,6 +169,27 @@ class Comparison:
     def _numeric_ok(self, tol):
         return all(p.numeric_agrees(tol, self.numeric_floor) for p in self.parameters)
 
+    @property
+    def kinks(self):
+        """Every (layer, row, unit, z) at a ReLU kink, where central differences mean nothing."""
+        return [(layer.layer, *k) for layer in self.layers for k in layer.kinks]
+
+    def status(self, tol_delta=1e-12, tol_numeric=1e-6):
+        """'PASS'; 'FAIL'; or 'INCONCLUSIVE' when autograd and δ agree and only central
+        differences disagree while some z sits at a ReLU kink (where they are not meaningful)."""
+        if self.passed(tol_delta, tol_numeric):
+            return "PASS"
+        if self._delta_ok(tol_delta) and self.kinks:
+            return "INCONCLUSIVE"
+        return "FAIL"
+
+    def vacuous(self):
+        """Names of the parameters whose gradient is exactly 0 by every method (a dead ReLU
+        unit, say): agreeing on 0 shows nothing about the chain rule there."""
+        return [p.name for p in self.parameters
+                if not np.any(p.autograd) and not np.any(p.delta)
+                and (p.numeric is None or not np.any(p.numeric))]
+
     def verdict(self, tol_delta=1e-12, tol_numeric=1e-6):
         """One line: do the witnesses agree within the tolerances?"""
         parts = [f"autograd and δ {'agree' if self._delta_ok(tol_delta) else 'DISAGREE'} "
@@ -178,7 +199,14 @@ class Comparison:
                          f"with central differences within {_g(tol_numeric)}")
         else:
             parts.append("central differences not run")
-        status = "PASS" if self.passed(tol_delta, tol_numeric) else "FAIL"
+        status = self.status(tol_delta, tol_numeric)
+        if status == "INCONCLUSIVE":
+            parts.append(f"{len(self.kinks)} z at a ReLU kink, where central differences are "
+                         f"not meaningful: move the inputs or biases off the kink")
+        zero = self.vacuous()
+        if zero:
+            parts.append(f"{', '.join(zero)} {'is' if len(zero) == 1 else 'are'} exactly 0 by "
+                         f"every method (dead units?), which shows nothing there")
         return f"verdict: {status} — " + "; ".join(parts)
 
     def table(self, tol_delta=1e-12, tol_numeric=1e-6):
@@ -350,6 +378,9 @@ def compare_gradients(model, X, y, cost="document", l2=0.0, l2_convention="ufldl
     if cost == "cross_entropy" and names[-1] != "identity":
         raise ValueError(f"cost 'cross_entropy' takes logits: the output activation f_{len(names)} "
                          f"must be 'identity', got {names[-1]!r}")
+    if cost == "cross_entropy" and int(model.sizes[-1]) < 2:
+        raise ValueError("cost 'cross_entropy' needs at least 2 outputs: softmax over one logit "
+                         "is always 1, so J and every gradient would be 0")
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise ValueError(f"X must be n × n^(1), got shape {X.shape}")

@@ -332,6 +332,9 @@ def backprop(weights, biases, x, y, activations, cost="document", l2=0.0, l2_con
             raise ValueError(
                 f"cost 'cross_entropy' takes logits: the last activation f_{L} must be 'identity', "
                 f"got {names[-1]!r}")
+        if k < 2:
+            raise ValueError("cost 'cross_entropy' needs at least 2 outputs: softmax over one "
+                             "logit is always 1, so J and every gradient would be 0")
         J = -float(np.sum(Y * log_softmax(z[-1]))) / n
         delta_out = (softmax(z[-1]) - Y) / n
 

@@ -126,6 +126,39 @@ def test_relu_kink_is_warned_about_when_z_sits_exactly_at_zero():
     assert "warning: layer 1 (relu)" in c.table()
     # autograd and δ both take relu′(0) = 0, so they still agree to rounding.
     assert all(p.rel_delta <= 1e-12 for p in c.parameters)
+    # central differences straddle the kink: never a FAIL for that, at worst INCONCLUSIVE
+    assert c.status() in ("PASS", "INCONCLUSIVE")
+    if c.status() == "INCONCLUSIVE":
+        assert "ReLU kink" in c.verdict() and not c.passed()
+
+
+def test_disagreement_only_at_a_kink_is_inconclusive_not_fail():
+    model = nn.MLP(2, [3, 1], "relu", "identity", seed=0)
+    model.layers[0].b.data[:] = 0.0
+    c = compare_gradients(model, np.array([[0.0, 0.0], [1.0, 2.0]]), np.array([[1.0], [0.0]]))
+    assert c.kinks and not c._numeric_ok(1e-6)          # z = 0 exactly for the zero row
+    assert c.status() == "INCONCLUSIVE" and "INCONCLUSIVE" in c.table()
+
+
+def test_all_zero_gradients_are_called_vacuous():
+    model = nn.MLP(1, [1, 1], "relu", "identity", seed=0)
+    model.layers[0].W.data[:] = 1.0
+    model.layers[0].b.data[:] = -5.0                   # the hidden unit is dead for x = 1
+    c = compare_gradients(model, np.array([[1.0]]), np.array([[0.5]]))
+    assert c.status() == "PASS"
+    assert c.vacuous() == ["W(1)", "b(1)", "W(2)"]
+    assert "exactly 0 by every method" in c.verdict()
+
+
+def test_cross_entropy_needs_two_outputs():
+    model = nn.MLP(3, [4, 1], "tanh", "identity", seed=0)
+    with pytest.raises(ValueError, match="at least 2 outputs"):
+        compare_gradients(model, np.ones((2, 3)), np.array([0, 0]), cost="cross_entropy")
+    from nn.delta import backprop
+    W, b = [l.W.data for l in model.layers], [l.b.data for l in model.layers]
+    with pytest.raises(ValueError, match="at least 2 outputs"):
+        backprop(W, b, np.ones((2, 3)), np.array([0, 0]), ["tanh", "identity"],
+                 cost="cross_entropy")
 
 
 def test_no_kink_warning_for_smooth_activations_even_at_zero():
@@ -241,6 +274,8 @@ def test_check_bad_sizes_exits_2_with_one_line(cli, capsys, sizes):
 def test_check_cross_entropy_needs_identity_output(cli, capsys):
     assert cli(["check", "--cost", "cross_entropy", "--output-activation", "sigmoid"]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert cli(["check", "--cost", "cross_entropy", "--sizes", "3,4,1"]) == 2
+    assert "at least 2 outputs" in capsys.readouterr().err
 
 
 def test_check_help_explains_what_is_compared(cli, capsys):
