@@ -74,8 +74,10 @@ def check_against_central_differences(rng, sizes, names, n, cost, l2, convention
 @st.composite
 def architectures(draw):
     hidden = draw(st.lists(st.integers(1, 5), min_size=1, max_size=4))
-    sizes = [draw(st.integers(1, 4))] + hidden + [draw(st.integers(1, 4))]
     cost = draw(st.sampled_from(COSTS))
+    # softmax needs at least 2 outputs (over one logit it is constantly 1)
+    sizes = ([draw(st.integers(1, 4))] + hidden
+             + [draw(st.integers(2 if cost == "cross_entropy" else 1, 4))])
     names = [draw(st.sampled_from(sorted(ACTIVATIONS))) for _ in hidden]
     output = st.just("identity") if cost == "cross_entropy" else st.sampled_from(sorted(ACTIVATIONS))
     names.append(draw(output))

@@ -69,7 +69,7 @@ def cases(draw, max_hidden_layers, max_units, max_batch, inits=("glorot", "norma
     convention = draw(st.sampled_from(L2_CONVENTIONS))
     return Case(
         n_in=draw(st.integers(1, max_units)),
-        sizes=hidden + [draw(st.integers(1, 5))],
+        sizes=hidden + [draw(st.integers(2 if cost == "cross_entropy" else 1, 5))],
         activation=activation,
         output_activation=output,
         cost=cost,
