@@ -240,7 +240,9 @@ class ArrayMath:
     @staticmethod
     def pow_lower(a, b):
         """`FloatMath.pow_lower` elementwise: aᵇ⁻¹, 0 where b = 0."""
-        return np.where(b == 0, 0, np.power(a, b - 1))
+        a, b = np.asarray(a), np.asarray(b)
+        out = np.zeros(np.broadcast_shapes(a.shape, b.shape), dtype=np.result_type(a, b))
+        return np.power(a, b - 1, out=out, where=b != 0)    # no 0⁻¹ computed (nor warned)
 
     @staticmethod
     def scatter(g, index, shape):

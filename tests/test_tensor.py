@@ -853,3 +853,15 @@ def test_a_gradient_has_its_nodes_dtype():
     y = t * 2.0
     y.backward(Tensor(np.ones(3)))                   # a float64 grad_out
     assert t.grad.dtype == np.float32
+
+
+def test_pow_at_exponent_zero_warns_nothing():
+    # ∂(a⁰)/∂a = 0 is taken without computing the unused 0⁻¹ (no divide-by-zero warning)
+    import warnings
+    a = Tensor([0.0, 2.0], requires_grad=True)
+    b = Tensor([0.0, 0.0], requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (a ** b).sum().backward()
+    np.testing.assert_array_equal(a.grad, [0.0, 0.0])
+    np.testing.assert_allclose(b.grad, [0.0, np.log(2.0)])
