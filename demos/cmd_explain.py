@@ -63,6 +63,8 @@ def run(args):
     from autograd.draw import GraphTooLarge, draw
     from autograd.explain import explain
     root, leaves = build(args.expression, args.inputs)
+    if root.label is None:      # too long for a node label: the title still shows the formula
+        root.label = " ".join(args.expression.split())
     highlight = None
     if args.highlight is not None:
         if args.highlight not in leaves:

@@ -116,3 +116,10 @@ def test_a_failed_write_is_one_line_and_leaves_nothing(chainrule, monkeypatch, t
     assert status == 2 and "No space left on device" in err and "walkthrough.dot" in err
     assert err.count("\n") == 1
     assert not any((tmp_path / "w").iterdir())          # the temporary file was removed
+
+
+def test_a_long_formula_still_titles_the_story(chainrule):
+    status, text, _ = chainrule("explain", "x*x/y + log(x) - y**3", "x=2", "y=0.5")
+    assert status == 0
+    assert text.splitlines()[0].startswith("Backward pass of f = x*x/y + log(x) - y**3 = 8.568")
+    assert "∂f/∂f = 1" in text
