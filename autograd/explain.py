@@ -68,7 +68,12 @@ class _Latex(_Text):
         return r"\frac{\partial " + self.name(top) + r"}{\partial " + self.name(bottom) + "}"
 
     def plain(self, s):
-        """Unicode math (formulas) in LaTeX math mode."""
+        """Unicode math (formulas) in LaTeX math mode; names of two or more letters (exp, tanh,
+        softmax, …) upright as \\operatorname, not as a product of italic letters."""
+        return "".join(r"\operatorname{" + part + "}" if _WORD.fullmatch(part)
+                       else self._symbols(part) for part in _WORD.split(s) if part)
+
+    def _symbols(self, s):
         out = []
         for ch in s:
             if ch in self._CHARS:
@@ -87,9 +92,12 @@ class _Latex(_Text):
         return self.plain(_num(x))
 
     def words(self, s):
-        return r"\text{" + _latex_escape(s) + "}"
+        return r"\text{" + _text_mode(s) + "}"       # δ(3) as $\delta$(3) inside \text
 
     label = name
+
+
+_WORD = re.compile(r"([A-Za-z]{2,})")
 
 
 def _latex_escape(s):
@@ -432,7 +440,13 @@ def _as_latex(s):
            r"\underbrace{\frac{\partial\,\text{out}}{\partial\,\text{node}}}_{\text{upstream}}"
            r" \times \underbrace{\frac{\partial\,\text{node}}{\partial\,\text{input}}}"
            r"_{\text{local}} \]",
-           "\\begin{align*}"]
+           r"\paragraph{Forward pass (topological order)}",
+           "\\begin{itemize}"]
+    forward, more = _cap(s["forward"], s["max_steps"])
+    out += [f"\\item {_text_mode(line)}" for line in forward]
+    if more:
+        out.append(f"\\item \\dots\\ {more} more nodes")
+    out += ["\\end{itemize}", r"\paragraph{Backward pass}", "\\begin{align*}"]
     for kind, item in s["lines"]:
         if kind == "edge":
             k, text, formula = item

@@ -99,9 +99,13 @@ def test_markdown_and_latex():
     tex = explain(y, format="latex")
     assert "\\begin{align*}" in tex and "\\end{align*}" in tex
     assert "\\frac{\\partial \\text{n5}}{\\partial \\text{w}}" in tex
-    assert "1 - tanh^{2}(u)" in tex
+    assert "1 - \\operatorname{tanh}^{2}(u)" in tex
     assert tex.count("{") == tex.count("}")
     assert "∂" not in tex and "×" not in tex
+    assert "\\paragraph{Forward pass (topological order)}" in tex and "\\item w = -1" in tex
+    z = (Value(0.3) * 2.0).with_label("z(2)[0]")    # the document's residual note, in \text
+    note = explain((z * z).with_label("J"), format="latex")
+    assert "the residual $\\delta$(3)[0]" in note and "δ" not in note
     with pytest.raises(ValueError, match="format"):
         explain(y, format="html")
 
