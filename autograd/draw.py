@@ -29,9 +29,11 @@ from .core import gradients, topo_order
 __all__ = ["GraphTooLarge", "document_position", "draw", "draw_to_file", "local_derivative",
            "picture"]
 
-#: A collapsed neuron may stand for this many nodes at most, so a graph bigger than
-#: max_nodes × this is refused before it is even ordered.
+#: When neurons may be collapsed, a graph is ordered (and then measured as drawn) only up to
+#: max(max_nodes × COLLAPSE_REACH, COLLAPSE_CAP) nodes: one neuron with n inputs stands for
+#: about 2n nodes, so the cap is generous (a 784-100-10 network fits), yet it bounds the work.
 COLLAPSE_REACH = 20
+COLLAPSE_CAP = 200_000
 SMALL_ARRAY = 16                    # arrays of at most this many entries are drawn in full
 MAX_EXPLICIT_PATHS = 4              # the caption lists each path's product up to this many
 
@@ -119,13 +121,12 @@ def _count_upto(root, limit):
     return len(seen)
 
 
-def _too_large(count, max_nodes, collapsed):
-    """The GraphTooLarge message: how big, and how to draw a part instead."""
-    size = (f"{count} nodes to draw even with each neuron collapsed" if collapsed
-            else f"more than {count - 1} nodes")
+def _too_large(size, max_nodes, collapse):
+    """The GraphTooLarge message: how big (``size``, in words), and how to draw a part
+    instead; collapsing is suggested only when it is off."""
     how = ("pass a smaller root (one neuron's z, a layer's output, any intermediate node) or "
            "a larger max_nodes")
-    if not collapsed:
+    if collapse is False:
         how += ", or collapse=True to fold each neuron's Σ wᵢaᵢ + b into one node"
     return f"graph too large to draw: {size} (max_nodes={max_nodes}); {how}"
 
@@ -219,6 +220,9 @@ def _ctx_text(ctx):
 def _edge_text(node, i, parent, show_formula, names):
     formula = formula_text(node, i, names)
     local = local_derivative(node, i)
+    if local is not None and not parent.requires_grad and not math.isfinite(local):
+        # ∂(x²)/∂2 = x²·ln x is nan for x < 0, but no gradient flows into a constant
+        return (f"{formula}\n" if show_formula and formula else "") + "(constant: not used)"
     if local is not None:
         if show_formula and formula and formula != _num(local):
             return f"{formula} = {_num(local)}"
@@ -389,10 +393,10 @@ def draw(root, rankdir="LR", show_local=True, show_formula=True, highlight=None,
         raise ValueError(f"collapse must be True, False or 'auto', got {collapse!r}")
     if int(max_nodes) < 1:
         raise ValueError(f"max_nodes must be positive, got {max_nodes!r}")
-    limit = max_nodes if collapse is False else max_nodes * COLLAPSE_REACH
+    limit = max_nodes if collapse is False else max(max_nodes * COLLAPSE_REACH, COLLAPSE_CAP)
     reached = _count_upto(root, limit)
     if reached > limit:
-        raise GraphTooLarge(_too_large(reached, max_nodes, False))
+        raise GraphTooLarge(_too_large(f"more than {limit} nodes", max_nodes, collapse))
 
     order = topo_order(root)
     index = {node: k for k, node in enumerate(order)}
@@ -404,8 +408,9 @@ def draw(root, rankdir="LR", show_local=True, show_formula=True, highlight=None,
         hidden = sum(len(m) + len(a) for m, a, _ in groups.values())
         drawn -= hidden + sum(len(m) for m, _, _ in groups.values()) + len(groups)
     if drawn > max_nodes:
-        raise GraphTooLarge(_too_large(drawn + 1 if not groups else drawn, max_nodes,
-                                       bool(groups)))
+        size = (f"{drawn} nodes to draw even with each neuron collapsed" if groups
+                else f"{drawn} nodes to draw")
+        raise GraphTooLarge(_too_large(size, max_nodes, collapse))
     hidden = {n for m, a, _ in groups.values() for n in m + a}
 
     on, caption = set(), None

@@ -155,3 +155,34 @@ def test_render_svg_parses_as_xml(tmp_path):
     texts = "".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
     assert "tanh" in texts
     assert picture(y).source == draw(y).source
+
+
+def test_collapse_draws_a_wide_input_layer():
+    # a 784-input neuron stands for ~1,570 nodes: the graph (~51k nodes) collapses to ~1,000
+    model = ValueMLP(784, [32, 10], activation="tanh", output_activation="sigmoid", seed=0)
+    out = model(np.random.default_rng(0).random(784))
+    J = sum(((o - 0.5) * (o - 0.5) for o in out), Value(0.0))
+    J.backward()
+    assert "Σ wᵢaᵢ + b" in draw(J, collapse=True).source
+    with pytest.raises(GraphTooLarge) as info:
+        draw(J, collapse=True, max_nodes=100)
+    message = str(info.value)
+    assert "nodes to draw even with each neuron collapsed" in message
+    assert "collapse=True" not in message                 # it is on already: no such advice
+
+
+def test_too_large_says_the_exact_count():
+    model = ValueMLP(2, [4, 1], seed=0)
+    J = document_cost([model([0.5, -0.3])], [[1.0]]).with_label("J")
+    n = len(re.findall(r"^\s+(?:v|op)\d+ \[", draw(J, collapse=False).source, re.M))
+    with pytest.raises(GraphTooLarge, match=f"graph too large to draw: {n} nodes to draw"):
+        draw(J, collapse=False, max_nodes=n - 1)
+    draw(J, collapse=False, max_nodes=n)
+
+
+def test_a_nan_derivative_into_a_constant_is_not_drawn_as_a_number():
+    x = Value(-3.0, label="x")
+    y = (x - 1.0) ** 2                     # ∂/∂2 = (x − 1)²·ln(x − 1) = nan, never used
+    y.backward()
+    src = draw(y).source
+    assert "constant: not used" in src and "= nan" not in src
