@@ -450,13 +450,14 @@ def run(args):
     W1 = network.weights[0] if args.engine == "delta" else network.layers[0].W.data
     written = [
         plots.training_curves(history, test_loss, test_acc, os.path.join(out, FIGURES[0]),
-                              cost_name=args.cost),
+                              cost_name=args.cost, l2=bool(args.l2)),
         plots.confusion_matrix(cm, names, os.path.join(out, FIGURES[1]),
                                title=f"Confusion matrix, {ds.name} test set "
                                      f"(accuracy {accuracy:.3f})"),
         plots.misclassified(ds.X_test, ds.y_test, predicted, names, shape,
                             os.path.join(out, FIGURES[2])),
-        plots.first_layer_weights(W1, shape, os.path.join(out, FIGURES[3])),
+        plots.first_layer_weights(W1, shape, os.path.join(out, FIGURES[3]),
+                                  hidden=len(sizes) > 2),
     ]
     print(f"model: {model_path} (+ {os.path.basename(sidecar_path(model_path))}); "
           f"try: chainrule predict {model_path} IMAGE.png")

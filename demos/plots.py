@@ -33,15 +33,20 @@ def save_figure(fig, path):
 # chainrule train
 # ---------------------------------------------------------------------------------------------
 
-def training_curves(history, test_loss, test_accuracy, path, cost_name="J"):
-    """Loss and accuracy per epoch: training (the epoch's mean J, with the L2 term, and the
-    accuracy after the epoch) and test (the cost without L2, and the accuracy)."""
+def training_curves(history, test_loss, test_accuracy, path, cost_name="J", l2=False):
+    """Loss and accuracy per epoch: training (the epoch's mean J, with the L2 term when ``l2``,
+    and the accuracy after the epoch) and test (the cost without L2, and the accuracy). The
+    legend says which curve includes the L2 term, so a large λ does not pass for overfitting's
+    opposite."""
     epochs = np.arange(1, history.epochs + 1)
     fig = Figure(figsize=(10, 4), layout="constrained")
     ax_loss, ax_acc = fig.subplots(1, 2)
-    ax_loss.plot(epochs, history.loss, "o-", label="train (mean J over the epoch's batches)")
+    penalty = (" + L2 term", ", without L2") if l2 else ("", "")
+    ax_loss.plot(epochs, history.loss, "o-",
+                 label=f"train (mean J over the epoch's batches{penalty[0]})")
     if test_loss:
-        ax_loss.plot(epochs[:len(test_loss)], test_loss, "s--", label="test (after the epoch)")
+        ax_loss.plot(epochs[:len(test_loss)], test_loss, "s--",
+                     label=f"test (after the epoch{penalty[1]})")
     ax_loss.set(xlabel="epoch", ylabel=f"cost ({cost_name})", title="Loss per epoch")
     ax_loss.legend()
     if history.accuracy:
@@ -84,7 +89,7 @@ def misclassified(images, true, predicted, class_names, shape, path, limit=25):
     for ax in axes:
         ax.axis("off")
     for ax, i in zip(axes, wrong):
-        ax.imshow(np.asarray(images[i]).reshape(shape), cmap="gray_r", vmin=0, vmax=1)
+        ax.imshow(np.asarray(images[i]).reshape(shape), cmap="gray", vmin=0, vmax=1)  # as stored
         ax.set_title(f"pred {class_names[predicted[i]]}\ntrue {class_names[true[i]]}",
                      fontsize=8, color="crimson")
     fig.suptitle(f"Misclassified test images ({len(wrong)} shown of "
@@ -92,7 +97,7 @@ def misclassified(images, true, predicted, class_names, shape, path, limit=25):
     return save_figure(fig, path)
 
 
-def first_layer_weights(W, shape, path, limit=100):
+def first_layer_weights(W, shape, path, limit=100, hidden=True):
     """Columns of W^(1) (one per hidden unit) as images of the input's shape, on a common colour
     scale, like scikit-learn's "Visualization of MLP weights on MNIST"."""
     W = np.asarray(W)
@@ -108,7 +113,8 @@ def first_layer_weights(W, shape, path, limit=100):
         ax.axis("off")
     for j, ax in enumerate(axes[:units]):
         ax.imshow(W[:, j].reshape(shape), cmap="gray", vmin=0.5 * vmin, vmax=0.5 * vmax)
-    fig.suptitle(f"First-layer weights W(1): {units} of {W.shape[1]} hidden units")
+    what = "hidden units" if hidden else "output units (no hidden layer: one template per class)"
+    fig.suptitle(f"First-layer weights W(1): {units} of {W.shape[1]} {what}")
     return save_figure(fig, path)
 
 
