@@ -117,6 +117,8 @@ def test_collapse_keeps_a_big_value_mlp_readable():
     with pytest.raises(GraphTooLarge):
         draw(J, collapse=False, max_nodes=500)
     assert "Σ wᵢaᵢ + b" in draw(J, max_nodes=500).source       # "auto" collapses
+    # every input feeds every collapsed neuron: edge bundles keep the layout compact
+    assert "concentrate=true" in small.source and "concentrate" not in full.source
 
 
 def test_huge_chain_raises_quickly():
