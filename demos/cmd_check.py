@@ -2,8 +2,8 @@
 
 Builds a network (by default the document's 4-5-3 sigmoid network with its cost
 J = 1/(2n) Σ ‖y − h(x)‖²), draws a small random batch, and prints one row per W(l), b(l):
-max|autograd−δ|, rel(autograd,δ), rel(autograd,numeric), rel(δ,numeric). Exit status 0 when
-everything agrees, 1 when it does not, 2 for bad arguments.
+max|autograd−δ|, rel(autograd,δ), rel(autograd,numeric), rel(δ,numeric). Exit status 0 for
+PASS, 1 for FAIL or INCONCLUSIVE, 2 for bad arguments.
 """
 from __future__ import annotations
 
@@ -30,8 +30,10 @@ Compute the gradients ∂J/∂W(l) and ∂J/∂b(l) of one network three ways an
 
 Differences are UFLDL's relative measure ‖a − d‖ / ‖a + d‖. autograd and δ must agree to
 1e-12 (they are the same formulas, up to rounding); both must agree with central differences
-to 1e-6. Near a ReLU kink (|z| ≤ 10ε) central differences mean nothing: a warning says so.
-Exit status: 0 all agree, 1 something disagrees, 2 bad arguments."""
+to 1e-6. Near a ReLU kink (|z| ≤ 10ε) central differences mean nothing: a warning says so,
+and if only they disagree the verdict is INCONCLUSIVE, not FAIL. Gradients that are exactly 0 by
+every method (dead units) are named: agreeing on 0 shows nothing.
+Exit status: 0 PASS, 1 FAIL or INCONCLUSIVE, 2 bad arguments."""
 
 
 def add_parser(subparsers):
