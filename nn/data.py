@@ -418,6 +418,8 @@ def make_moons(n=100, noise=0.1, seed=0):
     Outer moon (label 0): (cos t, sin t); inner moon (label 1): (1 − cos t, 1/2 − sin t);
     t evenly spaced in [0, π]; Gaussian noise of standard deviation ``noise``; rows shuffled.
     """
+    if not (isinstance(noise, (int, float, np.floating)) and noise >= 0):
+        raise ValueError(f"noise must be a number >= 0 (a standard deviation), got {noise!r}")
     rng = np.random.default_rng(seed)
     n_outer = n // 2
     n_inner = n - n_outer
@@ -438,6 +440,11 @@ def make_spiral(n_per_class=100, n_classes=3, noise=0.2, seed=0):
 
     Arm j: radius r evenly in [0, 1], angle t = 4j + 4r + noise·N(0, 1); point (r sin t, r cos t).
     """
+    if int(n_classes) < 1 or int(n_per_class) < 1:
+        raise ValueError(f"make_spiral needs n_classes >= 1 and n_per_class >= 1, got "
+                         f"{n_classes} and {n_per_class}")
+    if not (isinstance(noise, (int, float, np.floating)) and noise >= 0):
+        raise ValueError(f"noise must be a number >= 0, got {noise!r}")
     rng = np.random.default_rng(seed)
     r = np.linspace(0.0, 1.0, n_per_class)
     X, y = [], []
@@ -449,10 +456,15 @@ def make_spiral(n_per_class=100, n_classes=3, noise=0.2, seed=0):
 
 
 def one_hot(y, n_classes, dtype=np.float64):
-    """Y_ij = 1 if y_i = j else 0, for integer labels y_i in 0..n_classes−1."""
+    """Y_ij = 1 if y_i = j else 0, for integer labels y_i in 0..n_classes−1 (booleans count as
+    0 and 1; whole floats are accepted)."""
     y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(f"labels must be 1-D, got shape {y.shape}")
+    if y.dtype.kind == "b" or (y.dtype.kind == "f" and np.all(y == np.round(y))):
+        y = y.astype(np.int64)          # a bool array would index as a mask, not as 0/1
+    if y.dtype.kind not in "iu":
+        raise ValueError(f"labels must be whole numbers, got dtype {y.dtype}")
     if y.size and (y.min() < 0 or y.max() >= n_classes):
         raise ValueError(f"labels must lie in 0..{n_classes - 1}, got values in "
                          f"{y.min()}..{y.max()}")
@@ -464,7 +476,7 @@ def one_hot(y, n_classes, dtype=np.float64):
 def standardize(X, mean=None, std=None):
     """(X − μ) / σ per column; returns (X_std, μ, σ). Pass the training μ, σ for other splits.
     A constant column (σ = 0) is divided by 1."""
-    X = np.asarray(X)
+    X = _floats(X)
     mean = X.mean(axis=0) if mean is None else mean
     std = X.std(axis=0) if std is None else std
     std = np.where(std == 0, 1, std)
@@ -474,11 +486,17 @@ def standardize(X, mean=None, std=None):
 def minmax_scale(X, lo=None, hi=None):
     """(X − min) / (max − min) per column into [0, 1]; returns (X_scaled, min, max).
     Pass the training min, max for other splits. A constant column is divided by 1."""
-    X = np.asarray(X)
+    X = _floats(X)
     lo = X.min(axis=0) if lo is None else lo
     hi = X.max(axis=0) if hi is None else hi
     span = np.where(hi - lo == 0, 1, hi - lo)
     return ((X - lo) / span).astype(X.dtype, copy=False), lo, hi
+
+
+def _floats(X):
+    """X as a float array (float32/float64 kept; integers and booleans become float64)."""
+    X = np.asarray(X)
+    return X if X.dtype.kind == "f" else X.astype(np.float64)
 
 
 def train_val_split(X, y, fraction=0.1, seed=0):
@@ -490,5 +508,8 @@ def train_val_split(X, y, fraction=0.1, seed=0):
         raise ValueError(f"fraction must lie strictly between 0 and 1, got {fraction}")
     order = np.random.default_rng(seed).permutation(len(X))
     n_val = max(1, int(round(fraction * len(X))))
+    if n_val >= len(X):
+        raise ValueError(f"fraction={fraction} of {len(X)} rows leaves {len(X) - n_val} "
+                         f"training rows: need at least 1 (and 1 validation row)")
     val, train = order[:n_val], order[n_val:]
     return X[train], X[val], y[train], y[val]

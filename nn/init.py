@@ -2,8 +2,12 @@
 
     normal   W, b ~ N(0, 1)                               the document's and Nielsen's network.py
     nielsen  W ~ N(0, 1/n_in), b ~ N(0, 1)                Nielsen's network2 (std 1/√n_in)
-    glorot   W, b ~ U(−r, r), r = √(6/(n_in + n_out))     scikit-learn (r = √(2/…) for sigmoid)
+    glorot   W, b ~ U(−r, r), r = √(6/(n_in + n_out))     scikit-learn's formula (r = √(2/…) for sigmoid)
     he       W ~ N(0, 2/n_in), b = 0                      He et al. for ReLU
+
+glorot's gain follows each layer's own activation (Glorot and Bengio's reasoning); scikit-learn
+uses the hidden activation's for every layer, output included. `nn.MLPClassifier` and
+`nn.MLPRegressor` draw their weights scikit-learn's way.
 """
 from __future__ import annotations
 

@@ -24,10 +24,15 @@ class Module:
     training = True
 
     def named_parameters(self, prefix=""):
-        """(dotted name, node) for every parameter, in definition order."""
+        """(dotted name, node) for every parameter, in definition order; a parameter reached
+        twice (a shared submodule) is listed once, under its first name, as in PyTorch, so an
+        optimiser steps it once."""
+        seen = set()
         for name, value in vars(self).items():
-            path = f"{prefix}{name}"
-            yield from _named(value, path)
+            for path, p in _named(value, f"{prefix}{name}"):
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    yield path, p
 
     def parameters(self):
         return [p for _, p in self.named_parameters()]
@@ -56,11 +61,16 @@ class Module:
         return {name: np.array(p.data, copy=True) for name, p in self.named_parameters()}
 
     def load_state_dict(self, state):
-        """Copy arrays into the parameters; names and shapes must match exactly."""
+        """Copy arrays into the parameters; names and shapes must match exactly. Every array is
+        converted before any parameter changes, so a bad state leaves the model as it was."""
         own = dict(self.named_parameters())
         _check_state(own_shapes={k: np.shape(p.data) for k, p in own.items()}, state=state)
+        try:
+            new = {name: _as_data(state[name], p.data) for name, p in own.items()}
+        except (TypeError, ValueError) as error:
+            raise ModelFileError(f"state does not fit this model: {error}") from None
         for name, p in own.items():
-            p.data = _as_data(state[name], p.data)
+            p.data = new[name]
 
     def save(self, path):
         """Write the parameters to an ``.npz`` file atomically (temporary file, then rename)."""
@@ -103,6 +113,9 @@ def _as_data(array, like):
 
 
 def _check_state(own_shapes, state):
+    if not hasattr(state, "keys") or not hasattr(state, "__getitem__"):
+        raise ModelFileError(f"a state is a mapping of parameter names to arrays, got "
+                             f"{type(state).__name__}")
     missing = [k for k in own_shapes if k not in state]
     unexpected = [k for k in state if k not in own_shapes]
     if missing or unexpected:

@@ -153,6 +153,9 @@ class SGD(Optimizer):
             raise ValueError(f"unknown schedule {schedule!r}; choose one of "
                              f"{', '.join(SCHEDULES)}")
         self.schedule = schedule
+        if not (isinstance(power_t, (int, float, np.floating, np.integer))
+                and not isinstance(power_t, bool) and math.isfinite(power_t) and power_t >= 0):
+            raise ValueError(f"power_t must be a finite number >= 0, got {power_t!r}")
         self.power_t = float(power_t)
         self.velocities = [_zeros_like(p) for p in self.params]
 
@@ -252,6 +255,10 @@ class Adam(Optimizer):
         """`_update` for every parameter of the group at once, over the flat buffers."""
         b1, b2 = self.beta_1, self.beta_2
         m, v, t1, t2 = group.m, group.v, group.t1, group.t2
+        for i, grad in zip(group.indices, grads):
+            if np.shape(grad) != self.params[i].data.shape:  # (copyto would broadcast it)
+                raise ValueError(f"parameter {i}: gradient of shape {np.shape(grad)} for a "
+                                 f"parameter of shape {self.params[i].data.shape}")
         if len(grads) == 1:
             g = grads[0].reshape(-1)
         else:
@@ -282,7 +289,10 @@ class Adam(Optimizer):
 
 def _adam_in_place(m, v, g, t1, t2, b1, b2, epsilon, lr_t):
     """m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², and the step −α_t m/(√v + ε) into t2 (returned),
-    in place with t1 as scratch: scikit-learn's operations in its order, so the same floats."""
+    in place with t1 as scratch: scikit-learn's operations in its order, so the same floats in
+    float64. In float32 scikit-learn's step is computed in float64 (NumPy 2 promotes its
+    np.float64 learning rate) and rounded once; here it stays float32, so the two can differ by
+    an ulp."""
     m *= b1
     m += np.multiply(g, 1 - b1, out=t1)
     v *= b2

@@ -12,7 +12,7 @@ from autograd import Value, weighted_sum
 
 from . import activations as act
 from .init import init_layer, rng_from
-from .module import Module, _check_state
+from .module import ModelFileError, Module, _check_state
 
 
 def _as_inputs(x):
@@ -174,9 +174,13 @@ class MLP(Module):
             shapes[f"layers.{l}.W"] = (layer.n_in, layer.n_out)
             shapes[f"layers.{l}.b"] = (layer.n_out,)
         _check_state(shapes, state)
-        for l, layer in enumerate(self.layers):
-            W = np.asarray(state[f"layers.{l}.W"], dtype=float)
-            b = np.asarray(state[f"layers.{l}.b"], dtype=float)
+        try:                            # every array converted before any weight changes
+            arrays = [(np.asarray(state[f"layers.{l}.W"], dtype=float),
+                       np.asarray(state[f"layers.{l}.b"], dtype=float))
+                      for l in range(len(self.layers))]
+        except (TypeError, ValueError) as error:
+            raise ModelFileError(f"state does not fit this model: {error}") from None
+        for layer, (W, b) in zip(self.layers, arrays):
             for j, n in enumerate(layer.neurons):
                 for i, w in enumerate(n.w):
                     w.data = float(W[i, j])

@@ -326,3 +326,22 @@ def test_debian_fashion_mnist(tmp_path, monkeypatch):
     assert ds.source == data.DEBIAN_FASHION_MNIST
     best = data.best_digits(tmp_path / "no-mnist")
     assert best.name == "fashion-mnist"
+
+
+def test_split_scale_and_one_hot_edge_cases():
+    X, y = data.make_moons(7)
+    with pytest.raises(ValueError, match="training rows"):
+        data.train_val_split(X, y, 0.95)                 # would leave no training row
+    ints = np.array([[1], [2], [3]])
+    np.testing.assert_allclose(data.standardize(ints)[0].ravel(), [-1.2247449, 0, 1.2247449])
+    np.testing.assert_allclose(data.minmax_scale(ints)[0].ravel(), [0.0, 0.5, 1.0])
+    assert data.standardize(ints.astype(np.float32))[0].dtype == np.float32
+    np.testing.assert_array_equal(data.one_hot(np.array([True, False]), 2), [[0, 1], [1, 0]])
+    np.testing.assert_array_equal(data.one_hot(np.array([0.0, 1.0]), 2), [[1, 0], [0, 1]])
+    assert data.one_hot([], 3).shape == (0, 3)
+    with pytest.raises(ValueError, match="whole numbers"):
+        data.one_hot([0.5], 2)
+    with pytest.raises(ValueError, match="noise"):
+        data.make_moons(noise=-1)
+    with pytest.raises(ValueError, match="n_classes"):
+        data.make_spiral(n_classes=0)

@@ -214,3 +214,14 @@ def test_adam_packed_state_gives_the_per_parameter_floats():
             np.testing.assert_array_equal(p.data, ps[0].data)
     assert all(p.data is a for p, a in zip(packed, arrays))      # updated in place
     assert [p.data.dtype for p in packed[:-1]] == dtypes
+
+
+def test_power_t_and_gradient_shapes_are_checked():
+    with pytest.raises(ValueError, match="power_t"):
+        SGD([ArrayParameter(np.zeros(2))], lr=0.1, schedule="invscaling", power_t=float("nan"))
+    with pytest.raises(ValueError, match="power_t"):
+        SGD([ArrayParameter(np.zeros(2))], lr=0.1, schedule="invscaling", power_t=-2)
+    params = [ArrayParameter(np.zeros((2, 2))), ArrayParameter(np.zeros(2))]
+    params[0].grad, params[1].grad = np.ones(2), np.ones(2)       # (2,) for a (2, 2) parameter
+    with pytest.raises(ValueError, match="gradient of shape"):
+        Adam(params).step()

@@ -398,3 +398,35 @@ def test_drop_last_skips_the_short_last_batch():
     assert len(seen) == 6
     with pytest.raises(TypeError, match="drop_last"):
         fit(model, X, y, drop_last="yes", progress=False)
+
+
+def test_a_shared_submodule_is_one_set_of_parameters():
+    from nn.module import Module
+    from nn.tensor_nets import Linear
+
+    class Tied(Module):
+        def __init__(self):
+            self.a = Linear(2, 2)
+            self.b = self.a
+
+    tied = Tied()
+    assert [name for name, _ in tied.named_parameters()] == ["a.W", "a.b"]
+    W = tied.a.W
+    before = W.data.copy()
+    W.grad, tied.a.b.grad = np.ones((2, 2)), np.ones(2)
+    nn.SGD(tied.parameters(), lr=0.1).step()
+    np.testing.assert_allclose(W.data, before - 0.1)             # stepped once, not twice
+
+
+@pytest.mark.parametrize("make", [lambda: nn.MLP(3, [4, 2]), lambda: nn.ValueMLP(3, [4, 2])])
+def test_a_bad_state_leaves_the_model_unchanged(make):
+    model = make()
+    before = model.state_dict()
+    bad = {k: (np.full(a.shape, "abc") if k == "layers.1.W" else a + 100)
+           for k, a in before.items()}
+    with pytest.raises(nn.ModelFileError, match="does not fit"):
+        model.load_state_dict(bad)
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+    with pytest.raises(nn.ModelFileError, match="mapping"):
+        model.load_state_dict([1, 2])
