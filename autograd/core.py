@@ -202,6 +202,13 @@ class Node:
     def zero_grad(self):
         self._grad = None
 
+    @property
+    def has_grad(self):
+        """True when ``.grad`` holds a gradient (from a backward pass, or set by hand) rather
+        than nothing: a Value's ``.grad`` reads 0.0 before any, and optimisers skip such
+        parameters, as PyTorch's skip a ``.grad`` of None."""
+        return self._grad is not None
+
     def detach(self):
         """A new leaf sharing this node's data, cut from the graph."""
         return self._leaf(self.data, False, self.label)

@@ -67,6 +67,14 @@ def _in_unit_interval(name, value):
     return float(value)
 
 
+def _gradient(p):
+    """p's gradient this step, or None to skip p: a `Value`'s ``.grad`` reads 0.0 when it has
+    none (micrograd's convention), so its ``has_grad`` decides."""
+    if getattr(p, "has_grad", True) is False:
+        return None
+    return p.grad
+
+
 def _zeros_like(p):
     return 0.0 if isinstance(p.data, float) else np.zeros_like(p.data)
 
@@ -120,8 +128,9 @@ class Optimizer:
     def step(self):
         """One update w = w + Δ of every parameter whose ``.grad`` is not None."""
         for i, p in enumerate(self.params):
-            if p.grad is not None:
-                _add_to(p, self._update(i, p.grad))
+            g = _gradient(p)
+            if g is not None:
+                _add_to(p, self._update(i, g))
 
     def _update(self, i, g):
         raise NotImplementedError
@@ -238,14 +247,15 @@ class Adam(Optimizer):
         params = self.params
         done = None
         for group in self._groups:
-            grads = [params[i].grad for i in group.indices]
+            grads = [_gradient(params[i]) for i in group.indices]
             if any(g is None for g in grads):
                 continue                    # some are skipped: one parameter at a time below
             self._packed_step(group, grads)
             done = set(group.indices) if done is None else done | set(group.indices)
         for i, p in enumerate(params):
-            if p.grad is not None and (done is None or i not in done):
-                update = self._update(i, p.grad)
+            g = _gradient(p)
+            if g is not None and (done is None or i not in done):
+                update = self._update(i, g)
                 if isinstance(p.data, np.ndarray):
                     _add_scratch_to(p.data, update)
                 else:

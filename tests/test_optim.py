@@ -225,3 +225,19 @@ def test_power_t_and_gradient_shapes_are_checked():
     params[0].grad, params[1].grad = np.ones(2), np.ones(2)       # (2,) for a (2, 2) parameter
     with pytest.raises(ValueError, match="gradient of shape"):
         Adam(params).step()
+
+
+@pytest.mark.parametrize("make", [lambda p: Adam([p], lr=0.1),
+                                  lambda p: SGD([p], lr=0.1, momentum=0.9)])
+def test_a_value_without_a_gradient_is_skipped_like_a_none_grad(make):
+    # a Value's .grad reads 0.0 when it has none; has_grad tells the optimiser to skip it, as a
+    # Tensor's .grad of None does (momentum and Adam's moments would otherwise still move it)
+    p = Value(1.0)
+    opt = make(p)
+    (p * p).backward()
+    opt.step()
+    opt.zero_grad()
+    assert not p.has_grad and p.grad == 0.0
+    before = p.data
+    opt.step()
+    assert p.data == before
