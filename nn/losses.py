@@ -62,23 +62,46 @@ def mse(h, y):
 
 
 def softmax_cross_entropy(z, y):
-    """−1/n Σᵢ log softmax(zᵢ)[yᵢ] from logits z; y are class indices (or one-hot rows)."""
+    """−1/n Σᵢ Σⱼ tᵢⱼ log softmax(zᵢ)ⱼ from logits z. The targets y are class indices (n,) or
+    one-hot rows (tᵢ one-hot: −1/n Σᵢ log softmax(zᵢ)[yᵢ]), or rows of target probabilities
+    tᵢ (n × k: soft labels, label smoothing)."""
     _check_rows(z, y, "softmax_cross_entropy")
+    k = z.shape[1] if isinstance(z, Tensor) else len(z[0])
+    target = _cross_entropy_targets(y, k)
     if isinstance(z, Tensor):
         # one op (Tensor.softmax_cross_entropy): the value of
         # -(z.log_softmax(axis=1)[range(n), labels].sum()) / n, the gradient (softmax − onehot)/n
-        y = _raw(y)
-        if not (isinstance(y, np.ndarray) and y.ndim == 1 and y.dtype.kind in "iu"):
-            y = _class_indices(y, z.shape[1])    # one-hot rows, floats: checked, as indices
-        return z.softmax_cross_entropy(y)        # integer labels: the op checks their range
-    k = len(z[0])
-    labels = _class_indices(y, k)
+        return z.softmax_cross_entropy(target)
+    if target.ndim == 1:
+        target = _class_indices(target, k)      # (the Tensor op checks labels itself)
     total = Value(0.0, requires_grad=False)
-    for zi, c in zip(z, labels):
+    for i, zi in enumerate(z):
         shift = max(v.data for v in zi)          # a constant: log-sum-exp without overflow
         lse = sum(((v - shift).exp() for v in zi), Value(0.0, requires_grad=False)).log() + shift
-        total = total + (lse - zi[c])
+        if target.ndim == 1:
+            total = total + (lse - zi[target[i]])
+        else:                                    # Σⱼ tᵢⱼ (lse − zᵢⱼ), over the tᵢⱼ ≠ 0
+            for t, v in zip(target[i].tolist(), zi):
+                if t:
+                    total = total + (lse - v) * t
     return total * (1.0 / len(z))
+
+
+def _cross_entropy_targets(y, k):
+    """Class indices (intp) for labels or one-hot rows; float rows for any other n × k targets."""
+    y = _raw(y)
+    if isinstance(y, np.ndarray) and y.ndim == 1 and y.dtype.kind in "iu":
+        return y                        # integer labels as they are: the op checks their range
+    y = np.asarray(y)
+    if y.ndim == 2:
+        if y.shape[1] != k:
+            raise ValueError(f"target rows have {y.shape[1]} columns, the output has {k}")
+        if y.dtype.kind not in "fiub" or not np.all(np.isfinite(y)):
+            raise ValueError("target rows must hold finite numbers")
+        one_hot = np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=1) == 1)
+        if not one_hot:
+            return y.astype(np.float64)
+    return _class_indices(y, k)
 
 
 def _raw(y):

@@ -259,8 +259,14 @@ def _targets(y, n, k, cost):
         labels = y.astype(np.int64)
         return (labels if cost == "cross_entropy" else np.eye(k)[labels]), labels
     if cost == "cross_entropy":
-        raise ValueError(f"cost 'cross_entropy' needs labels (n,) or one-hot rows (n, {k}), "
-                         f"got y of shape {y.shape}")
+        if y.ndim == 2 and y.shape[1] == k and k > 1 and np.all(y >= 0) and np.allclose(
+                y.sum(axis=1), 1, rtol=0, atol=1e-6):
+            # rows of target probabilities (soft labels, label smoothing): accuracy is measured
+            # against each row's most probable class
+            return y.astype(np.float64), y.argmax(axis=1)
+        raise ValueError(f"cost 'cross_entropy' needs labels (n,), one-hot rows or rows of "
+                         f"probabilities (n, {k}; each ≥ 0, summing to 1), got y of shape "
+                         f"{y.shape}")
     Y = y.reshape(n, 1) if (y.ndim == 1 and k == 1) else y
     if Y.shape != (n, k):
         raise ValueError(f"y must have shape ({n}, {k}) (n rows × k outputs), got {y.shape}")

@@ -73,3 +73,29 @@ def test_cross_entropy_cost_takes_labels_one_hot_rows_and_whole_floats():
         np.testing.assert_allclose(v, -log_p[np.arange(5), y].mean(), rtol=1e-14)
     with pytest.raises(ValueError, match="0..2"):
         losses.softmax_cross_entropy(Tensor(z), np.array([0, 3, 1, 1, 0]))
+
+
+def test_softmax_cross_entropy_with_soft_targets_on_both_engines():
+    from scipy.special import log_softmax, softmax
+
+    from autograd import Value
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((4, 3))
+    T = rng.random((4, 3))
+    T /= T.sum(axis=1, keepdims=True)                   # rows of probabilities
+    zt = Tensor(z, requires_grad=True)
+    J = losses.softmax_cross_entropy(zt, T)
+    J.backward()
+    zv = [[Value(float(v)) for v in row] for row in z]
+    Jv = losses.softmax_cross_entropy(zv, T)
+    Jv.backward()
+    expected = -(T * log_softmax(z, axis=1)).sum() / 4
+    assert float(J.data) == pytest.approx(expected, rel=1e-12)
+    assert Jv.data == pytest.approx(expected, rel=1e-12)
+    np.testing.assert_allclose(zt.grad, (softmax(z, axis=1) - T) / 4, atol=1e-15)
+    np.testing.assert_allclose([[v.grad for v in row] for row in zv], zt.grad, atol=1e-15)
+    # one-hot rows are still read as labels: the same numbers as the labels themselves
+    labels = np.array([0, 2, 1, 1])
+    a = losses.softmax_cross_entropy(Tensor(z), np.eye(3)[labels]).data
+    b = losses.softmax_cross_entropy(Tensor(z), labels).data
+    assert a == b

@@ -430,3 +430,22 @@ def test_a_bad_state_leaves_the_model_unchanged(make):
         np.testing.assert_array_equal(v, before[k])
     with pytest.raises(nn.ModelFileError, match="mapping"):
         model.load_state_dict([1, 2])
+
+
+def test_fit_with_soft_targets_agrees_across_engines_and_the_delta_reference():
+    X, y = _moons(30)
+    T = np.full((30, 2), 0.05)
+    T[np.arange(30), y] = 0.95                          # label smoothing
+    tensor = nn.MLP(2, [4, 2], seed=3)
+    value = nn.ValueMLP(2, [4, 2], seed=3)
+    value.load_state_dict(tensor.state_dict())
+    delta = _delta_twin(tensor, "cross_entropy")
+    kw = dict(cost="cross_entropy", epochs=3, batch_size=10, shuffle=False, progress=False,
+              optimizer=lambda params: nn.SGD(params, lr=0.5))
+    histories = [fit(m, X, T, **kw) for m in (tensor, value)]
+    histories.append(fit(delta, X, T, **{k: v for k, v in kw.items() if k != "cost"}))
+    for h in histories[1:]:
+        np.testing.assert_allclose(h.loss, histories[0].loss, rtol=1e-12)
+    assert histories[0].accuracy                        # against each row's likeliest class
+    with pytest.raises(ValueError, match="probabilities"):
+        fit(nn.MLP(2, [4, 2]), X, T * 2, cost="cross_entropy", progress=False)
