@@ -483,6 +483,40 @@ class Value(Node):
     def __float__(self):
         return self.data
 
+    def __int__(self):
+        return int(self.data)
+
+    def __round__(self, ndigits=None):
+        return round(self.data, ndigits)
+
+    def __format__(self, spec):
+        return format(self.data, spec) if spec else repr(self)
+
+    def __bool__(self):
+        """``if v:`` tests the number, as for a float (and a PyTorch scalar tensor)."""
+        return self.data != 0.0
+
+    # -- copies are new vertices -------------------------------------------------------------
+    def _copied(self):
+        """A new leaf with this Value's number, label and requires_grad (and, for a leaf, its
+        gradient): a copy is a vertex of its own, never a second handle on this one's tape
+        entry, whose gradient would flow back to the original."""
+        v = Value(self.data, label=self.label, requires_grad=self.requires_grad)
+        if self.is_leaf:
+            v._leaf_grad = self._grad
+        return v
+
+    def __copy__(self):
+        return self._copied()
+
+    def __deepcopy__(self, memo):
+        return self._copied()
+
+    def __reduce__(self):
+        # only the number and its facts: no tape (its entry numbers mean nothing elsewhere)
+        return (_restore_value, (self.data, self.label, self.requires_grad,
+                                 self._grad if self.is_leaf else None))
+
     def __lt__(self, other):
         return self.data < _as_value(other).data
 
@@ -517,3 +551,10 @@ class Value(Node):
 
 
 rules.install(Value, _binary, _unary)
+
+
+def _restore_value(data, label, requires_grad, grad):
+    """Unpickling: a fresh leaf (see `Value.__reduce__`)."""
+    v = Value(data, label=label, requires_grad=requires_grad)
+    v._leaf_grad = grad
+    return v

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import autograd
+import nn
 from autograd import Value, detect_anomaly, enable_grad, gradcheck, no_grad, topo_order
 from autograd.core import gradients
 from tests.ops_table import BINARY, SETTINGS, UNARY
@@ -745,3 +746,31 @@ def test_an_unused_nan_derivative_into_a_constant_keeps_the_plain_pass(monkeypat
     y = x ** 2 + x * 4.0
     y.backward()
     assert x.grad == -2.0
+
+
+def test_a_copied_or_unpickled_value_is_a_vertex_of_its_own():
+    import copy
+    import pickle
+    a = Value(3.0, label="a")
+    a * a                                         # a now has an entry on the current tape
+    for twin in (copy.copy(a), copy.deepcopy(a), pickle.loads(pickle.dumps(a))):
+        (twin * 5.0).backward()
+        assert twin.grad == 5.0 and twin.label == "a" and twin is not a
+    assert a.grad == 0.0                          # nothing flowed back to the original
+    assert len(pickle.dumps(Value(1.0) * Value(2.0))) < 200    # no tape in the pickle
+
+
+def test_a_deep_copied_value_network_trains_on_its_own():
+    import copy
+    model = nn.ValueMLP(2, [3, 1], seed=0)
+    model([0.5, 0.2])                             # a forward pass before copying
+    twin = copy.deepcopy(model)
+    twin([0.5, 0.2])[0].backward()
+    assert all(p.grad == 0.0 for p in model.parameters())
+    assert any(p.grad != 0.0 for p in twin.parameters())
+
+
+def test_value_converts_like_a_float():
+    assert not Value(0.0) and Value(-2.0)
+    assert int(Value(2.7)) == 2 and round(Value(2.567), 2) == 2.57
+    assert f"{Value(2.0):.2f}" == "2.00" and float(Value(1.5)) == 1.5
