@@ -10,10 +10,16 @@ reaches the tensor, then an ndarray of its shape (a Tensor with ``create_graph=T
 """
 from __future__ import annotations
 
+import math
 import numbers
 import sys
 
 import numpy as np
+
+try:
+    from numpy.lib.array_utils import normalize_axis_tuple     # numpy ≥ 2
+except ImportError:                                              # pragma: no cover - numpy 1.x
+    from numpy.core.numeric import normalize_axis_tuple
 
 from . import rules
 from .backends import ArrayMath, NodeMath
@@ -220,6 +226,23 @@ class Tensor(Node):
     def __len__(self):
         return len(self.data)
 
+    def __iter__(self):
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d Tensor")
+        return (self[i] for i in range(len(self.data)))
+
+    def __float__(self):
+        return float(self._one("float"))
+
+    def __int__(self):
+        return int(self._one("int"))
+
+    def _one(self, what):
+        if self.data.size != 1:
+            raise TypeError(f"only a one-element Tensor converts to {what}, this one has shape "
+                            f"{self.data.shape}")
+        return self.data.reshape(()).item()
+
     def numpy(self):
         return self.data
 
@@ -255,9 +278,10 @@ class Tensor(Node):
         if axis is None:
             count = self.data.size
         else:
-            axes = (axis,) if isinstance(axis, int) else axis
+            axes = normalize_axis_tuple(axis, self.data.ndim)    # numpy's AxisError if bad
             count = int(np.prod([shape[a] for a in axes]))
-        return self.sum(axis=axis, keepdims=keepdims) * (1.0 / count)
+        # an empty mean is nan, as in numpy and PyTorch (0 · inf of the empty sum's scale)
+        return self.sum(axis=axis, keepdims=keepdims) * (1.0 / count if count else math.nan)
 
     def max(self, axis=None, keepdims=False):
         """Maximum over ``axis``; tied maxima share the gradient equally."""
@@ -341,7 +365,11 @@ class Tensor(Node):
         return self[index]
 
     def astype(self, dtype):
-        return _apply(rules.ASTYPE, self, dtype=np.dtype(dtype))
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"astype: a Tensor holds floats (its gradient needs them), got "
+                            f"{dtype}; for other types use .data.astype({dtype})")
+        return _apply(rules.ASTYPE, self, dtype=dtype)
 
     # -- comparisons: plain boolean arrays, not differentiable -----------------------------
     def _raw(self, other):
@@ -417,16 +445,26 @@ def _cross_entropy_target(target, z):
 def _axis(axis):
     if isinstance(axis, list):
         return tuple(axis)
+    if isinstance(axis, np.integer):
+        return int(axis)
     return axis
 
 
 def _plain_index(index):
-    """Tensors used as indices become their integer arrays (indices are never differentiated)."""
+    """Tensors used as indices become their integer arrays (indices are never differentiated);
+    their values must be whole numbers (Tensors hold floats), as numpy refuses float indices."""
     if isinstance(index, Tensor):
-        return index.data.astype(np.intp)
+        return _whole(index.data)
     if isinstance(index, tuple):
-        return tuple(i.data.astype(np.intp) if isinstance(i, Tensor) else i for i in index)
+        return tuple(_whole(i.data) if isinstance(i, Tensor) else i for i in index)
     return index
+
+
+def _whole(data):
+    if not np.all(data == np.round(data)):
+        raise IndexError(f"a Tensor used as an index must hold whole numbers, got "
+                         f"{data.ravel()[:5]} (index with an integer or boolean numpy array)")
+    return data.astype(np.intp)
 
 
 def where(cond, a, b):

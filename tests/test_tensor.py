@@ -865,3 +865,24 @@ def test_pow_at_exponent_zero_warns_nothing():
         (a ** b).sum().backward()
     np.testing.assert_array_equal(a.grad, [0.0, 0.0])
     np.testing.assert_allclose(b.grad, [0.0, np.log(2.0)])
+
+
+def test_tensor_python_protocol():
+    A = Tensor(np.arange(6.0).reshape(3, 2), requires_grad=True)
+    with pytest.raises(IndexError, match="whole numbers"):
+        A[Tensor([1.7])]                              # numpy refuses float indices too
+    np.testing.assert_array_equal(A[Tensor([2.0])].data, [[4.0, 5.0]])
+    with pytest.raises(TypeError, match="holds floats"):
+        A.astype(int)
+    assert A.astype(np.float32).dtype == np.float32
+    with pytest.raises(TypeError, match="0-d"):
+        list(Tensor(3.0))
+    assert [row.data.tolist() for row in A] == [[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]
+    np.testing.assert_array_equal(A.mean(axis=np.int64(0)).data, [2.0, 3.0])
+    np.testing.assert_array_equal(A.mean(axis=-1).data, [0.5, 2.5, 4.5])
+    with pytest.raises(np.exceptions.AxisError):
+        A.mean(axis=2)
+    assert np.isnan(Tensor(np.zeros((0, 3))).mean().data)
+    assert float(Tensor([2.5])) == 2.5 and int(Tensor([[2.5]])) == 2
+    with pytest.raises(TypeError, match="one-element"):
+        float(Tensor([1.0, 2.0]))
