@@ -233,7 +233,7 @@ def forward(weights, biases, x, activations):
     return a, z
 
 
-@dataclass
+@dataclass(eq=False)                # lists of arrays: compare them with numpy, not ==
 class DeltaResult:
     """Everything the δ recursion computed for one batch.
 
@@ -262,6 +262,8 @@ class DeltaResult:
         return len(self.z)
 
     def _at(self, items, l, first, name):
+        if isinstance(l, bool) or not isinstance(l, (int, np.integer)):
+            raise TypeError(f"{name}: the layer number l is a whole number, got {l!r}")
         last = first + len(items) - 1
         if not first <= l <= last:
             raise IndexError(f"{name} is defined for l = {first}..{last}, got l = {l}")
@@ -375,7 +377,17 @@ class DeltaNetwork:
         self.weights = [np.asarray(W) for W in weights]
         self.biases = [np.asarray(b) for b in biases]
         dtype = self.weights[0].dtype if self.weights else np.float64
+        if not np.issubdtype(dtype, np.floating):
+            raise TypeError(f"the weights must be floats (gradient steps are fractions), got "
+                            f"{dtype}")
         _check_parameters(self.weights, self.biases, dtype)
+        if any(0 in W.shape for W in self.weights):
+            raise ValueError(f"every layer needs at least one unit, got weight shapes "
+                             f"{[W.shape for W in self.weights]}")
+        if not (isinstance(l2, (int, float, np.floating, np.integer)) and l2 >= 0):
+            raise ValueError(f"l2 must be a number >= 0, got {l2!r}")
+        if l2 and l2_convention == "nielsen" and n_train is not None and n_train < 1:
+            raise ValueError(f"the 'nielsen' L2 term divides by n_train, got {n_train!r}")
         self.activations = resolve_activations(activations, len(self.weights))
         self.cost = cost
         self.l2 = l2
@@ -391,6 +403,8 @@ class DeltaNetwork:
         """
         if len(sizes) < 2:
             raise ValueError(f"sizes needs at least two widths [n^(1), n^(2)], got {sizes!r}")
+        if not np.issubdtype(np.dtype(dtype), np.floating):
+            raise TypeError(f"dtype must be a float type, got {np.dtype(dtype)}")
         names = resolve_activations(activations, len(sizes) - 1)
         rng = np.random.default_rng(seed)
         weights, biases = [], []

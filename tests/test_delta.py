@@ -252,3 +252,19 @@ def test_never_imports_autograd():
         "assert sys.modules['autograd'] is None\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_delta_network_refuses_what_it_cannot_train():
+    from nn.delta import DeltaNetwork
+    with pytest.raises(TypeError, match="float"):
+        DeltaNetwork.init([3, 2, 2], "sigmoid", dtype=int)        # would truncate the weights
+    with pytest.raises(ValueError, match="at least one unit"):
+        DeltaNetwork.init([3, 0, 2], "sigmoid")
+    with pytest.raises(ValueError, match="l2"):
+        DeltaNetwork.init([3, 2, 2], "sigmoid", l2=-1.0)
+    result = DeltaNetwork.init([3, 2, 2], "sigmoid").backprop(np.ones((2, 3)), np.ones((2, 2)))
+    for bad in (1.0, True):
+        with pytest.raises(TypeError, match="whole number"):
+            result.grad_W_at(bad)
+    assert result.grad_W_at(np.int64(2)).shape == (2, 2)
+    assert (result == result) is True                 # identity, not an ambiguous array test
