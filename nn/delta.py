@@ -191,8 +191,11 @@ def _check_x(x, W1, dtype):
 
 
 def _targets(y, n, k, cost, dtype):
-    """Return Y as an n × k array of ``dtype``; integer labels (n,) become one-hot rows."""
+    """Return Y as an n × k array of ``dtype``; integer labels (n,) become one-hot rows, and
+    for one sample (n = 1) a target row of length k > 1 is that sample's row."""
     y = np.asarray(y)
+    if n == 1 and k > 1 and y.ndim == 1 and y.shape[0] == k:
+        y = y[None, :]
     if y.ndim == 1 and (cost == "cross_entropy" or (k > 1 and np.issubdtype(y.dtype, np.integer))):
         if y.shape[0] != n:
             raise ValueError(f"y has {y.shape[0]} labels but x has {n} rows")

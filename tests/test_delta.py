@@ -268,3 +268,12 @@ def test_delta_network_refuses_what_it_cannot_train():
             result.grad_W_at(bad)
     assert result.grad_W_at(np.int64(2)).shape == (2, 2)
     assert (result == result) is True                 # identity, not an ambiguous array test
+
+
+def test_one_sample_takes_a_one_dimensional_target_row():
+    from nn.delta import DeltaNetwork
+    net = DeltaNetwork.init([3, 4, 2], "sigmoid")
+    X, Y = np.random.default_rng(0).random((5, 3)), np.random.default_rng(1).random((5, 2))
+    one, row = net.backprop(X[0], Y[0]), net.backprop(X[:1], Y[:1])
+    assert one.cost == row.cost
+    np.testing.assert_array_equal(one.grad_W_at(1), row.grad_W_at(1))
