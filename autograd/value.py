@@ -320,8 +320,11 @@ def _backprop_values(root, seed, create_graph, store, keep, observe):
         while pending:
             tape = max(pending, key=_serial_of)
             seeds = pending.pop(tape)
-            for i, leaf in tape.objects.items():     # a leaf's value now, as on Tensor graphs
-                tape.data[i] = leaf.data
+            code = tape.code
+            for i, leaf in tape.objects.items():     # a leaf's value now, as on Tensor graphs,
+                tape.data[i] = leaf.data             # and whether it needs a gradient now: its
+                code[i] = tp.LEAF if leaf.requires_grad else tp.CONSTANT    # one entry per
+                # tape was written at its first use, perhaps before requires_grad changed
             # All at once when it can; edge by edge when it must (create_graph, explain,
             # anomaly mode) or when something is not finite (IEEE-754 results).
             g = None if general else tp.sweep(tape, seeds)

@@ -774,3 +774,19 @@ def test_value_converts_like_a_float():
     assert not Value(0.0) and Value(-2.0)
     assert int(Value(2.7)) == 2 and round(Value(2.567), 2) == 2.57
     assert f"{Value(2.0):.2f}" == "2.00" and float(Value(1.5)) == 1.5
+
+
+def test_requires_grad_changed_between_uses_on_one_tape_is_honoured():
+    # a leaf has one entry per tape, written at its first use: whether it needs a gradient is
+    # read again at backward (unfreezing after a monitoring forward pass, say)
+    x = Value(3.0)
+    c = Value(2.0, requires_grad=False)
+    c * x                                    # first use while frozen
+    c.requires_grad = True
+    (c * c).backward()
+    assert c.grad == 4.0                     # was 0.0
+    w = Value(5.0)
+    w * x                                    # first use while trainable
+    w.requires_grad = False
+    (w * x + x * x).backward()
+    assert w.grad == 0.0 and x.grad == 5.0 + 6.0
