@@ -373,6 +373,7 @@ class Value(Node):
     _math = FloatMath
     _node_math = NodeMath
     _fit_grad = None                # scalars never broadcast
+    __array_ufunc__ = None          # ndarray ⊕ Value defers to Value's reflected ops either way
     _graph_backprop = staticmethod(_backprop_values)
 
     def __init__(self, data, label=None, requires_grad=True):

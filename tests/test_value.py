@@ -790,3 +790,11 @@ def test_requires_grad_changed_between_uses_on_one_tape_is_honoured():
     w.requires_grad = False
     (w * x + x * x).backward()
     assert w.grad == 0.0 and x.grad == 5.0 + 6.0
+
+
+def test_value_with_numpy_arrays_behaves_the_same_either_way_round():
+    v = Value(2.0)
+    for make in (lambda: v * np.array([1.0, 2.0]), lambda: np.array([1.0, 2.0]) * v):
+        with pytest.raises(TypeError, match="ndarray"):
+            make()                               # was an object array of Values one way round
+    assert (np.float64(2.0) * v).data == 4.0 and (v * np.float32(2.0)).data == 4.0
