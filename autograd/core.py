@@ -138,6 +138,15 @@ def check_finite(data, op_name, inputs, phase, node=None):
         f"inputs: {parts}")
 
 
+def backward_anomaly(error, op_name, inputs, node):
+    """An anomaly raised while a VJP was being recorded (``create_graph=True``) happened in the
+    backward pass of ``op_name``: say so first, with the inner op's report after it."""
+    return FloatingPointError(
+        f"detect_anomaly: op '{op_name}' produced a non-finite value in backward for "
+        f"{_describe(node)}; inputs: {', '.join(_describe(x) for x in inputs)} (inside its "
+        f"derivative: {str(error).removeprefix('detect_anomaly: ')})")
+
+
 def _all_finite(data):
     if isinstance(data, Node):              # a gradient built with create_graph=True
         data = data.data
@@ -398,12 +407,15 @@ def _backprop(root, seed, create_graph, store=False, keep=(), observe=None):
                 i += 1
                 if not parent.requires_grad:
                     continue
-                if binary:
-                    contribution = vjps[i](m, g, y, a, b)
-                elif ctx is None:
-                    contribution = vjps[i](m, g, y, *xs)
-                else:
-                    contribution = vjps[i](m, g, y, *xs, **ctx)
+                try:
+                    if binary:
+                        contribution = vjps[i](m, g, y, a, b)
+                    elif ctx is None:
+                        contribution = vjps[i](m, g, y, *xs)
+                    else:
+                        contribution = vjps[i](m, g, y, *xs, **ctx)
+                except FloatingPointError as error:   # anomaly mode, create_graph=True
+                    raise backward_anomaly(error, node._op.name, parents, parent) from None
                 if checked:
                     if fit is not None:
                         contribution = fit(m, contribution, parent)

@@ -305,7 +305,11 @@ def sweep_general(tape, seeds, node_at, m, create_graph, observe, anomaly, check
         for slot, j in enumerate(inputs):
             if code[j] == CONSTANT:          # constants need no gradient
                 continue
-            contribution = op.vjps[slot](m, gi, y, *xs, **ctx)
+            try:
+                contribution = op.vjps[slot](m, gi, y, *xs, **ctx)
+            except FloatingPointError as error:         # anomaly mode, create_graph=True
+                from .core import backward_anomaly
+                raise backward_anomaly(error, op.name, parents, parents[slot]) from None
             if anomaly:
                 check_finite(contribution, op.name, parents, "backward", parents[slot])
             previous = g[j]

@@ -798,3 +798,14 @@ def test_value_with_numpy_arrays_behaves_the_same_either_way_round():
         with pytest.raises(TypeError, match="ndarray"):
             make()                               # was an object array of Values one way round
     assert (np.float64(2.0) * v).data == 4.0 and (v * np.float32(2.0)).data == 4.0
+
+
+def test_anomaly_with_create_graph_names_the_op_being_differentiated():
+    x = Value(0.0)
+    with detect_anomaly():
+        f = x.sqrt() * 0.0 + x * x
+        with pytest.raises(FloatingPointError) as info:
+            f.backward(create_graph=True)
+    message = str(info.value)
+    assert message.startswith("detect_anomaly: op 'sqrt' produced a non-finite value in backward")
+    assert "inside its derivative" in message
