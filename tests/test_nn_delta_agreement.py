@@ -8,7 +8,7 @@ slow Value engine), the activations, the cost, the L2 convention and the batch s
 import dataclasses
 
 import numpy as np
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import nn
@@ -115,6 +115,13 @@ def conditioning(case, model):
     return kappa
 
 
+def agree(p, comparison, tol):
+    """rel(autograd, δ) ≤ tol, or, for a gradient that is small because its terms cancel (a
+    relative measure then magnifies rounding), every entry within 1e-14·max(1, |J|): the two
+    sum the same O(1) terms in different orders."""
+    return p.rel_delta <= tol or p.max_abs_delta <= 1e-14 * max(1.0, abs(comparison.cost_delta))
+
+
 def describe(case, comparison):
     return f"{case}\n{comparison.table()}"
 
@@ -124,7 +131,7 @@ def assert_delta_agrees_with_autograd(case, engine, tol=TOL_DELTA):
     c = compare_gradients(case.model(engine), X, y, numeric=False, **case.kwargs())
     for p in c.parameters:
         assert p.autograd.shape == p.delta.shape == p.shape
-        assert p.rel_delta <= tol, f"{p.name}: rel {p.rel_delta:.3e}\n{describe(case, c)}"
+        assert agree(p, c, tol), f"{p.name}: rel {p.rel_delta:.3e}\n{describe(case, c)}"
     assert abs(c.cost_autograd - c.cost_delta) <= TOL_DELTA * max(1.0, abs(c.cost_delta))
 
 
@@ -142,7 +149,7 @@ def assert_both_agree_with_central_differences(case, engine):
                           **case.kwargs())
     assert c.warnings == []
     for p in c.parameters:
-        assert p.rel_delta <= TOL_DELTA, f"{p.name}\n{describe(case, c)}"
+        assert agree(p, c, TOL_DELTA), f"{p.name}\n{describe(case, c)}"
         # rel ≤ 1e-6, or (for a gradient too small for a relative measure) every entry within
         # the noise floor of central differences themselves: see Comparison.numeric_floor.
         assert p.numeric_agrees(TOL_NUMERIC, c.numeric_floor), f"{p.name}\n{describe(case, c)}"
@@ -160,6 +167,11 @@ def test_delta_agrees_with_autograd_on_tensor(case):
 
 @settings(max_examples=15, deadline=None)
 @given(VALUE_CASES)
+# found by hypothesis: W(1)'s gradient, −2.6e−6, is a sum whose terms cancel; the two sides
+# differ by 1.2e−17, a relative 2.4e−12
+@example(Case(n_in=1, sizes=[1, 1], activation="tanh", output_activation="tanh",
+              cost="document", l2=0.0, l2_convention="ufldl", n_train=None, n=3,
+              init="glorot", seed=487))
 def test_delta_agrees_with_autograd_on_value(case):
     assert_delta_agrees_with_autograd(case, "value")
 
