@@ -87,6 +87,11 @@ def softmax_cross_entropy(z, y):
     return total * (1.0 / len(z))
 
 
+def is_one_hot(Y):
+    """Every row of the n × k array Y is one 1 among zeros."""
+    return bool(np.all((Y == 0) | (Y == 1)) and np.all(Y.sum(axis=1) == 1))
+
+
 def _cross_entropy_targets(y, k):
     """Class indices (intp) for labels or one-hot rows; float rows for any other n × k targets."""
     y = _raw(y)
@@ -98,8 +103,7 @@ def _cross_entropy_targets(y, k):
             raise ValueError(f"target rows have {y.shape[1]} columns, the output has {k}")
         if y.dtype.kind not in "fiub" or not np.all(np.isfinite(y)):
             raise ValueError("target rows must hold finite numbers")
-        one_hot = np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=1) == 1)
-        if not one_hot:
+        if not is_one_hot(y):
             return y.astype(np.float64)
     return _class_indices(y, k)
 

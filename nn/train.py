@@ -235,10 +235,6 @@ def _check_X(X, net):
     return X.astype(net.dtype, copy=False)
 
 
-def _is_one_hot(Y):
-    return bool(np.all((Y == 0) | (Y == 1)) and np.all(Y.sum(axis=1) == 1))
-
-
 def _targets(y, n, k, cost):
     """(Y for the cost, class labels or None). Labels exist for classification: cross-entropy,
     integer labels or one-hot rows for k > 1 outputs, 0/1 targets for k = 1."""
@@ -249,7 +245,7 @@ def _targets(y, n, k, cost):
         raise ValueError(f"y has {y.shape[0]} rows but X has {n}")
     if not np.all(np.isfinite(y)):
         raise ValueError(f"y contains {np.count_nonzero(~np.isfinite(y))} NaN or inf values")
-    if y.ndim == 2 and y.shape[1] == k and k > 1 and _is_one_hot(y):
+    if y.ndim == 2 and y.shape[1] == k and k > 1 and losses.is_one_hot(y):
         labels = y.argmax(axis=1)
         return (labels if cost == "cross_entropy" else y.astype(np.float64)), labels
     if y.ndim == 1 and (cost == "cross_entropy" or k > 1):
