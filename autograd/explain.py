@@ -206,21 +206,17 @@ def _engine_check(root, leaves, narrated, grad_out):
     `autograd.gradients` (which touches no ``.grad``: explaining never changes what a later
     ``backward()`` accumulates). Returns (values, source, ok)."""
     states = [leaf.grad_state(root) for leaf in leaves]
-    note = ""
     if leaves and all(s == "none" for s in states):
-        values = [getattr(g, "data", g) for g in gradients(root, leaves, grad_out)]
-        return values, ("backward() has not run, so compared with autograd.gradients"), all(
-            _close(a, b) for a, b in zip(narrated, values))
-    if all(s == "current" for s in states):
+        source = "backward() has not run, so compared with autograd.gradients"
+    elif all(s == "current" for s in states):
         values = [getattr(leaf.grad, "data", leaf.grad) for leaf in leaves]
-        source = note + "compared with each leaf's .grad"
         if all(_close(a, b) for a, b in zip(narrated, values)):
-            return values, source, True
+            return values, "compared with each leaf's .grad", True
         # .grad accumulates over backward passes: it can hold more than this root's gradient.
-        source = (note + ".grad also holds earlier backward passes (it accumulates; call "
-                  "zero_grad), so compared with autograd.gradients")
+        source = (".grad also holds earlier backward passes (it accumulates; call zero_grad), "
+                  "so compared with autograd.gradients")
     else:
-        source = note + "compared with autograd.gradients (some .grad hold other passes)"
+        source = "compared with autograd.gradients (some .grad hold other passes)"
     values = [getattr(g, "data", g) for g in gradients(root, leaves, grad_out)]
     return values, source, all(_close(a, b) for a, b in zip(narrated, values))
 
