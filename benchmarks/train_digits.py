@@ -10,6 +10,9 @@ float32, X in [0, 1]. Engines:
     torch       PyTorch CPU, 2 threads: a hand-written loop over index-permutation batches
     torch-fused the same with Adam(fused=True), PyTorch's fastest CPU Adam (not its default;
                 shown for fairness, the targets use the default)
+    torch-loader the torch loop fed by ``DataLoader(TensorDataset(X, y), batch_size=200,
+                shuffle=True)``, as most PyTorch scripts feed batches (context, not a target:
+                the targets use the faster index-permutation loop above)
     sklearn     sklearn.neural_network.MLPClassifier(max_iter=10, tol=0, n_iter_no_change=100)
     floor       the five matmuls per batch alone, float32, over the same batch shapes
     lean        the same step hand-written for this one network in numpy: buffers allocated once,
@@ -47,7 +50,8 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 ALPHA, LR, BATCH, HIDDEN = 1e-4, 1e-3, 200, 100
-ENGINES = ("chainrule", "estimator", "delta", "torch", "torch-fused", "sklearn", "floor", "lean")
+ENGINES = ("chainrule", "estimator", "delta", "torch", "torch-fused", "torch-loader", "sklearn",
+           "floor", "lean")
 TARGETS = {"torch": 0.6, "sklearn": 0.6, "floor": 2.5}
 ACCURACY_TARGET = 0.872
 
@@ -170,7 +174,7 @@ def work_delta(seed, epochs, profile=False):
     return {"epoch_seconds": history.seconds, "accuracy": accuracy(net, Xt, yt)}
 
 
-def work_torch(seed, epochs, profile=False, fused=False):
+def work_torch(seed, epochs, profile=False, fused=False, loader=False):
     import torch
     torch.set_num_threads(2)
     torch.manual_seed(seed)
@@ -194,14 +198,23 @@ def work_torch(seed, epochs, profile=False, fused=False):
     loss_fn = torch.nn.CrossEntropyLoss()
     generator = torch.Generator().manual_seed(seed)
     n = X.shape[0]
-    seconds = []
-    for _ in range(epochs):
-        start = time.perf_counter()
+
+    def index_batches():
         order = torch.randperm(n, generator=generator)
         for lo in range(0, n, BATCH):
             rows = order[lo:lo + BATCH]
+            yield X[rows], y[rows]
+
+    if loader:
+        from torch.utils.data import DataLoader, TensorDataset
+        batches = DataLoader(TensorDataset(X, y), batch_size=BATCH, shuffle=True,
+                             generator=generator)
+    seconds = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        for xb, yb in (batches if loader else index_batches()):
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(X[rows]), y[rows])
+            loss = loss_fn(model(xb), yb)
             loss.backward()
             optimizer.step()
         seconds.append(time.perf_counter() - start)
@@ -214,6 +227,12 @@ def work_torch_fused(seed, epochs, profile=False):
     """PyTorch with ``torch.optim.Adam(fused=True)`` (one fused kernel per step on CPU): not
     the default a user gets, so the targets use the default; shown to be fair to the peer."""
     return work_torch(seed, epochs, profile, fused=True)
+
+
+def work_torch_loader(seed, epochs, profile=False):
+    """PyTorch's default Adam fed by a shuffling ``DataLoader`` (num_workers=0, its default):
+    the batches most PyTorch scripts see; it collates each batch from 200 single rows."""
+    return work_torch(seed, epochs, profile, loader=True)
 
 
 def work_sklearn(seed, epochs, profile=False):
@@ -329,7 +348,8 @@ def work_digits(seed, epochs, profile=False):
 
 
 WORKERS = {"chainrule": work_chainrule, "estimator": work_estimator, "delta": work_delta,
-           "torch": work_torch, "torch-fused": work_torch_fused, "sklearn": work_sklearn,
+           "torch": work_torch, "torch-fused": work_torch_fused,
+           "torch-loader": work_torch_loader, "sklearn": work_sklearn,
            "floor": work_floor, "lean": work_lean,
            "digits": work_digits, "phases": work_phases}
 
@@ -439,6 +459,9 @@ def report(results, digits, args):
         if "torch-fused" in rows:
             print(f"chainrule / torch with fused Adam {mine / rows['torch-fused'][0]:>10.2f}"
                   f"   (PyTorch's fastest CPU Adam; not its default)")
+        if "torch-loader" in rows:
+            print(f"chainrule / torch with a DataLoader {mine / rows['torch-loader'][0]:>8.2f}"
+                  f"   (how most PyTorch scripts feed batches; not a target)")
         for name in ("estimator", "delta"):
             if name in rows and "floor" in rows:
                 print(f"{name} / floor {'':<14}{rows[name][0] / rows['floor'][0]:>9.2f}")
