@@ -196,8 +196,12 @@ class Node:
 
     @property
     def ctx(self):
-        """The op's non-differentiable arguments (axis, shape, slope, ...), or None."""
-        return self._ctx
+        """The op's non-differentiable arguments (axis, shape, slope, ...), or None. (Entries
+        named ``_…`` are kept from the forward pass for the backward one: not arguments.)"""
+        ctx = self._ctx
+        if ctx and any(key[0] == "_" for key in ctx):
+            return {key: value for key, value in ctx.items() if key[0] != "_"}
+        return ctx
 
     @property
     def is_leaf(self):

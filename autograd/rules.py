@@ -346,16 +346,23 @@ def _shifted_exp(z):
 def cross_entropy_forward(z, target, labels):
     """−1/n Σᵢ Σⱼ tᵢⱼ log softmax(zᵢ)ⱼ with log softmax(zᵢ)ⱼ = zᵢⱼ − mᵢ − log Σₗ exp(zᵢₗ − mᵢ).
     With labels only the picked entries' logs are formed."""
+    return cross_entropy_parts(z, target, labels)[0]
+
+
+def cross_entropy_parts(z, target, labels):
+    """(J, e, s): the cost of `cross_entropy_forward` with e = exp(z − m) and its row sums s,
+    so softmax(z) = e / s — which the backward pass then needs to form only once more."""
     e, m = _shifted_exp(z)
-    log_sum = np.log(e.sum(axis=1, keepdims=True))
+    s = e.sum(axis=1, keepdims=True)
+    log_sum = np.log(s)
     n = z.shape[0]
     if labels:
         rows = np.arange(n)
         picked = (z[rows, target] - m[:, 0]) - log_sum[:, 0]
-        return -(picked.sum()) * (1.0 / n)
+        return -(picked.sum()) * (1.0 / n), e, s
     log_p = z - m
     log_p -= log_sum
-    return (log_p * target).sum() * (-1.0 / n)
+    return (log_p * target).sum() * (-1.0 / n), e, s
 
 
 def _softmax(z):
@@ -364,11 +371,12 @@ def _softmax(z):
     return e
 
 
-def _cross_entropy_vjp(m, g, y, z, target, labels):
+def _cross_entropy_vjp(m, g, y, z, target, labels, _exp=None, _exp_sum=None):
     n = m.shape(z)[0]
     scale = g * (1.0 / n)
     if isinstance(z, np.ndarray):                 # arrays: in place on a fresh softmax
-        p = _softmax(z)
+        # e / s kept by the forward pass: the numbers _softmax(z) computes, not recomputed
+        p = _softmax(z) if _exp is None else _exp / _exp_sum
         if labels:
             p[np.arange(n), target] -= 1
         else:

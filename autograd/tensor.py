@@ -23,7 +23,7 @@ except ImportError:                                              # pragma: no co
 
 from . import rules
 from .backends import ArrayMath, NodeMath
-from .core import Node, make_node
+from .core import MODE, Node, make_node
 
 _ndarray = np.ndarray
 _FLOAT_KINDS = ("f",)
@@ -312,9 +312,11 @@ class Tensor(Node):
                              f"got shape {z.shape}")
         target = _cross_entropy_target(target, z)
         labels = target.dtype.kind != "f"
-        return _make(rules.cross_entropy_forward(z, target, labels), (self,),
-                     rules.SOFTMAX_CROSS_ENTROPY, self.requires_grad,
-                     {"target": target, "labels": labels})
+        J, e, s = rules.cross_entropy_parts(z, target, labels)
+        ctx = {"target": target, "labels": labels}
+        if self.requires_grad and MODE.grad_enabled:    # for the backward pass (e / s = softmax)
+            ctx.update(_exp=e, _exp_sum=s)
+        return _make(J, (self,), rules.SOFTMAX_CROSS_ENTROPY, self.requires_grad, ctx)
 
     # -- shape ---------------------------------------------------------------------------------
     def reshape(self, *shape):

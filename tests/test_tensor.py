@@ -361,6 +361,35 @@ def test_softmax_cross_entropy_equals_the_chain_of_ops_and_keeps_float32(k):
         np.testing.assert_allclose(fused.grad, chain.grad, rtol=0, atol=1e-7)
 
 
+def test_softmax_cross_entropy_backward_reuses_the_forward_softmax():
+    """The forward pass's exp(z − m) and row sums give the backward pass its softmax: the same
+    floats as forming it again, kept only while recording, and not shown as op arguments."""
+    r = rng(24)
+    z = (r.standard_normal((30, 6)) * 8).astype(np.float32)
+    labels = r.integers(0, 6, 30)
+    soft = r.dirichlet(np.ones(6), 30).astype(np.float32)
+    for target in (labels, soft):
+        t = Tensor(z, requires_grad=True)
+        J = t.softmax_cross_entropy(target)
+        assert set(J._ctx) == {"target", "labels", "_exp", "_exp_sum"}
+        assert set(J.ctx) == {"target", "labels"}
+        J.backward()
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        if target is labels:
+            p[np.arange(30), labels] -= 1
+        else:
+            p *= soft.sum(axis=1, keepdims=True)
+            p -= soft
+        p *= np.float32(1 / 30)
+        np.testing.assert_array_equal(t.grad, p)
+        J.backward()                                   # the kept arrays are not overwritten
+        np.testing.assert_array_equal(t.grad, p + p)
+    with autograd.no_grad():
+        J = Tensor(z, requires_grad=True).softmax_cross_entropy(labels)
+    assert set(J._ctx) == {"target", "labels"}
+
+
 def test_softmax_cross_entropy_second_order_and_extremes():
     r = rng(23)
     z = r.standard_normal((4, 3))
