@@ -75,6 +75,13 @@ def _gradient(p):
     return p.grad
 
 
+def _check_grad_shape(i, p, g):
+    """A gradient must have its parameter's shape: numpy would broadcast a smaller one."""
+    if not isinstance(p.data, float) and np.shape(g) != p.data.shape:
+        raise ValueError(f"parameter {i}: gradient of shape {np.shape(g)} for a parameter of "
+                         f"shape {p.data.shape}")
+
+
 def _zeros_like(p):
     return 0.0 if isinstance(p.data, float) else np.zeros_like(p.data)
 
@@ -130,6 +137,7 @@ class Optimizer:
         for i, p in enumerate(self.params):
             g = _gradient(p)
             if g is not None:
+                _check_grad_shape(i, p, g)
                 _add_to(p, self._update(i, g))
 
     def _update(self, i, g):
@@ -216,6 +224,10 @@ class Adam(Optimizer):
     copies the gradients in and runs each of the formula's eleven array operations once over
     the whole buffer, not once per parameter — the same floats (the same operations in the
     same order, scikit-learn's, element by element), half the numpy calls for two layers.
+
+    t counts steps; a parameter skipped (``.grad`` None) does not advance its own count
+    (``steps[i]``), so its bias correction after it is unfrozen is that of its own first
+    steps, as in PyTorch. When nothing is ever skipped every count is t.
     """
 
     def __init__(self, params, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
@@ -226,6 +238,7 @@ class Adam(Optimizer):
         self.t = 0
         self.lr_t = self._lr
         n = len(self.params)
+        self.steps = [0] * n
         self.ms, self.vs = [0.0] * n, [0.0] * n
         self._scratch = [None] * n
         self._groups = []
@@ -234,28 +247,53 @@ class Adam(Optimizer):
             if isinstance(p.data, np.ndarray):
                 by_dtype.setdefault(p.data.dtype, []).append(i)
         for dtype, indices in by_dtype.items():
-            group = _Packed([self.params[i].data.shape for i in indices], dtype, indices)
-            for k, i in enumerate(indices):
+            self._groups.append(_Packed([self.params[i].data.shape for i in indices], dtype,
+                                        indices))
+        self._link_views()
+
+    def _link_views(self):
+        """ms[i], vs[i] and the scratch of a packed parameter: views of its group's buffers."""
+        for group in self._groups:
+            for k, i in enumerate(group.indices):
                 self.ms[i], self.vs[i] = group.m_views[k], group.v_views[k]
                 self._scratch[i] = (group.t1_views[k], group.t2_views[k])
-            self._groups.append(group)
+
+    def __getstate__(self):
+        # Views would be pickled (and deep-copied) as separate arrays, cut off from the flat
+        # buffers the packed step works on: keep the buffers, rebuild the views on load.
+        state = dict(self.__dict__)
+        packed = {i for group in self._groups for i in group.indices}
+        for name in ("ms", "vs", "_scratch"):
+            state[name] = [None if i in packed else x for i, x in enumerate(state[name])]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._link_views()
+
+    def _bias_corrected_lr(self, t):
+        return self._lr * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
 
     def step(self):
-        # t and α_t advance once per step, shared by every parameter
         self.t += 1
-        self.lr_t = self._lr * math.sqrt(1 - self.beta_2 ** self.t) / (1 - self.beta_1 ** self.t)
-        params = self.params
+        self.lr_t = self._bias_corrected_lr(self.t)
+        params, steps = self.params, self.steps
         done = None
         for group in self._groups:
             grads = [_gradient(params[i]) for i in group.indices]
-            if any(g is None for g in grads):
-                continue                    # some are skipped: one parameter at a time below
+            if any(g is None for g in grads) or any(steps[i] != self.t - 1
+                                                    for i in group.indices):
+                continue        # skipped now or before: one parameter at a time below
             self._packed_step(group, grads)
+            for i in group.indices:
+                steps[i] = self.t
             done = set(group.indices) if done is None else done | set(group.indices)
         for i, p in enumerate(params):
             g = _gradient(p)
             if g is not None and (done is None or i not in done):
-                update = self._update(i, g)
+                _check_grad_shape(i, p, g)
+                steps[i] += 1
+                update = self._update(i, g, self._bias_corrected_lr(steps[i]))
                 if isinstance(p.data, np.ndarray):
                     _add_scratch_to(p.data, update)
                 else:
@@ -280,17 +318,17 @@ class Adam(Optimizer):
         for i, update in zip(group.indices, group.t2_views):
             _add_scratch_to(params[i].data, update)
 
-    def _update(self, i, g):
+    def _update(self, i, g, lr_t):
         b1, b2 = self.beta_1, self.beta_2
         m, v = self.ms[i], self.vs[i]
         if not isinstance(m, np.ndarray):           # a Value parameter: plain floats
             m = b1 * m + (1 - b1) * g
             v = b2 * v + (1 - b2) * (g * g)
             self.ms[i], self.vs[i] = m, v
-            return -self.lr_t * m / (math.sqrt(v) + self.epsilon)
+            return -lr_t * m / (math.sqrt(v) + self.epsilon)
         # The same arithmetic in place, into scratch arrays: the same floats bit for bit.
         t1, t2 = self._scratch[i]
-        return _adam_in_place(m, v, g, t1, t2, b1, b2, self.epsilon, self.lr_t)
+        return _adam_in_place(m, v, g, t1, t2, b1, b2, self.epsilon, lr_t)
 
     def __repr__(self):
         return (f"Adam(lr={self._lr:g}, beta_1={self.beta_1:g}, beta_2={self.beta_2:g}, "
@@ -320,12 +358,18 @@ class _Packed:
     """Adam's state for same-dtype array parameters: m, v and two scratch arrays, each one flat
     buffer; ``*_views[k]`` is parameter k's part, in its shape."""
 
-    def __init__(self, shapes, dtype, indices):
+    def __init__(self, shapes, dtype, indices, m=None, v=None):
         self.indices = list(indices)
-        sizes = [int(np.prod(shape)) for shape in shapes]
+        self.shapes = [tuple(shape) for shape in shapes]
+        sizes = [int(np.prod(shape)) for shape in self.shapes]
         bounds = np.cumsum([0] + sizes)
-        for name in ("m", "v", "t1", "t2"):
-            flat = np.zeros(int(bounds[-1]), dtype=dtype)
+        for name, flat in (("m", m), ("v", v), ("t1", None), ("t2", None)):
+            if flat is None:
+                flat = np.zeros(int(bounds[-1]), dtype=dtype)
             setattr(self, name, flat)
             setattr(self, name + "_views", [flat[a:b].reshape(shape) for a, b, shape
-                                             in zip(bounds[:-1], bounds[1:], shapes)])
+                                             in zip(bounds[:-1], bounds[1:], self.shapes)])
+
+    def __reduce__(self):
+        # the flat moments only: views of them are rebuilt (pickled views would be copies)
+        return (_Packed, (self.shapes, self.m.dtype, self.indices, self.m, self.v))

@@ -207,8 +207,7 @@ def test_adam_packed_state_gives_the_per_parameter_floats():
             ps[0].grad = g
         opt.step()
         for single, ps, g in zip(singles, alone, grads):
-            if g is not None:                           # a skipped parameter's t stays behind
-                single.t = opt.t - 1
+            if g is not None:               # a skipped parameter's own step count stays behind
                 single.step()
         for p, ps in zip(packed, alone):
             np.testing.assert_array_equal(p.data, ps[0].data)
@@ -225,6 +224,54 @@ def test_power_t_and_gradient_shapes_are_checked():
     params[0].grad, params[1].grad = np.ones(2), np.ones(2)       # (2,) for a (2, 2) parameter
     with pytest.raises(ValueError, match="gradient of shape"):
         Adam(params).step()
+    for make in (lambda ps: SGD(ps, lr=0.1, momentum=0.5), lambda ps: Adam(ps[:1])):
+        with pytest.raises(ValueError, match=r"gradient of shape \(2,\) for a parameter of "
+                                             r"shape \(2, 2\)"):
+            make(params).step()         # numpy would have broadcast it over the rows
+    assert not params[0].data.any()
+
+
+def test_adam_counts_steps_per_parameter_as_pytorch():
+    """A parameter skipped for a while (frozen) starts its bias correction from its own first
+    step when it comes back: its first step is ≈ −lr·sign(g), as PyTorch's, not a step scaled
+    by the correction of the global t."""
+    a, b = ArrayParameter(np.zeros(3)), ArrayParameter(np.zeros(3))
+    opt = Adam([a, b], lr=0.1)
+    for _ in range(50):
+        a.grad, b.grad = np.ones(3), None
+        opt.step()
+    a.grad = b.grad = np.ones(3)
+    opt.step()
+    assert opt.t == 51 and opt.steps == [51, 1]
+    np.testing.assert_allclose(b.data, -0.1, rtol=1e-6)
+    fresh = ArrayParameter(np.zeros(3))
+    fresh_opt = Adam([fresh], lr=0.1)
+    fresh.grad = np.ones(3)
+    fresh_opt.step()
+    np.testing.assert_array_equal(b.data, fresh.data)
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_copied_adam_goes_on_as_the_original(how):
+    """Copies keep the packed buffers and their views together (a view pickled alone would be
+    a separate array, and the packed step would then add the raw gradient to the weights)."""
+    import copy
+    import pickle
+    rng = np.random.default_rng(3)
+    params = [ArrayParameter(rng.standard_normal(s)) for s in SHAPES]
+    opt = Adam(params, lr=0.01)
+    for p in params:
+        p.grad = rng.standard_normal(p.data.shape)
+    opt.step()
+    clone = copy.deepcopy(opt) if how == "deepcopy" else pickle.loads(pickle.dumps(opt))
+    assert all(m.base is clone._groups[0].m for m in clone.ms)
+    grads = [rng.standard_normal(s) for s in SHAPES]
+    for optimizer in (opt, clone):
+        for p, g in zip(optimizer.params, grads):
+            p.grad = g
+        optimizer.step()
+    for p, q in zip(opt.params, clone.params):
+        np.testing.assert_array_equal(p.data, q.data)
 
 
 @pytest.mark.parametrize("make", [lambda p: Adam([p], lr=0.1),
