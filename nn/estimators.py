@@ -16,8 +16,12 @@ Per batch of n rows the objective is (row convention, the document's notation):
     classifier, 2 classes or      one logistic output per label (as scikit-learn: coefs_ shapes
     multilabel                    match), J = 1/n Σᵢⱼ [softplus(zᵢⱼ) − yᵢⱼ zᵢⱼ]  (binary log loss)
     regressor                     identity output, J = 1/(2n) Σᵢ ‖yᵢ − h(xᵢ)‖²  (the document's J;
-                                  scikit-learn's squared_error/2 equals it for one output and has
-                                  the same gradient for several)
+                                  scikit-learn's too: its loss_curve_ shows squared_error/2, the
+                                  mean over n·k entries, J/k, and so does ours, so k outputs stop
+                                  at the same epoch)
+
+Accepted for scikit-learn's API but not supported: solver='lbfgs' (and so max_fun) and the
+regressor's loss='poisson' (a clear error when used); fit's sample_weight.
 
 chainrule's extras (defaults keep scikit-learn's behaviour):
 
@@ -73,8 +77,8 @@ class _BaseMLP(BaseEstimator):
                  learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, cost=None,
-                 l2_convention="sklearn", dtype=np.float64, progress=False):
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 cost=None, l2_convention="sklearn", dtype=np.float64, progress=False):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -97,6 +101,7 @@ class _BaseMLP(BaseEstimator):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun                  # L-BFGS only: accepted for scikit-learn's API
         self.cost = cost
         self.l2_convention = l2_convention
         self.dtype = dtype
@@ -117,24 +122,31 @@ class _BaseMLP(BaseEstimator):
         sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
         if any(not _is_int(s) or s <= 0 for s in sizes):
             raise ValueError(f"hidden_layer_sizes must be positive integers, got {sizes}")
-        for name, low in (("max_iter", 1), ("n_iter_no_change", 1)):
-            value = getattr(self, name)
-            if not _is_int(value) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if not _is_int(self.max_iter) or self.max_iter < 1:
+            raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
+        if not ((_is_int(self.n_iter_no_change) and self.n_iter_no_change >= 1)
+                or self.n_iter_no_change == np.inf):     # inf: never stop early (scikit-learn)
+            raise ValueError(f"n_iter_no_change must be an integer >= 1 or np.inf, got "
+                             f"{self.n_iter_no_change!r}")
+        if not _is_int(self.max_fun) or self.max_fun < 1:
+            raise ValueError(f"max_fun must be an integer >= 1, got {self.max_fun!r}")
         for name in ("alpha", "tol"):
             if not _is_real(getattr(self, name)) or getattr(self, name) < 0:
                 raise ValueError(f"{name} must be a number >= 0, got {getattr(self, name)!r}")
         for name in ("learning_rate_init", "epsilon"):
             if not _is_real(getattr(self, name)) or getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be a number > 0, got {getattr(self, name)!r}")
-        if not (_is_real(self.momentum) and 0 <= self.momentum < 1):
-            raise ValueError(f"momentum must lie in [0, 1), got {self.momentum!r}")
+        if not (_is_real(self.momentum) and 0 <= self.momentum <= 1):
+            raise ValueError(f"momentum must lie in [0, 1], got {self.momentum!r}")
         for name in ("beta_1", "beta_2"):
             if not (_is_real(getattr(self, name)) and 0 <= getattr(self, name) < 1):
                 raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)!r}")
-        if not (_is_real(self.validation_fraction) and 0 < self.validation_fraction < 1):
-            raise ValueError(f"validation_fraction must lie in (0, 1), got "
-                             f"{self.validation_fraction!r}")
+        # scikit-learn's range is [0, 1); a fraction is used (and must be > 0) only for
+        # early stopping
+        if not (_is_real(self.validation_fraction) and 0 <= self.validation_fraction < 1
+                and (self.validation_fraction > 0 or not self.early_stopping)):
+            raise ValueError(f"validation_fraction must lie in (0, 1) with early_stopping "
+                             f"([0, 1) without), got {self.validation_fraction!r}")
         if self.batch_size != "auto" and (not _is_int(self.batch_size) or self.batch_size < 1):
             raise ValueError(f"batch_size must be 'auto' or a positive integer, got "
                              f"{self.batch_size!r}")
@@ -169,6 +181,8 @@ class _BaseMLP(BaseEstimator):
         elif self._model.sizes[1:-1] != sizes:
             raise ValueError(f"hidden_layer_sizes {sizes} differ from the fitted network's "
                              f"{self._model.sizes[1:-1]}; refit without warm_start")
+        else:
+            self._apply_settings(dtype, incremental)
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = self._make_optimizer()
         self._fit_stochastic(X, Y, y, incremental)
@@ -185,11 +199,7 @@ class _BaseMLP(BaseEstimator):
         widths = [n_features] + sizes + [n_outputs]
         self.n_layers_ = len(widths)
         self.out_activation_ = self._out_activation()
-        hidden = "sigmoid" if self.activation == "logistic" else self.activation
-        # The log losses take logits z (softmax or σ is applied inside the cost and by
-        # predict_proba); only the document's J = 1/(2n) Σ (y − h)² needs h = σ(z) as the output.
-        output = ("sigmoid" if self.out_activation_ == "logistic" and self._cost() == "document"
-                  else "identity")
+        hidden, output = self._activation_names()
         self._model = MLP(n_features, widths[1:], activation=hidden, output_activation=output,
                           dtype=dtype)
         factor = 2.0 if self.activation == "logistic" else 6.0
@@ -212,6 +222,32 @@ class _BaseMLP(BaseEstimator):
         if hasattr(self, "_optimizer"):
             del self._optimizer
 
+    def _activation_names(self):
+        """(hidden, output) activations of the network for the current settings."""
+        hidden = "sigmoid" if self.activation == "logistic" else self.activation
+        # The log losses take logits z (softmax or σ is applied inside the cost and by
+        # predict_proba); only the document's J = 1/(2n) Σ (y − h)² needs h = σ(z) as the output.
+        output = ("sigmoid" if self.out_activation_ == "logistic" and self._cost() == "document"
+                  else "identity")
+        return hidden, output
+
+    def _apply_settings(self, dtype, incremental):
+        """warm_start / partial_fit: the current activation and cost act on the fitted weights
+        (as scikit-learn reads ``activation`` at every forward pass); a new dtype converts them
+        for ``fit``, while ``partial_fit``, which keeps the optimiser's moments, refuses it."""
+        model = self._model
+        if model.dtype != dtype:
+            if incremental:
+                raise ValueError(f"dtype {dtype} differs from the fitted network's "
+                                 f"{model.dtype}; partial_fit keeps the network's dtype (fit "
+                                 f"again, with warm_start=True to keep the weights)")
+            for p in model.parameters():
+                p.data = p.data.astype(dtype)
+            model.dtype = dtype
+        self.out_activation_ = self._out_activation()
+        hidden, output = self._activation_names()
+        model.activations = [hidden] * (len(model.layers) - 1) + [output]
+
     def _make_optimizer(self):
         params = self._model.parameters()
         if self.solver == "sgd":
@@ -228,14 +264,21 @@ class _BaseMLP(BaseEstimator):
         cost = self._batch_cost()
         alpha, convention = float(self.alpha), self.l2_convention
         weights = self._model.weights()
+        shown = self._shown_cost_factor()
 
         def step(h, Yb, n):
             J = cost(h, Yb, n)
             J.backward()
+            value = J.data if shown == 1 else J.data * shown
             if alpha == 0:
-                return J.data
-            return losses.add_l2(J, weights, alpha, convention, n_train=n_train, batch=n)
+                return value
+            return value + losses.add_l2_gradient(weights, alpha, convention, n_train=n_train,
+                                                  batch=n)
         return step
+
+    def _shown_cost_factor(self):
+        """loss_curve_ shows the cost times this (1: the cost differentiated)."""
+        return 1
 
     def _fit_stochastic(self, X, Y, y_raw, incremental):
         """scikit-learn's ``_fit_stochastic``, epoch for epoch, with chainrule's backward."""
@@ -378,7 +421,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  cost="cross_entropy", l2_convention="sklearn", dtype=np.float64,
                  progress=False):
         super().__init__(
@@ -389,10 +432,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            cost=cost, l2_convention=l2_convention, dtype=dtype, progress=progress)
+            max_fun=max_fun, cost=cost, l2_convention=l2_convention, dtype=dtype, progress=progress)
 
     def _encode_targets(self, y, first_pass, incremental, classes, dtype):
         check_classification_targets(y)           # "Unknown label type: …", as scikit-learn
+        if not first_pass and incremental and classes is not None and not np.array_equal(
+                self.classes_, unique_labels(classes)):
+            raise ValueError(f"`classes={list(classes)!r}` is not the same as on last call to "
+                             f"partial_fit, was: {self.classes_!r}")
         if first_pass:
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(y if classes is None else classes)
@@ -401,13 +448,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 raise ValueError(f"MLPClassifier needs at least 2 classes, y has 1 class: "
                                  f"{self.classes_}")
             self._task = self._label_binarizer.y_type_
-        else:
+        if not first_pass or classes is not None:       # y's labels must be among classes_
             seen = unique_labels(y)
-            if self.warm_start and not incremental and set(seen) != set(self.classes_):
+            if (self.warm_start and not incremental and not first_pass
+                    and set(seen) != set(self.classes_)):
                 raise ValueError(f"warm_start can only be used where `y` has the same classes "
                                  f"as in the previous call to fit. Previously got "
                                  f"{self.classes_}, `y` has {seen}")
-            if len(np.setdiff1d(seen, self.classes_, assume_unique=True)):
+            if self._task != "multilabel" and len(np.setdiff1d(seen, self.classes_,
+                                                               assume_unique=True)):
                 raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has "
                                  f"{self.classes_}. 'y' has {seen}.")
         return self._label_binarizer.transform(y).astype(dtype)
@@ -478,8 +527,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-                 cost="document", l2_convention="sklearn", dtype=np.float64, progress=False):
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 loss="squared_error", cost="document", l2_convention="sklearn",
+                 dtype=np.float64, progress=False):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
             alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
@@ -488,7 +538,15 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            cost=cost, l2_convention=l2_convention, dtype=dtype, progress=progress)
+            max_fun=max_fun, cost=cost, l2_convention=l2_convention, dtype=dtype, progress=progress)
+        self.loss = loss
+
+    def _check_params(self):
+        if self.loss == "poisson":
+            raise ValueError("loss='poisson' is not supported by chainrule's MLPRegressor (only "
+                             "'squared_error': the document's J); use scikit-learn's for it")
+        _choice("loss", self.loss, ("squared_error",))
+        return super()._check_params()
 
     def _encode_targets(self, y, first_pass, incremental, classes, dtype):
         Y = np.asarray(y, dtype=dtype)
@@ -504,6 +562,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _batch_cost(self):
         cost = losses.get_cost(self._cost())
         return lambda h, Yb, n: cost(h, Yb)
+
+    def _shown_cost_factor(self):
+        # scikit-learn differentiates the document's J = 1/(2n) Σᵢ ‖yᵢ − h(xᵢ)‖² but reports
+        # its squared_error / 2, the mean over all n·k entries: J / k. loss_curve_, best_loss_
+        # and the stopping rule use the reported number, so k outputs need the factor 1/k.
+        return 1.0 / self.n_outputs_ if self._cost() == "document" else 1
 
     def partial_fit(self, X, y):
         """One epoch over (X, y)."""

@@ -183,9 +183,14 @@ def add_l2(J, weights, lam, convention="ufldl", n_train=None, batch=None):
     The arithmetic is the graph's, in the weights' dtype: Σ W² as a dot product of the flat
     array with itself, the sums in order, times c; the gradient's factor is 2·c.
     """
-    c = l2_factor(lam, convention, n_train, batch)
     if not weights:
         return J.data
+    return J.data + add_l2_gradient(weights, lam, convention, n_train, batch)
+
+
+def add_l2_gradient(weights, lam, convention="ufldl", n_train=None, batch=None):
+    """`add_l2` without J: adds 2c·W to each W.grad and returns the value c · Σ W²."""
+    c = l2_factor(lam, convention, n_train, batch)
     total = None
     for W in weights:
         flat = W.data.reshape(-1)
@@ -196,4 +201,4 @@ def add_l2(J, weights, lam, convention="ufldl", n_train=None, batch=None):
             W.grad = W.data * decay
         else:
             W.grad += W.data * decay
-    return J.data + total * np.asarray(c, dtype=total.dtype)
+    return total * np.asarray(c, dtype=total.dtype)

@@ -60,10 +60,10 @@ def _positive(name, value):
     return float(value)
 
 
-def _in_unit_interval(name, value):
+def _in_unit_interval(name, value, closed=False):
     if not (isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
-            and 0 <= value < 1):
-        raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+            and (0 <= value <= 1 if closed else 0 <= value < 1)):
+        raise ValueError(f"{name} must lie in [0, 1{']' if closed else ')'}, got {value!r}")
     return float(value)
 
 
@@ -164,7 +164,7 @@ class SGD(Optimizer):
     def __init__(self, params, lr=0.001, momentum=0.0, nesterov=False, schedule="constant",
                  power_t=0.5):
         super().__init__(params, lr)
-        self.momentum = _in_unit_interval("momentum", momentum)
+        self.momentum = _in_unit_interval("momentum", momentum, closed=True)   # scikit-learn's
         self.nesterov = bool(nesterov)
         if schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {schedule!r}; choose one of "

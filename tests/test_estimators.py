@@ -40,8 +40,7 @@ def test_same_parameters_and_defaults_as_sklearn():
     for ours, theirs, extra in ((MLPClassifier(), SkClassifier(), "cross_entropy"),
                                 (MLPRegressor(), SkRegressor(), "document")):
         mine, sk = ours.get_params(), theirs.get_params()
-        sk.pop("loss", None)                                   # the regressor's loss: our cost
-        sk.pop("max_fun", None)                                # L-BFGS only: not supported
+        assert set(sk) <= set(mine)            # max_fun (L-BFGS only) and loss included
         for name, value in sk.items():
             assert mine[name] == value, name
         assert mine["cost"] == extra
@@ -218,6 +217,74 @@ def test_early_stopping_and_partial_fit():
     assert len(est.loss_curve_) == 3 and est.t_ == 3 * len(X)
 
 
+def test_a_pickled_estimator_trains_on_as_the_original(digits):
+    """joblib and deepcopy pickle the fitted estimator with its Adam; partial_fit afterwards
+    must take the same steps as on the original (it used to ascend: w ← w + g)."""
+    import pickle
+    X_train, _, y_train, _ = digits
+    est = quiet(MLPClassifier(hidden_layer_sizes=(16,), max_iter=5, random_state=0).fit,
+                X_train, y_train)
+    twin = pickle.loads(pickle.dumps(est))
+    for model in (est, twin):
+        for _ in range(3):
+            model.partial_fit(X_train, y_train)
+    assert twin.loss_curve_ == est.loss_curve_
+    for a, b in zip(est.coefs_ + est.intercepts_, twin.coefs_ + twin.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    assert twin.loss_curve_[-1] < twin.loss_curve_[4]          # still descending
+
+
+def test_partial_fit_checks_classes_as_sklearn():
+    X, y = small_multiclass()
+    for ours, theirs in ((MLPClassifier(max_iter=3), SkClassifier(max_iter=3)),):
+        for classes in ([0, 1], [0, 1, 5]):                 # y has a label 2 not in classes
+            with pytest.raises(ValueError, match="`y` has classes not in `self.classes_`"):
+                clone(ours).partial_fit(X, y, classes=classes)
+            with pytest.raises(ValueError, match="`y` has classes not in `self.classes_`"):
+                clone(theirs).partial_fit(X, y, classes=classes)
+        for est in (ours, theirs):
+            est.partial_fit(X, y, classes=[0, 1, 2])
+            with pytest.raises(ValueError, match="is not the same as on last call"):
+                est.partial_fit(X, y, classes=[0, 1, 2, 3])
+            est.partial_fit(X, y, classes=[2, 1, 0])           # the same set: accepted
+
+
+def test_several_outputs_report_sklearns_loss_and_stop_with_it():
+    """The document's J is differentiated; loss_curve_ is scikit-learn's squared_error / 2, J
+    over k outputs, so tol compares the same numbers and training stops at the same epoch."""
+    from sklearn.datasets import make_regression
+    X, y = make_regression(100, 4, n_targets=2, noise=5.0, random_state=0)
+    kw = dict(hidden_layer_sizes=(8,), max_iter=2000, random_state=0, learning_rate_init=0.01)
+    ours, theirs = MLPRegressor(**kw).fit(X, y / 100), SkRegressor(**kw).fit(X, y / 100)
+    assert ours.n_iter_ == theirs.n_iter_ < 2000
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-12)
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=0, atol=1e-12)
+
+
+def test_warm_start_applies_changed_settings_to_the_weights():
+    X, y = small_multiclass()
+    ours = quiet(MLPClassifier((6,), random_state=0, max_iter=5, warm_start=True).fit, X, y)
+    theirs = quiet(SkClassifier((6,), random_state=0, max_iter=5, warm_start=True).fit, X, y)
+    for est in (ours, theirs):
+        quiet(est.set_params(activation="tanh").fit, X, y)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-12)
+    quiet(ours.set_params(dtype=np.float32).fit, X, y)      # fit converts the weights
+    assert {c.dtype for c in ours.coefs_} == {np.dtype(np.float32)}
+    with pytest.raises(ValueError, match="partial_fit keeps the network's dtype"):
+        ours.set_params(dtype=np.float64).partial_fit(X, y)
+
+
+@pytest.mark.parametrize("settings", [dict(momentum=1.0, solver="sgd"),
+                                      dict(n_iter_no_change=np.inf),
+                                      dict(validation_fraction=0.0),
+                                      dict(max_fun=10)])
+def test_accepts_every_value_sklearn_accepts(settings):
+    X, y = small_multiclass()
+    ours = quiet(MLPClassifier((6,), random_state=0, max_iter=5, **settings).fit, X, y)
+    theirs = quiet(SkClassifier((6,), random_state=0, max_iter=5, **settings).fit, X, y)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-12)
+
+
 def test_bad_input_errors():
     X, y = small_multiclass()
     with pytest.raises(ValueError, match="lbfgs.*not supported"):
@@ -241,6 +308,12 @@ def test_bad_input_errors():
         MLPClassifier().fit(X, X[:, 0])
     with pytest.raises(ValueError, match="dtype"):
         MLPRegressor(dtype=np.int32).fit(X, X[:, 0])
+    with pytest.raises(ValueError, match="poisson.*not supported"):
+        MLPRegressor(loss="poisson").fit(X, X[:, 0])
+    with pytest.raises(ValueError, match="validation_fraction"):
+        MLPClassifier(early_stopping=True, validation_fraction=0.0).fit(X, y)
+    with pytest.raises(ValueError, match="n_iter_no_change"):
+        MLPClassifier(n_iter_no_change=0).fit(X, y)
 
 
 @parametrize_with_checks([MLPClassifier(max_iter=100), MLPRegressor(max_iter=100)])

@@ -157,7 +157,7 @@ def test_lr_is_settable_and_checked():
     (lambda p: SGD(p, lr=0), "lr must be"),
     (lambda p: SGD(p, lr=-1.0), "lr must be"),
     (lambda p: SGD(p, lr=float("nan")), "lr must be"),
-    (lambda p: SGD(p, momentum=1.0), "momentum"),
+    (lambda p: SGD(p, momentum=1.5), "momentum"),
     (lambda p: SGD(p, momentum=-0.1), "momentum"),
     (lambda p: SGD(p, schedule="cosine"), "unknown schedule"),
     (lambda p: Adam(p, beta_1=1.0), "beta_1"),
