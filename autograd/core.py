@@ -47,13 +47,14 @@ class _Mode:
     ``live`` — recording on and no anomaly checks — is the one flag the hot paths read.
     """
 
-    __slots__ = ("_grad_enabled", "_anomaly", "transform_depth", "live")
+    __slots__ = ("_grad_enabled", "_anomaly", "transform_depth", "escapes", "live")
 
     def __init__(self):
         self._grad_enabled = True
         self._anomaly = False
         self.live = True
         self.transform_depth = 0      # > 0 while a `grad` transform is tracing a function
+        self.escapes = 0              # traced values turned into plain numbers (see `escaped`)
 
     @property
     def grad_enabled(self):
@@ -272,6 +273,13 @@ class Node:
 _new = object.__new__
 
 
+def escaped(node):
+    """Note that a traced value became a plain number (float(), int(), .item()) while a
+    transform is tracing: its graph ends there, which `autograd.grad` reports."""
+    if MODE.transform_depth and node.requires_grad:
+        MODE.escapes += 1
+
+
 def make_node(kind, data, parents, op, requires_grad, ctx=None):
     """The result of ``op`` on ``parents``, a node of class ``kind`` — the single place where
     op results are built for Value and Tensor alike. The graph is recorded only when grad mode
@@ -443,11 +451,18 @@ def _backprop(root, seed, create_graph, store=False, keep=(), observe=None):
 
 
 def gradients(root, wrt, grad_out=None, create_graph=False):
-    """∂root/∂x for each x in ``wrt``, like ``torch.autograd.grad``; touches no ``.grad``.
+    """∂root/∂x for each x in ``wrt`` (a list of nodes, or one node), like
+    ``torch.autograd.grad``; touches no ``.grad``.
 
     A node that ``root`` does not depend on gets a zero gradient.
     """
+    if isinstance(wrt, Node):
+        wrt = [wrt]             # one node (as torch.autograd.grad): not its rows
     wrt = list(wrt)
+    for i, x in enumerate(wrt):
+        if not isinstance(x, Node):
+            raise TypeError(f"gradients: wrt[{i}] is a {type(x).__name__}; the gradient is "
+                            f"taken with respect to nodes (Value or Tensor) of the graph")
     grads = _backprop(root, root._seed(grad_out, create_graph), create_graph, keep=set(wrt))
     out = []
     for x in wrt:

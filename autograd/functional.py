@@ -5,10 +5,13 @@
     >>> grad(grad(lambda x: x ** 3))(2.0)      # 6x at 2
     12.0
 
-Arguments may be floats (traced as `Value`), arrays (traced as `Tensor`) or nodes. When an
-argument is already a node that requires a gradient — a `grad` inside another `grad` — the
-gradient is built with ``create_graph=True`` and returned as a node, so it can be differentiated
-again.
+Arguments may be floats (traced as `Value`), arrays (traced as `Tensor`) or nodes; keyword
+arguments are passed to the function as they are. The derivative is returned as numbers, except
+when something outside may depend on it — an argument that is already a node requiring a
+gradient, a transform around this one (even through a closure), or a leaf requiring a gradient
+that the function reaches by itself (a closed-over parameter) — then it is built with
+``create_graph=True`` and returned as a node, so it can be differentiated again (as JAX's and
+torch.func's transforms compose).
 """
 from __future__ import annotations
 
@@ -16,8 +19,8 @@ import numbers
 
 import numpy as np
 
-from .core import MODE, Node, enable_grad, gradients
-from .tensor import Tensor
+from .core import MODE, Node, _count_consumers, enable_grad, gradients
+from .tensor import Tensor, stack
 from .value import Value
 
 
@@ -35,18 +38,84 @@ def _trace_input(x):
 
 
 def _argnums_tuple(argnums, n_args):
-    many = not isinstance(argnums, int)
-    nums = tuple(argnums) if many else (argnums,)
+    """((i, …) normalised to 0…n_args−1, many): argnums as an int (numpy's too) or a tuple."""
+    many = not isinstance(argnums, numbers.Integral)
+    if many and not (isinstance(argnums, (tuple, list)) and argnums
+                     and all(isinstance(i, numbers.Integral) for i in argnums)):
+        raise TypeError(f"argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
+    nums = tuple(int(i) for i in argnums) if many else (int(argnums),)
     for i in nums:
         if not -n_args <= i < n_args:
             raise ValueError(f"argnums {i} is out of range for {n_args} argument(s)")
-    return nums, many
+    return tuple(i % n_args for i in nums), many
 
 
-def _scalar_output(out, who):
+# The leaves the transforms made while the outermost one runs: a derivative that depends on one
+# of them depends on a transform's own input, not on a parameter the function closes over.
+_TRACED = set()
+
+
+class _Scope:
+    """One transform call: the outermost one starts and ends with no traced leaves held."""
+
+    def __enter__(self):
+        if MODE.transform_depth == 0:
+            _TRACED.clear()
+
+    def __exit__(self, *exc):
+        if MODE.transform_depth == 0:
+            _TRACED.clear()
+
+
+def _trace_args(args, argnums):
+    """(args with the differentiated ones replaced by leaves, one leaf per argnum, nested, many).
+    An argument named twice in argnums is traced once: both entries get its gradient."""
+    nums, many = _argnums_tuple(argnums, len(args))
+    args = list(args)
+    traced, nested = {}, False
+    for i in nums:
+        if i not in traced:
+            leaf, inner = _trace_input(args[i])
+            traced[i] = args[i] = leaf
+            nested = nested or inner
+            _TRACED.add(leaf)
+    # Inside another transform (even through a closure) the derivative must stay
+    # differentiable: the outer one may depend on it through nodes we cannot see here.
+    return args, [traced[i] for i in nums], nested or MODE.transform_depth > 0, many
+
+
+def _call_traced(f, args, kwargs):
+    """f(*args, **kwargs) recorded (a transform records f even inside no_grad, as JAX), with
+    the conversions of traced values to plain numbers counted (`MODE.escapes`)."""
+    escapes = MODE.escapes
+    MODE.transform_depth += 1
+    try:
+        with enable_grad():
+            out = f(*args, **kwargs)
+    finally:
+        MODE.transform_depth -= 1
+    return out, MODE.escapes != escapes
+
+
+def _reaches_other_leaves(out, leaves):
+    """Does ``out`` depend on a leaf requiring a gradient that is not one of ``leaves`` (a
+    parameter the function closes over)? Then its derivative must stay a node."""
+    if not (isinstance(out, Node) and out.requires_grad):
+        return False
+    own = set(leaves)
+    return any(not node._parents and node not in own and node not in _TRACED
+               for node in _count_consumers(out))
+
+
+def _scalar_output(out, who, escaped=False):
     if isinstance(out, Value):
         return out
     if isinstance(out, numbers.Real) and not isinstance(out, bool):
+        if escaped:
+            raise TypeError(f"{who}: the function returned a plain number made from a traced "
+                            f"value (float(), int() or .item() on it), which cuts the graph: "
+                            f"its derivative would silently be 0. Return the Value or Tensor "
+                            f"itself")
         return None             # f does not use its differentiated inputs: the gradient is 0
     if isinstance(out, Tensor):
         if out.data.size != 1:
@@ -59,34 +128,25 @@ def _scalar_output(out, who):
 
 def value_and_grad(f, argnums=0):
     """Return a function computing (f(*args), ∂f/∂args[argnums])."""
-    def wrapped(*args):
-        nums, many = _argnums_tuple(argnums, len(args))
-        args = list(args)
-        leaves, nested = [], False
-        for i in nums:
-            leaf, inner = _trace_input(args[i])
-            args[i] = leaf
-            leaves.append(leaf)
-            nested = nested or inner
-        # Inside another transform (even through a closure) the gradient must stay
-        # differentiable: the outer one may depend on it through nodes we cannot see here.
-        nested = nested or MODE.transform_depth > 0
-        MODE.transform_depth += 1
-        try:
-            with enable_grad():         # a transform records f even inside no_grad (as JAX)
-                raw = f(*args)
-        finally:
-            MODE.transform_depth -= 1
-        out = _scalar_output(raw, "grad")
-        if out is None:                 # a plain number: f ignores these inputs (JAX: zeros)
-            return raw, _zeros(leaves, nested, many)
-        grads = gradients(out, leaves, create_graph=nested)
-        value = out if nested else out.data
-        if isinstance(value, np.ndarray) and value.ndim == 0:
-            value = value[()]
-        return value, (tuple(grads) if many else grads[0])
+    def wrapped(*args, **kwargs):
+        with _Scope():
+            return _value_and_grad(f, argnums, args, kwargs)
     wrapped.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
     return wrapped
+
+
+def _value_and_grad(f, argnums, args, kwargs):
+    args, leaves, nested, many = _trace_args(args, argnums)
+    raw, escaped = _call_traced(f, args, kwargs)
+    out = _scalar_output(raw, "grad", escaped)
+    if out is None:                     # a plain number: f ignores these inputs (JAX: zeros)
+        return raw, _zeros(leaves, nested, many)
+    nested = nested or _reaches_other_leaves(out, leaves)
+    grads = gradients(out, leaves, create_graph=nested)
+    value = out if nested else out.data
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    return value, (tuple(grads) if many else grads[0])
 
 
 def _zeros(leaves, nested, many):
@@ -98,13 +158,13 @@ def grad(f, argnums=0):
     """Return a function computing ∂f/∂args[argnums] (a tuple when argnums is a tuple)."""
     vg = value_and_grad(f, argnums)
 
-    def wrapped(*args):
-        return vg(*args)[1]
+    def wrapped(*args, **kwargs):
+        return vg(*args, **kwargs)[1]
     wrapped.__name__ = f"grad({getattr(f, '__name__', 'f')})"
     return wrapped
 
 
-def _output_elements(out):
+def _output_elements(out, escaped=False):
     """(seed-able root nodes, output shape) for a Tensor, Value or sequence of Values."""
     if isinstance(out, Tensor):
         return out, out.data.shape
@@ -112,41 +172,57 @@ def _output_elements(out):
         return out, ()
     if isinstance(out, (list, tuple)) and all(isinstance(v, Value) for v in out):
         return list(out), (len(out),)
+    if escaped and isinstance(out, (numbers.Real, np.ndarray)):
+        _scalar_output(out if isinstance(out, numbers.Real) else 0.0, "jacobian", True)
     raise TypeError(f"jacobian needs a Tensor, Value or list of Values, got {type(out).__name__}")
 
 
 def jacobian(f, argnums=0):
     """Return a function computing J[i…, j…] = ∂f(x)[i…]/∂x[j…] by one backward pass per
-    output entry (reverse mode). Shape: output shape + input shape."""
-    def wrapped(*args):
-        nums, many = _argnums_tuple(argnums, len(args))
-        args = list(args)
-        leaves = []
-        for i in nums:
-            leaf, _ = _trace_input(args[i])
-            args[i] = leaf
-            leaves.append(leaf)
-        with enable_grad():
-            out, out_shape = _output_elements(f(*args))
-        rows = [[] for _ in leaves]
-        for k in range(int(np.prod(out_shape, dtype=int))):
-            if isinstance(out, list):
-                root, seed = out[k], None
-            elif isinstance(out, Tensor):
-                root = out
-                seed = np.zeros(out_shape, dtype=out.data.dtype)
-                seed.reshape(-1)[k] = 1
-            else:
-                root, seed = out, None
-            for j, g in enumerate(gradients(root, leaves, grad_out=seed)):
-                rows[j].append(np.asarray(g.data if isinstance(g, Node) else g))
-        result = [np.stack(r).reshape(out_shape + np.shape(leaf.data))
-                  for r, leaf in zip(rows, leaves)]
-        return tuple(result) if many else result[0]
+    output entry (reverse mode). Shape: output shape + input shape. Nested (see the module
+    docstring), J is a node: a Tensor, or a Value (scalar in and out) or list of Values."""
+    def wrapped(*args, **kwargs):
+        with _Scope():
+            return _jacobian(f, argnums, args, kwargs)
     wrapped.__name__ = f"jacobian({getattr(f, '__name__', 'f')})"
     return wrapped
 
 
+def _jacobian(f, argnums, args, kwargs):
+    args, leaves, nested, many = _trace_args(args, argnums)
+    raw, escaped = _call_traced(f, args, kwargs)
+    out, out_shape = _output_elements(raw, escaped)
+    nested = nested or any(_reaches_other_leaves(root, leaves)
+                           for root in (out if isinstance(out, list) else [out]))
+    rows = [[] for _ in leaves]
+    for k in range(int(np.prod(out_shape, dtype=int))):
+        if isinstance(out, list):
+            root, seed = out[k], None
+        elif isinstance(out, Tensor):
+            root = out
+            seed = np.zeros(out_shape, dtype=out.data.dtype)
+            seed.reshape(-1)[k] = 1
+        else:
+            root, seed = out, None
+        for j, g in enumerate(gradients(root, leaves, grad_out=seed, create_graph=nested)):
+            rows[j].append(g)
+    result = [_assemble(r, out_shape, leaf, nested) for r, leaf in zip(rows, leaves)]
+    return tuple(result) if many else result[0]
+
+
+def _assemble(row, out_shape, leaf, nested):
+    """The Jacobian block of one input from its per-output-entry gradients."""
+    shape = tuple(out_shape) + np.shape(leaf.data)
+    if not nested:
+        if not row:                                     # an empty output
+            return np.zeros(shape, dtype=np.asarray(leaf.data).dtype)
+        return np.stack([np.asarray(g.data if isinstance(g, Node) else g) for g in row]
+                        ).reshape(shape)
+    if isinstance(leaf, Value):                         # scalar input: one Value per entry
+        return row[0] if out_shape == () else list(row)
+    if not row:
+        return Tensor(np.zeros(shape, dtype=leaf.data.dtype))
+    return stack(row).reshape(shape)
 def hessian(f, argnums=0):
     """Return a function computing H = ∂²f/∂x² as the Jacobian of the gradient. With a tuple
     ``argnums`` the result is nested as JAX's: ``H[i][j] = ∂²f/∂x_i∂x_j``, each block of shape

@@ -23,7 +23,7 @@ except ImportError:                                              # pragma: no co
 
 from . import rules
 from .backends import ArrayMath, NodeMath
-from .core import MODE, Node, make_node
+from .core import MODE, Node, escaped, make_node
 
 _ndarray = np.ndarray
 _FLOAT_KINDS = ("f",)
@@ -241,12 +241,14 @@ class Tensor(Node):
         if self.data.size != 1:
             raise TypeError(f"only a one-element Tensor converts to {what}, this one has shape "
                             f"{self.data.shape}")
+        escaped(self)
         return self.data.reshape(()).item()
 
     def numpy(self):
         return self.data
 
     def item(self):
+        escaped(self)
         return self.data.item()
 
     # + − × ÷ ** @ (and reflected) and exp log sqrt tanh sigmoid relu softplus abs sin cos are

@@ -19,7 +19,7 @@ import operator
 from . import rules
 from . import tape as tp
 from .backends import FloatMath, NodeMath
-from .core import MODE, Node, _PassToken, check_finite, enable_grad, no_grad
+from .core import MODE, Node, _PassToken, check_finite, enable_grad, escaped, no_grad
 
 _new = object.__new__
 
@@ -464,8 +464,15 @@ class Value(Node):
 
     def _seed(self, grad_out, create_graph):
         seed = 1.0 if grad_out is None else grad_out
+        if not isinstance(seed, Value):
+            zero_d = getattr(seed, "ndim", None) == 0 and getattr(seed, "dtype", None) is not None
+            if isinstance(seed, bool) or not (isinstance(seed, numbers.Real) or zero_d):
+                shape = getattr(seed, "shape", None)
+                raise TypeError(f"grad_out of a Value must be a number (∂root/∂root), got "
+                                f"{type(seed).__name__}" + (f" of shape {shape}" if shape else ""))
+            seed = float(seed)
         if create_graph and not isinstance(seed, Value):
-            return Value(float(seed), requires_grad=False)
+            return Value(seed, requires_grad=False)
         return seed
 
     def _zeros_like(self, create_graph):
@@ -485,9 +492,11 @@ class Value(Node):
 
     # -- comparisons and conversions (not differentiable) -----------------------------------
     def __float__(self):
+        escaped(self)
         return self.data
 
     def __int__(self):
+        escaped(self)
         return int(self.data)
 
     def __round__(self, ndigits=None):

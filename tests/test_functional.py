@@ -163,3 +163,93 @@ def test_hessian_with_several_arguments_is_nested_blocks():
     np.testing.assert_allclose(H[0][1], 2 * (np.outer(y, x) + s * np.eye(2)))
     np.testing.assert_allclose(H[1][0], 2 * (np.outer(x, y) + s * np.eye(2)))
     np.testing.assert_allclose(H[1][1], 2 * np.outer(x, x))
+
+
+def _penalised_loss(W0, x0):
+    """L(W) = f(x₀) + ‖∂f/∂x(x₀)‖², f(x) = Σ tanh(W x): a gradient penalty, built with grad over
+    a closure on W."""
+    W = Tensor(W0, requires_grad=True)
+    f = lambda x: (W @ x).tanh().sum()
+    g = grad(f)(x0)
+    return W, f(Tensor(x0)) + (g ** 2).sum(), g
+
+
+def test_grad_keeps_the_dependence_on_a_closed_over_parameter():
+    """As torch.func.grad: a derivative that depends on a leaf requiring a gradient outside the
+    transform stays a node, so the penalty's gradient reaches W (it used to be dropped)."""
+    r = np.random.default_rng(5)
+    W0, x0 = r.standard_normal((2, 2)), r.standard_normal(2)
+    W, L, g = _penalised_loss(W0, x0)
+    assert isinstance(g, Tensor) and g.requires_grad
+    L.backward()
+    numeric = np.zeros_like(W0)
+    for idx in np.ndindex(W0.shape):
+        up, down = W0.copy(), W0.copy()
+        up[idx] += 1e-6
+        down[idx] -= 1e-6
+        numeric[idx] = (float(_penalised_loss(up, x0)[1].data)
+                        - float(_penalised_loss(down, x0)[1].data)) / 2e-6
+    np.testing.assert_allclose(W.grad, numeric, rtol=1e-7, atol=1e-9)
+    w = Value(0.5, requires_grad=True)              # the same for Values
+    gv = grad(lambda x: (w * x).tanh())(0.3)
+    assert isinstance(gv, Value)
+    gv.backward()                                   # d/dw [w (1 − tanh²(0.3 w))]
+    t = math.tanh(0.15)
+    assert math.isclose(w.grad, (1 - t * t) - 0.5 * 2 * t * (1 - t * t) * 0.3, rel_tol=1e-12)
+    assert isinstance(grad(lambda x: x * x)(3.0), float)        # nothing outside: numbers
+
+
+def test_transforms_compose_with_jacobian_and_hessian():
+    x = np.array([0.3, 0.7])
+    t = np.tanh(x)
+    # d/dx Σ tanh′(x) = tanh″(x) = −2 tanh (1 − tanh²)   (it used to be silently 0)
+    np.testing.assert_allclose(grad(lambda v: jacobian(lambda u: u.tanh())(v).sum())(x),
+                               -2 * t * (1 - t * t), rtol=1e-12)
+    np.testing.assert_allclose(grad(lambda v: hessian(lambda u: (u ** 4).sum())(v).sum())(x),
+                               24 * x, rtol=1e-12)
+    # the Jacobian of a gradient taken inside a closure: ∂/∂a (2 a ⊙ y₀) = diag(2 y₀)
+    y0 = np.array([1.0, 2.0])
+    np.testing.assert_allclose(jacobian(lambda a: grad(lambda y: (a * y * y).sum())(y0))(x),
+                               np.diag(2 * y0), rtol=1e-15)
+    assert jacobian(lambda a: grad(lambda y: a * y * y)(3.0))(2.0) == 6.0
+    np.testing.assert_allclose(hessian(lambda u: hessian(lambda v: (v ** 4).sum())(u).sum())(x),
+                               24 * np.eye(2), rtol=1e-15)
+    np.testing.assert_allclose(jacobian(jacobian(lambda u: u ** 3))(x),
+                               np.einsum("ij,jk->ijk", np.eye(2), np.diag(6 * x)), rtol=1e-15)
+
+
+def test_a_number_cut_from_the_graph_is_an_error_not_a_zero():
+    x = np.array([1.0, 2.0])
+    with pytest.raises(TypeError, match=r"plain number made from a traced value"):
+        grad(lambda t: (t * t).sum().item())(x)
+    with pytest.raises(TypeError, match=r"plain number made from a traced value"):
+        grad(lambda v: float(v * v))(3.0)
+    assert grad(lambda v: 3.0)(1.0) == 0.0          # a constant function is still fine
+
+
+def test_argnums_forms_kwargs_and_empty_jacobians():
+    assert grad(lambda a, b: a * b, argnums=(0, 0))(2.0, 3.0) == (3.0, 3.0)
+    assert grad(lambda a, b: a * b, argnums=np.int64(1))(2.0, 3.0) == 2.0
+    for bad in ("0", (), 1.0):
+        with pytest.raises(TypeError, match="argnums must be"):
+            grad(lambda a: a, argnums=bad)(1.0)
+    np.testing.assert_allclose(grad(lambda v, s=1.0: (v * v).sum() * s)(np.ones(2), s=3.0),
+                               [6.0, 6.0])
+    assert jacobian(lambda t: t * 2)(np.zeros(0)).shape == (0, 0)
+    assert jacobian(lambda t: t[:0])(np.ones(3)).shape == (0, 3)
+    assert hessian(lambda t: (t * t).sum())(np.zeros(0)).shape == (0, 0)
+
+
+def test_gradients_takes_one_node_or_a_list_of_nodes():
+    from autograd import gradients
+    x = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    (g,) = gradients((x * x).sum(), x)              # one node, not its rows
+    np.testing.assert_array_equal(g, [2.0, 4.0, 6.0])
+    with pytest.raises(TypeError, match=r"wrt\[0\] is a float"):
+        gradients((x * x).sum(), [3.0])
+    v = Value(2.0, requires_grad=True)
+    for seed in (np.array([1.0, 2.0]), "a"):
+        with pytest.raises(TypeError, match="grad_out of a Value must be a number"):
+            (v * v).backward(seed)
+    (v * v).backward(np.float64(2.0))
+    assert v.grad == 8.0
