@@ -102,12 +102,19 @@ class FloatMath:
 
     @staticmethod
     def relu(x):
-        return x if x > 0 else 0.0
+        return 0.0 if x <= 0 else x         # nan stays nan, as numpy's maximum(x, 0)
 
     @staticmethod
     def step(x):
         """relu′(x): 1 for x > 0, else 0 (0 at the kink, as PyTorch)."""
         return 1.0 if x > 0 else 0.0
+
+    @staticmethod
+    def gate(g, mask):
+        """g where the 0/1 ``mask`` is 1, else 0: a selection, not a product, so an inf or nan
+        gradient arriving where the function is flat gives 0 (PyTorch's threshold_backward),
+        not 0 · inf = nan."""
+        return g if mask else 0.0
 
     @staticmethod
     def leaky_relu(x, slope):
@@ -141,11 +148,15 @@ def _array_sigmoid(x):
 
 # (array methods rather than np.max/np.sum: the same ufunc reductions, less call overhead)
 def _array_log_softmax(x, axis):
+    if not x.shape[axis]:               # an empty axis: nothing to normalise (as PyTorch)
+        return np.empty_like(x)
     shifted = x - x.max(axis=axis, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 
 def _array_softmax(x, axis):
+    if not x.shape[axis]:
+        return np.empty_like(x)
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
 
@@ -184,6 +195,14 @@ class ArrayMath:
     @staticmethod
     def step(x):
         return (x > 0).astype(x.dtype)
+
+    @staticmethod
+    def gate(g, mask):
+        """`FloatMath.gate` elementwise: the product (fast), redone as a selection only where
+        g holds an inf or nan."""
+        if type(g) is np.ndarray and not np.isfinite(g).all():
+            return np.where(mask != 0, g, 0).astype(np.result_type(g, mask), copy=False)
+        return g * mask
 
     @staticmethod
     def leaky_relu(x, slope):
@@ -322,6 +341,11 @@ class NodeMath:
     @classmethod
     def step(cls, x):
         return cls._derivative_constant(x, "step")
+
+    @staticmethod
+    def gate(g, mask):
+        # recorded as a product, so that it can be differentiated again (0 · inf stays nan here)
+        return g * mask
 
     @classmethod
     def leaky_step(cls, x, slope):

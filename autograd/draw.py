@@ -209,7 +209,7 @@ def _ctx_text(ctx):
             continue
         if isinstance(value, np.ndarray):
             parts.append(f"{key}: array{_shape(value.shape)}")
-        elif isinstance(value, (int, float, str, tuple, type(None), np.dtype)):
+        elif isinstance(value, (int, float, np.number, str, tuple, type(None), np.dtype)):
             text = str(value)
             parts.append(f"{key}={text if len(text) <= 20 else text[:17] + '...'}")
         else:

@@ -81,7 +81,7 @@ SIGMOID = Op("sigmoid",
 
 RELU = Op("relu",
           lambda m, x: m.relu(x),
-          (lambda m, g, y, x: g * m.step(x),),             # relu′ = [x > 0]
+          (lambda m, g, y, x: m.gate(g, m.step(x)),),      # relu′ = [x > 0]
           ("[u > 0]",))
 
 LEAKY_RELU = Op("leaky_relu",
@@ -246,7 +246,7 @@ WHERE = Op("where",
 
 CLIP = Op("clip",
           lambda m, x, lo, hi: _clip(x, lo, hi),
-          (lambda m, g, y, x, lo, hi: g * m.const(x, _inside(_data(x), lo, hi)),),
+          (lambda m, g, y, x, lo, hi: m.gate(g, m.const(x, _inside(_data(x), lo, hi))),),
           ("[lo ≤ u ≤ hi]",))
 
 
@@ -343,6 +343,11 @@ def _shifted_exp(z):
     return e, m
 
 
+def mean_factor(n):
+    """1/n for a mean over n rows; nan for none (the mean of nothing, as numpy and PyTorch)."""
+    return 1.0 / n if n else float("nan")
+
+
 def cross_entropy_forward(z, target, labels):
     """−1/n Σᵢ Σⱼ tᵢⱼ log softmax(zᵢ)ⱼ with log softmax(zᵢ)ⱼ = zᵢⱼ − mᵢ − log Σₗ exp(zᵢₗ − mᵢ).
     With labels only the picked entries' logs are formed."""
@@ -359,10 +364,10 @@ def cross_entropy_parts(z, target, labels):
     if labels:
         rows = np.arange(n)
         picked = (z[rows, target] - m[:, 0]) - log_sum[:, 0]
-        return -(picked.sum()) * (1.0 / n), e, s
+        return -(picked.sum()) * mean_factor(n), e, s
     log_p = z - m
     log_p -= log_sum
-    return (log_p * target).sum() * (-1.0 / n), e, s
+    return (log_p * target).sum() * -mean_factor(n), e, s
 
 
 def _softmax(z):
@@ -373,7 +378,7 @@ def _softmax(z):
 
 def _cross_entropy_vjp(m, g, y, z, target, labels, _exp=None, _exp_sum=None):
     n = m.shape(z)[0]
-    scale = g * (1.0 / n)
+    scale = g * mean_factor(n)
     if isinstance(z, np.ndarray):                 # arrays: in place on a fresh softmax
         # e / s kept by the forward pass: the numbers _softmax(z) computes, not recomputed
         p = _softmax(z) if _exp is None else _exp / _exp_sum

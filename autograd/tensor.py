@@ -91,7 +91,8 @@ def _owned(g):
     the same way): kept when this pass made it and nothing else refers to it, else copied.
     Pass-through VJPs (add, reshape, …) hand one array to several nodes; those get copies."""
     if type(g) is not _ndarray:
-        return g
+        # a 0-d leaf's VJPs give numpy scalars: its .grad is still an array, as PyTorch's
+        return np.array(g) if isinstance(g, np.generic) else g
     if g.base is None and sys.getrefcount(g) <= _UNSHARED:
         return g
     return g.copy()
@@ -261,7 +262,11 @@ class Tensor(Node):
         return _apply(rules.LEAKY_RELU, self, slope=float(slope))
 
     def clip(self, lo=None, hi=None):
-        """min(max(x, lo), hi); derivative 1 inside [lo, hi], 0 outside."""
+        """min(max(x, lo), hi); derivative 1 inside [lo, hi], 0 outside. The bounds are taken
+        in the Tensor's dtype (as numbers mixed into any op are)."""
+        dtype = self.data.dtype.type
+        lo, hi = (None if b is None else (dtype(b) if np.ndim(b) == 0 else
+                                          np.asarray(b, dtype=self.data.dtype)) for b in (lo, hi))
         return _apply(rules.CLIP, self, lo=lo, hi=hi)
 
     # -- reductions ----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from autograd import Tensor, Value
+from autograd.rules import mean_factor
 
 COSTS = ("document", "mse", "cross_entropy")
 L2_CONVENTIONS = ("ufldl", "nielsen", "sklearn")
@@ -40,11 +41,18 @@ def _squared_errors(h, y, name):
     Tensor n × k or a list of Value lists."""
     _check_rows(h, y, name)
     if isinstance(h, Tensor):
-        y = _as_target(y, h).reshape(h.shape) if np.size(_raw(y)) == h.size else _as_target(y, h)
+        y = _as_target(y, h)
+        if y.shape != h.shape and h.ndim + y.ndim == 3 and h.size == y.size and \
+                h.shape[0] == y.shape[0]:
+            y = y.reshape(h.shape)          # one output: a target column (n,) or (n, 1) alike
         _check_same_shape(h, y, name)
         d = h - y
         return (d * d).sum(), h.shape[0], h.size
-    total = sum(((hj - yj) * (hj - yj) for hi, yi in zip(h, y) for hj, yj in zip(hi, _row(yi))),
+    rows = [_row(yi) for yi in y]
+    for i, (hi, yi) in enumerate(zip(h, rows)):
+        if len(hi) != len(yi):
+            raise ValueError(f"{name}: row {i} has {len(hi)} outputs and {len(yi)} targets")
+    total = sum(((hj - yj) * (hj - yj) for hi, yi in zip(h, rows) for hj, yj in zip(hi, yi)),
                 Value(0.0, requires_grad=False))
     return total, len(h), sum(len(hi) for hi in h)
 
@@ -52,13 +60,13 @@ def _squared_errors(h, y, name):
 def document_cost(h, y):
     """J = 1/(2n) Σᵢ ‖yᵢ − h(xᵢ)‖² for a batch (Tensor n × k, or a list of Value lists)."""
     total, n, _ = _squared_errors(h, y, "document_cost")
-    return total * (0.5 / n)
+    return total * (0.5 * mean_factor(n))
 
 
 def mse(h, y):
     """1/(n·k) Σ (y − h)²."""
     total, _, entries = _squared_errors(h, y, "mse")
-    return total * (1.0 / entries)
+    return total * mean_factor(entries)
 
 
 def softmax_cross_entropy(z, y):

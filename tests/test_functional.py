@@ -253,3 +253,20 @@ def test_gradients_takes_one_node_or_a_list_of_nodes():
             (v * v).backward(seed)
     (v * v).backward(np.float64(2.0))
     assert v.grad == 8.0
+
+
+def test_gradcheck_allows_rounding_noise_and_catches_a_wrong_small_entry():
+    import warnings
+    # f = 10⁻³x + 100: correct, but its differences carry ~1e-10/1e-6 of rounding noise
+    report = gradcheck(lambda x: (x * 1e-3 + 100.0).sum(), np.array([0.5]))
+    assert report.passed and report.inputs[0].relative_error > 1e-6
+    assert "rounding noise" in str(report)
+    # a gradient wrong by 2× on a small entry next to a large one: one norm hides it
+    wrong = gradcheck(lambda x: x[0] ** 2 * 1000 + x[1] * x[1].detach(), np.array([1.0, 1e-3]))
+    assert wrong.inputs[0].relative_error < 1e-6 and not wrong.passed
+    assert wrong.inputs[0].worst[0] == (1,) and "entry (1,)" in str(wrong)
+    assert gradcheck(lambda x: (x ** 4).sum() * 1e-8, np.array([1e-3, 0.0])).passed
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert gradcheck(lambda x: (x * x).sum(), np.ones(2, np.float32)).passed
+    assert any("checked in float64" in str(w.message) for w in caught)

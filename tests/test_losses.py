@@ -99,3 +99,35 @@ def test_softmax_cross_entropy_with_soft_targets_on_both_engines():
     a = losses.softmax_cross_entropy(Tensor(z), np.eye(3)[labels]).data
     b = losses.softmax_cross_entropy(Tensor(z), labels).data
     assert a == b
+
+
+def test_squared_costs_refuse_targets_of_another_shape():
+    """Only a column and a vector of one output are taken for one another; any other mismatch
+    is an error (it used to be reshaped, or cut short by zip, into a wrong number)."""
+    from autograd import Value
+    h = Tensor(np.arange(6.0).reshape(2, 3))
+    for cost in (losses.document_cost, losses.mse):
+        for y in (np.arange(6.0).reshape(3, 2), np.arange(6.0)):
+            with pytest.raises(ValueError, match="shape"):
+                cost(h, y)
+    assert losses.document_cost(Tensor(np.ones((4, 1))), np.zeros(4)).data == 0.5
+    assert losses.document_cost(Tensor(np.ones(4)), np.zeros((4, 1))).data == 0.5
+    hv = [[Value(0.3), Value(0.7)], [Value(0.1), Value(0.9)]]
+    for y in ([[0, 1, 5], [1, 0, 5]], [0.0, 1.0]):
+        with pytest.raises(ValueError, match="row 0 has 2 outputs and"):
+            losses.document_cost(hv, y)
+    assert abs(losses.document_cost([[Value(0.3)], [Value(0.1)]], [0.0, 1.0]).data
+               - 0.225) < 1e-15
+
+
+def test_costs_of_an_empty_batch_are_nan_not_a_crash():
+    # the mean of nothing, as numpy's and PyTorch's
+    for J in (losses.mse(Tensor(np.zeros((0, 3))), np.zeros((0, 3))),
+              losses.document_cost(Tensor(np.zeros((0, 3))), np.zeros((0, 3))),
+              Tensor(np.zeros((0, 3)), requires_grad=True).softmax_cross_entropy(
+                  np.zeros(0, int))):
+        assert np.isnan(J.data)
+    t = Tensor(np.zeros((3, 0)), requires_grad=True)
+    out = t.log_softmax()
+    out.sum().backward()
+    assert out.data.shape == t.grad.shape == (3, 0)

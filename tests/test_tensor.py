@@ -4,6 +4,7 @@ freeing graphs without the garbage collector, and agreement with the scalar `Val
 from __future__ import annotations
 
 import gc
+import math
 import tracemalloc
 import types
 import weakref
@@ -915,3 +916,33 @@ def test_tensor_python_protocol():
     assert float(Tensor([2.5])) == 2.5 and int(Tensor([[2.5]])) == 2
     with pytest.raises(TypeError, match="one-element"):
         float(Tensor([1.0, 2.0]))
+
+
+def test_relu_and_clip_pass_nothing_where_flat_even_an_inf():
+    """relu′ and clip′ select the gradient (PyTorch's threshold_backward): where the function
+    is flat an inf or nan from above gives 0, not 0 · inf = nan."""
+    for make in (lambda t: t.relu(), lambda t: t.clip(0.0, None)):
+        x = Tensor(np.array([-1.0, 4.0]), requires_grad=True)
+        with np.errstate(divide="ignore"):          # sqrt′(0) = inf on the flat side
+            make(x).sqrt().sum().backward()
+        np.testing.assert_array_equal(x.grad, [0.0, 0.25])
+    x = Tensor(np.array([-1.0, 4.0, 2.0], np.float32), requires_grad=True)
+    x.relu().backward(np.array([np.inf, 1.0, np.nan], np.float32))
+    np.testing.assert_array_equal(x.grad, [0.0, 1.0, np.nan])
+    assert x.grad.dtype == np.float32
+    v = Value(-1.0, requires_grad=True)
+    w = Value(2.0, requires_grad=True)
+    (v.relu().sqrt() + w * w).backward()
+    assert v.grad == 0.0 and w.grad == 4.0
+    assert math.isnan(Value(float("nan")).relu().data)      # nan stays nan, as numpy's
+
+
+def test_clip_bounds_take_the_tensors_dtype_and_a_0d_leaf_gets_an_array_grad():
+    t = Tensor(np.array([0.1, 0.5, 2.0], np.float32), requires_grad=True)
+    c = t.clip(np.float64(0.2), 1.0)
+    assert c.dtype == np.float32
+    np.testing.assert_array_equal(c.data, np.array([0.2, 0.5, 1.0], np.float32))
+    p = Tensor(np.array(2.0), requires_grad=True)
+    (p * p).backward()
+    assert type(p.grad) is np.ndarray and p.grad.shape == () and p.grad == 4.0
+    p.grad[...] = 0.0                                   # an array, as a PyTorch 0-d grad
