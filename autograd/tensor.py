@@ -34,6 +34,8 @@ def _convert(data, dtype):
     if isinstance(data, Node):
         raise TypeError(f"Tensor needs numbers or an array, got a {type(data).__name__} node; "
                         "use .data or .detach()")
+    if isinstance(data, int) and not isinstance(data, bool) and not -2**63 <= data < 2**63:
+        data = float(data)          # beyond int64 numpy would make an object array
     array = np.asarray(data)
     kind = array.dtype.kind
     if dtype is not None:

@@ -946,3 +946,10 @@ def test_clip_bounds_take_the_tensors_dtype_and_a_0d_leaf_gets_an_array_grad():
     (p * p).backward()
     assert type(p.grad) is np.ndarray and p.grad.shape == () and p.grad == 4.0
     p.grad[...] = 0.0                                   # an array, as a PyTorch 0-d grad
+
+
+def test_python_ints_beyond_int64_are_numbers():
+    # numpy would hold 2**70 in an object array; it is a float like any other number
+    np.testing.assert_array_equal((Tensor(np.ones(2)) + 2 ** 70).data, [2.0 ** 70 + 1] * 2)
+    with pytest.raises(OverflowError, match="too large to convert to float"):
+        Tensor(np.ones(2)) + 10 ** 400
