@@ -20,8 +20,12 @@ Per batch of n rows the objective is (row convention, the document's notation):
                                   mean over n·k entries, J/k, and so does ours, so k outputs stop
                                   at the same epoch)
 
+``sample_weight`` (fit, partial_fit), as scikit-learn ≥ 1.7: the batch's cost is the weighted
+mean Σᵢ wᵢ Jᵢ / Σᵢ wᵢ and the 'sklearn' L2 term's batch size is Σᵢ wᵢ; early stopping splits
+and scores with the weights.
+
 Accepted for scikit-learn's API but not supported: solver='lbfgs' (and so max_fun) and the
-regressor's loss='poisson' (a clear error when used); fit's sample_weight.
+regressor's loss='poisson' (a clear error when used).
 
 chainrule's extras (defaults keep scikit-learn's behaviour):
 
@@ -45,7 +49,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, column_or_1d,
+                                      validate_data)
 
 from autograd import Tensor, no_grad
 
@@ -159,11 +164,12 @@ class _BaseMLP(BaseEstimator):
         return self._default_cost if self.cost is None else self.cost
 
     # -- fitting ------------------------------------------------------------------------------
-    def fit(self, X, y):
-        """Train on (X, y) for up to ``max_iter`` epochs; returns self."""
-        return self._fit(X, y, incremental=False)
+    def fit(self, X, y, sample_weight=None):
+        """Train on (X, y) for up to ``max_iter`` epochs; returns self. ``sample_weight``
+        weighs each row's cost (module docstring)."""
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def _fit(self, X, y, incremental, classes=None):
+    def _fit(self, X, y, incremental, classes=None, sample_weight=None):
         sizes, dtype = self._check_params()
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
@@ -173,6 +179,8 @@ class _BaseMLP(BaseEstimator):
                              y_numeric=not isinstance(self, ClassifierMixin))
         if y.ndim == 2 and y.shape[1] == 1:         # a column: one target, as scikit-learn
             y = column_or_1d(y, warn=True)          # (with its DataConversionWarning)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype)
         Y = self._encode_targets(y, first_pass, incremental, classes, dtype)
         n_features = X.shape[1]
         self._random_state = check_random_state(self.random_state)
@@ -185,7 +193,7 @@ class _BaseMLP(BaseEstimator):
             self._apply_settings(dtype, incremental)
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = self._make_optimizer()
-        self._fit_stochastic(X, Y, y, incremental)
+        self._fit_stochastic(X, Y, y, incremental, sample_weight)
         if not all(np.isfinite(p.data).all() for p in self._model.parameters()):
             raise ValueError("Solver produced non-finite parameter weights. The input data may "
                              "contain large values and need to be preprocessed.")
@@ -258,38 +266,58 @@ class _BaseMLP(BaseEstimator):
                     epsilon=self.epsilon)
 
     def _backward_fn(self, n_train):
-        """``step(h, Yb, n)``: backward through the batch's J from the logits-or-outputs node h
-        and the targets Yb (n rows); returns J's value. The L2 term's value and gradient are
-        added after the backward pass (`nn.losses.add_l2`: the same numbers as recording it)."""
+        """``step(h, Yb, n, wb)``: backward through the batch's J from the logits-or-outputs
+        node h and the targets Yb (n rows, weights wb or None); returns J's value. The L2
+        term's value and gradient are added after the backward pass (`nn.losses.add_l2`: the
+        same numbers as recording it); with weights its 'sklearn' batch size is Σ wb."""
         cost = self._batch_cost()
         alpha, convention = float(self.alpha), self.l2_convention
         weights = self._model.weights()
         shown = self._shown_cost_factor()
 
-        def step(h, Yb, n):
-            J = cost(h, Yb, n)
+        def step(h, Yb, n, wb=None):
+            J = cost(h, Yb, n) if wb is None else self._weighted_cost(h, Yb, wb)
             J.backward()
             value = J.data if shown == 1 else J.data * shown
             if alpha == 0:
                 return value
             return value + losses.add_l2_gradient(weights, alpha, convention, n_train=n_train,
-                                                  batch=n)
+                                                  batch=n if wb is None else float(wb.sum()))
         return step
+
+    def _weighted_cost(self, h, Yb, wb):
+        """Σᵢ wᵢ Jᵢ / Σᵢ wᵢ: the batch's cost with row i's term Jᵢ weighted (scikit-learn's
+        sample_weight); its gradient is each row's times wᵢ/Σw."""
+        share = wb / wb.sum()
+        if self._cost() == "cross_entropy" and self.out_activation_ == "softmax":
+            # target rows scaled by n·wᵢ/Σw: −1/n Σᵢ tᵢ·log softmax(zᵢ) is the weighted mean
+            return h.softmax_cross_entropy(Yb * (share * len(wb))[:, None])
+        if self._cost() == "cross_entropy":                 # binary log loss from logits
+            terms = h.softplus() - h * Yb
+        elif self._cost() == "mse":
+            terms = (h - Yb) ** 2 * (1.0 / Yb.shape[1])
+        else:                                               # the document's ½‖yᵢ − hᵢ‖²
+            terms = (h - Yb) ** 2 * 0.5
+        return (terms * share[:, None]).sum()
 
     def _shown_cost_factor(self):
         """loss_curve_ shows the cost times this (1: the cost differentiated)."""
         return 1
 
-    def _fit_stochastic(self, X, Y, y_raw, incremental):
+    def _fit_stochastic(self, X, Y, y_raw, incremental, sample_weight=None):
         """scikit-learn's ``_fit_stochastic``, epoch for epoch, with chainrule's backward."""
         model, optimizer = self._model, self._optimizer
-        X_val = y_val = None
+        X_val = y_val = w_val = None
+        w = sample_weight
         if self.early_stopping:
             stratify = y_raw if (isinstance(self, ClassifierMixin) and self.n_outputs_ == 1
                                  and self._task != "multilabel") else None
-            X, X_val, Y, _, _, y_val = train_test_split(
-                X, Y, y_raw, random_state=self._random_state,
-                test_size=self.validation_fraction, stratify=stratify)
+            parts = train_test_split(X, Y, y_raw, *([] if w is None else [w]),
+                                     random_state=self._random_state,
+                                     test_size=self.validation_fraction, stratify=stratify)
+            X, X_val, Y, _, _, y_val = parts[:6]
+            if w is not None:
+                w, w_val = parts[6:]
             if X_val.shape[0] < 2:
                 raise ValueError("The validation set is too small. Increase "
                                  "'validation_fraction' or the size of your dataset.")
@@ -312,14 +340,11 @@ class _BaseMLP(BaseEstimator):
                     sample_idx = _shuffled(sample_idx, self._random_state)
                 accumulated = 0.0
                 for lo in range(0, n, batch):           # gen_batches
-                    if self.shuffle:
-                        rows = sample_idx[lo:lo + batch]
-                        xb, Yb = X[rows], Y[rows]
-                    else:
-                        xb, Yb = X[lo:lo + batch], Y[lo:lo + batch]
+                    rows = sample_idx[lo:lo + batch] if self.shuffle else slice(lo, lo + batch)
+                    xb, Yb = X[rows], Y[rows]
                     m = xb.shape[0]
                     optimizer.zero_grad()
-                    J = backward(model(Tensor(xb)), Yb, m)
+                    J = backward(model(Tensor(xb)), Yb, m, None if w is None else w[rows])
                     optimizer.step()
                     accumulated += float(J) * m
                 self.n_iter_ += 1
@@ -331,7 +356,7 @@ class _BaseMLP(BaseEstimator):
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{self.loss_:.4g}")
-                self._update_no_improvement_count(X_val, y_val)
+                self._update_no_improvement_count(X_val, y_val, w_val)
                 optimizer.iteration_ends(self.t_)
                 if self._no_improvement_count > self.n_iter_no_change:
                     what = ("Validation score" if self.early_stopping else "Training loss")
@@ -354,9 +379,9 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping and self._best_state is not None:
             model.load_state_dict(self._best_state)
 
-    def _update_no_improvement_count(self, X_val, y_val):
+    def _update_no_improvement_count(self, X_val, y_val, w_val=None):
         if self.early_stopping:
-            score = self._score(X_val, y_val)
+            score = self._score(X_val, y_val, w_val)
             self.validation_scores_.append(score)
             if self.verbose:
                 print("Validation score: %f" % score)
@@ -477,12 +502,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         #   = softplus(z) − y·z   (finite for any z)
         return lambda z, Yb, n: (z.softplus() - z * Yb).sum() * (1.0 / n)
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over (X, y); ``classes`` (all labels) is required on the first call."""
         if not hasattr(self, "_model") or not hasattr(self, "classes_"):
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit.")
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
 
     def _probabilities(self, X):
         h = self._forward(X)
@@ -511,8 +536,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def predict_log_proba(self, X):
         return np.log(self.predict_proba(X))
 
-    def _score(self, X, y):
-        return accuracy_score(y, self.predict(X))
+    def _score(self, X, y, sample_weight=None):
+        return accuracy_score(y, self.predict(X), sample_weight=sample_weight)
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
@@ -569,17 +594,17 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         # and the stopping rule use the reported number, so k outputs need the factor 1/k.
         return 1.0 / self.n_outputs_ if self._cost() == "document" else 1
 
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y)."""
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def predict(self, X):
         """h(X): shape (n,) for one output, (n, k) for several."""
         h = self._forward(X)
         return h.ravel() if self.n_outputs_ == 1 else h
 
-    def _score(self, X, y):
-        return r2_score(y, self.predict(X))
+    def _score(self, X, y, sample_weight=None):
+        return r2_score(y, self.predict(X), sample_weight=sample_weight)
 
 
 # -- helpers ---------------------------------------------------------------------------------

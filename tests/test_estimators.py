@@ -285,6 +285,43 @@ def test_accepts_every_value_sklearn_accepts(settings):
     np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-12)
 
 
+@pytest.mark.parametrize("kind, settings", [("multiclass", {}), ("multiclass", {"solver": "sgd"}),
+                                            ("multiclass", {"early_stopping": True}),
+                                            ("binary", {"batch_size": 64}),
+                                            ("regression", {}),
+                                            ("regression", {"early_stopping": True})])
+def test_sample_weight_tracks_sklearn(digits, kind, settings):
+    """Σᵢ wᵢ Jᵢ / Σᵢ wᵢ per batch, the L2 batch size Σᵢ wᵢ, weighted early-stopping scores:
+    scikit-learn's coefficients, losses and outputs to rounding (zero weights included)."""
+    from sklearn.datasets import make_regression
+    X_train, _, y_train, _ = digits
+    w = np.random.default_rng(0).uniform(0, 3, len(X_train))
+    w[:40] = 0
+    ours_cls, theirs_cls = MLPClassifier, SkClassifier
+    X, y = X_train, (y_train > 4).astype(int) if kind == "binary" else y_train
+    if kind == "regression":
+        X, y = make_regression(len(w), 6, n_targets=2, noise=5.0, random_state=0)
+        y = y / 100
+        ours_cls, theirs_cls = MLPRegressor, SkRegressor
+    kw = dict(hidden_layer_sizes=(12,), random_state=0, max_iter=12, **settings)
+    ours = quiet(ours_cls(**kw).fit, X, y, sample_weight=w)
+    theirs = quiet(theirs_cls(**kw).fit, X, y, sample_weight=w)
+    assert ours.n_iter_ == theirs.n_iter_
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-12)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+    if kind == "regression":
+        np.testing.assert_allclose(ours.predict(X), theirs.predict(X), atol=1e-12)
+    else:
+        np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-12)
+    if kind != "regression" and not settings.get("early_stopping"):
+        ours.partial_fit(X, y, sample_weight=w)
+        theirs.partial_fit(X, y, sample_weight=w)
+        np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-12)
+    with pytest.raises(ValueError, match="at least one non-zero"):
+        ours_cls(**kw).fit(X, y, sample_weight=np.zeros(len(w)))
+
+
 def test_bad_input_errors():
     X, y = small_multiclass()
     with pytest.raises(ValueError, match="lbfgs.*not supported"):
