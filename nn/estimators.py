@@ -20,12 +20,16 @@ Per batch of n rows the objective is (row convention, the document's notation):
                                   mean over n·k entries, J/k, and so does ours, so k outputs stop
                                   at the same epoch)
 
+The regressor's ``loss='poisson'``: log-link (exp output, ``out_activation_ = 'exp'``) and
+scikit-learn's half Poisson deviance 1/n Σᵢⱼ [yᵢⱼ log(yᵢⱼ/ŷᵢⱼ) − yᵢⱼ + ŷᵢⱼ], differentiated
+from the logits z (ŷ = exp z), so its gradient (ŷ − y)/n is the canonical one.
+
 ``sample_weight`` (fit, partial_fit), as scikit-learn ≥ 1.7: the batch's cost is the weighted
 mean Σᵢ wᵢ Jᵢ / Σᵢ wᵢ and the 'sklearn' L2 term's batch size is Σᵢ wᵢ; early stopping splits
 and scores with the weights.
 
-Accepted for scikit-learn's API but not supported: solver='lbfgs' (and so max_fun) and the
-regressor's loss='poisson' (a clear error when used).
+Accepted for scikit-learn's API but not supported: solver='lbfgs' (and so max_fun; a clear
+error when used).
 
 chainrule's extras (defaults keep scikit-learn's behaviour):
 
@@ -42,6 +46,7 @@ import math
 import warnings
 
 import numpy as np
+from scipy.special import xlogy
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
@@ -296,6 +301,8 @@ class _BaseMLP(BaseEstimator):
             terms = h.softplus() - h * Yb
         elif self._cost() == "mse":
             terms = (h - Yb) ** 2 * (1.0 / Yb.shape[1])
+        elif self._cost() == "poisson":
+            terms = _poisson_terms(h, Yb) + _poisson_constant(Yb)
         else:                                               # the document's ½‖yᵢ − hᵢ‖²
             terms = (h - Yb) ** 2 * 0.5
         return (terms * share[:, None]).sum()
@@ -544,7 +551,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     """scikit-learn's MLPRegressor trained by chainrule: identity output, the document's J."""
 
     _default_cost = "document"
-    _costs = ("document", "mse")
+    _costs = ("document", "mse", "poisson")
     _task = "regression"
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
@@ -567,14 +574,18 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.loss = loss
 
     def _check_params(self):
-        if self.loss == "poisson":
-            raise ValueError("loss='poisson' is not supported by chainrule's MLPRegressor (only "
-                             "'squared_error': the document's J); use scikit-learn's for it")
-        _choice("loss", self.loss, ("squared_error",))
+        _choice("loss", self.loss, ("squared_error", "poisson"))
         return super()._check_params()
+
+    def _cost(self):
+        # loss='poisson' (scikit-learn's parameter) takes the Poisson deviance whatever the cost
+        return "poisson" if self.loss == "poisson" else super()._cost()
 
     def _encode_targets(self, y, first_pass, incremental, classes, dtype):
         Y = np.asarray(y, dtype=dtype)
+        if self._cost() == "poisson" and np.any(Y < 0):
+            raise ValueError("Some value(s) of y are negative which is not allowed for Poisson "
+                             "regression.")
         Y = Y.reshape(-1, 1) if Y.ndim == 1 else Y
         if not first_pass and Y.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {Y.shape[1]} outputs, the fitted network has "
@@ -582,9 +593,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return Y
 
     def _out_activation(self):
-        return "identity"
+        return "exp" if self._cost() == "poisson" else "identity"
 
     def _batch_cost(self):
+        if self._cost() == "poisson":
+            return lambda z, Yb, n: (_poisson_terms(z, Yb).sum() * (1.0 / n)
+                                     + float(_poisson_constant(Yb).sum()) / n)
         cost = losses.get_cost(self._cost())
         return lambda h, Yb, n: cost(h, Yb)
 
@@ -599,8 +613,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def predict(self, X):
-        """h(X): shape (n,) for one output, (n, k) for several."""
+        """h(X): shape (n,) for one output, (n, k) for several (exp(z) for loss='poisson')."""
         h = self._forward(X)
+        if self.out_activation_ == "exp":
+            h = np.exp(h)
         return h.ravel() if self.n_outputs_ == 1 else h
 
     def _score(self, X, y, sample_weight=None):
@@ -608,6 +624,16 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+def _poisson_terms(z, Y):
+    """exp(z) − y·z: the Poisson deviance's terms that depend on the logits z (log-link)."""
+    return z.exp() - z * Y
+
+
+def _poisson_constant(Y):
+    """y·log y − y: the rest of scikit-learn's half Poisson deviance y·log(y/ŷ) − y + ŷ."""
+    return xlogy(Y, Y) - Y
+
 
 def _sigmoid(z):
     e = np.exp(-np.abs(z))

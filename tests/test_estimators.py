@@ -322,6 +322,26 @@ def test_sample_weight_tracks_sklearn(digits, kind, settings):
         ours_cls(**kw).fit(X, y, sample_weight=np.zeros(len(w)))
 
 
+@pytest.mark.parametrize("outputs, settings", [(1, {}), (2, {}), (1, {"early_stopping": True}),
+                                               (1, {"solver": "sgd", "weighted": True})])
+def test_poisson_regression_tracks_sklearn(outputs, settings):
+    """loss='poisson': exp output, half Poisson deviance, gradient (ŷ − y)/n from the logits."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 5))
+    rate = np.exp(0.3 * X[:, 0] - 0.2 * X[:, 1])
+    y = np.stack([rng.poisson(rate * (j + 1)) for j in range(outputs)], axis=1).astype(float)
+    y = y[:, 0] if outputs == 1 else y
+    settings = dict(settings)
+    w = rng.uniform(0, 2, 300) if settings.pop("weighted", False) else None
+    kw = dict(loss="poisson", hidden_layer_sizes=(8,), random_state=0, max_iter=40, **settings)
+    ours = quiet(MLPRegressor(**kw).fit, X, y, sample_weight=w)
+    theirs = quiet(SkRegressor(**kw).fit, X, y, sample_weight=w)
+    assert ours.out_activation_ == theirs.out_activation_ == "exp"
+    assert ours.n_iter_ == theirs.n_iter_
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-12)
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-12)
+
+
 def test_bad_input_errors():
     X, y = small_multiclass()
     with pytest.raises(ValueError, match="lbfgs.*not supported"):
@@ -345,8 +365,10 @@ def test_bad_input_errors():
         MLPClassifier().fit(X, X[:, 0])
     with pytest.raises(ValueError, match="dtype"):
         MLPRegressor(dtype=np.int32).fit(X, X[:, 0])
-    with pytest.raises(ValueError, match="poisson.*not supported"):
+    with pytest.raises(ValueError, match="negative which is not allowed for Poisson"):
         MLPRegressor(loss="poisson").fit(X, X[:, 0])
+    with pytest.raises(ValueError, match="loss='gamma' is not supported"):
+        MLPRegressor(loss="gamma").fit(X, X[:, 0])
     with pytest.raises(ValueError, match="validation_fraction"):
         MLPClassifier(early_stopping=True, validation_fraction=0.0).fit(X, y)
     with pytest.raises(ValueError, match="n_iter_no_change"):
