@@ -28,8 +28,9 @@ from the logits z (ŷ = exp z), so its gradient (ŷ − y)/n is the canonical on
 mean Σᵢ wᵢ Jᵢ / Σᵢ wᵢ and the 'sklearn' L2 term's batch size is Σᵢ wᵢ; early stopping splits
 and scores with the weights.
 
-Accepted for scikit-learn's API but not supported: solver='lbfgs' (and so max_fun; a clear
-error when used).
+``solver='lbfgs'``, as scikit-learn's: scipy's L-BFGS-B over the whole training set's J
+(``max_iter`` iterations, ``max_fun`` evaluations, ``tol`` as gtol), no loss_curve_, no
+partial_fit.
 
 chainrule's extras (defaults keep scikit-learn's behaviour):
 
@@ -53,6 +54,7 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, column_or_1d,
                                       validate_data)
@@ -64,7 +66,7 @@ from .optim import SGD, Adam
 from .tensor_nets import MLP
 
 ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
-SOLVERS = ("sgd", "adam")
+SOLVERS = ("lbfgs", "sgd", "adam")
 SCHEDULES = ("constant", "invscaling", "adaptive")
 
 
@@ -75,6 +77,14 @@ def _shuffled(a, random_state):
     order = np.arange(len(a))
     random_state.shuffle(order)
     return a[order]
+
+def _stochastic_solver(estimator):
+    """partial_fit exists for 'sgd' and 'adam' only (scikit-learn's available_if test)."""
+    if estimator.solver == "lbfgs":
+        raise AttributeError("partial_fit is only available for stochastic optimizers. lbfgs "
+                             "is not stochastic.")
+    return True
+
 
 class _BaseMLP(BaseEstimator):
     """The shared machinery; see the module docstring."""
@@ -119,10 +129,6 @@ class _BaseMLP(BaseEstimator):
 
     # -- parameters ---------------------------------------------------------------------------
     def _check_params(self):
-        if self.solver == "lbfgs":
-            raise ValueError("solver='lbfgs' is not supported by chainrule's MLP estimators "
-                             "(only the stochastic solvers 'sgd' and 'adam'); use scikit-learn's "
-                             "MLP for L-BFGS")
         _choice("solver", self.solver, SOLVERS)
         _choice("activation", self.activation, ACTIVATIONS)
         _choice("learning_rate", self.learning_rate, SCHEDULES)
@@ -196,9 +202,12 @@ class _BaseMLP(BaseEstimator):
                              f"{self._model.sizes[1:-1]}; refit without warm_start")
         else:
             self._apply_settings(dtype, incremental)
-        if not incremental or not hasattr(self, "_optimizer"):
-            self._optimizer = self._make_optimizer()
-        self._fit_stochastic(X, Y, y, incremental, sample_weight)
+        if self.solver == "lbfgs":
+            self._fit_lbfgs(X, Y, sample_weight)
+        else:
+            if not incremental or not hasattr(self, "_optimizer"):
+                self._optimizer = self._make_optimizer()
+            self._fit_stochastic(X, Y, y, incremental, sample_weight)
         if not all(np.isfinite(p.data).all() for p in self._model.parameters()):
             raise ValueError("Solver produced non-finite parameter weights. The input data may "
                              "contain large values and need to be preprocessed.")
@@ -221,6 +230,14 @@ class _BaseMLP(BaseEstimator):
             layer.W.data = self._random_state.uniform(-bound, bound, (fan_in, fan_out)).astype(
                 dtype)
             layer.b.data = self._random_state.uniform(-bound, bound, fan_out).astype(dtype)
+        self._best_state = None
+        if hasattr(self, "_optimizer"):
+            del self._optimizer
+        if self.solver == "lbfgs":          # as scikit-learn: no curve, no stopping state
+            for name in ("loss_curve_", "best_loss_", "validation_scores_",
+                         "best_validation_score_"):
+                self.__dict__.pop(name, None)
+            return
         self.loss_curve_ = []
         self._no_improvement_count = 0
         if self.early_stopping:
@@ -231,9 +248,6 @@ class _BaseMLP(BaseEstimator):
             self.best_loss_ = np.inf
             self.validation_scores_ = None
             self.best_validation_score_ = None
-        self._best_state = None
-        if hasattr(self, "_optimizer"):
-            del self._optimizer
 
     def _activation_names(self):
         """(hidden, output) activations of the network for the current settings."""
@@ -310,6 +324,37 @@ class _BaseMLP(BaseEstimator):
     def _shown_cost_factor(self):
         """loss_curve_ shows the cost times this (1: the cost differentiated)."""
         return 1
+
+    def _fit_lbfgs(self, X, Y, sample_weight):
+        """scikit-learn's ``_fit_lbfgs``: scipy's L-BFGS-B on the whole set's J (cost + L2)
+        over the parameters packed as scikit-learn packs them (every W^(l), then every b^(l)),
+        with J and ∂J/∂w from chainrule's backward pass."""
+        from scipy.optimize import minimize
+        from sklearn.utils.optimize import _check_optimize_result
+        model = self._model
+        params = [layer.W for layer in model.layers] + [layer.b for layer in model.layers]
+        bounds = np.cumsum([0] + [p.data.size for p in params])
+        backward = self._backward_fn(X.shape[0])
+        x_node = Tensor(X)
+
+        def loss_and_grad(packed):
+            for p, lo, hi in zip(params, bounds[:-1], bounds[1:]):
+                p.data = packed[lo:hi].reshape(p.data.shape).astype(model.dtype)
+                p.grad = None
+            J = backward(model(x_node), Y, X.shape[0], sample_weight)
+            grad = np.concatenate([np.zeros(p.data.size) if p.grad is None else
+                                   np.asarray(p.grad, dtype=np.float64).ravel() for p in params])
+            return float(J), grad
+
+        start = np.concatenate([p.data.ravel() for p in params]).astype(np.float64)
+        result = minimize(loss_and_grad, start, method="L-BFGS-B", jac=True,
+                          options={"maxfun": self.max_fun, "maxiter": self.max_iter,
+                                   "gtol": self.tol})
+        self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
+        self.loss_ = float(result.fun)
+        for p, lo, hi in zip(params, bounds[:-1], bounds[1:]):
+            p.data = result.x[lo:hi].reshape(p.data.shape).astype(model.dtype)
+            p.grad = None
 
     def _fit_stochastic(self, X, Y, y_raw, incremental, sample_weight=None):
         """scikit-learn's ``_fit_stochastic``, epoch for epoch, with chainrule's backward."""
@@ -509,6 +554,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         #   = softplus(z) − y·z   (finite for any z)
         return lambda z, Yb, n: (z.softplus() - z * Yb).sum() * (1.0 / n)
 
+    @available_if(_stochastic_solver)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over (X, y); ``classes`` (all labels) is required on the first call."""
         if not hasattr(self, "_model") or not hasattr(self, "classes_"):
@@ -608,6 +654,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         # and the stopping rule use the reported number, so k outputs need the factor 1/k.
         return 1.0 / self.n_outputs_ if self._cost() == "document" else 1
 
+    @available_if(_stochastic_solver)
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y)."""
         return self._fit(X, y, incremental=True, sample_weight=sample_weight)

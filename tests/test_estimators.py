@@ -342,10 +342,35 @@ def test_poisson_regression_tracks_sklearn(outputs, settings):
     np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-12)
 
 
+@pytest.mark.parametrize("kind", ["multiclass", "regression", "weighted"])
+def test_lbfgs_tracks_sklearn(digits, kind):
+    """solver='lbfgs': scipy's L-BFGS-B on the whole set's J with chainrule's gradient, the
+    parameters packed as scikit-learn packs them; the same iterations and minimum."""
+    from sklearn.datasets import make_regression
+    X, _, y, _ = digits
+    ours_cls, theirs_cls, w = MLPClassifier, SkClassifier, None
+    if kind == "regression":
+        X, y = make_regression(200, 4, n_targets=2, noise=5.0, random_state=0)
+        y = y / 100
+        ours_cls, theirs_cls = MLPRegressor, SkRegressor
+    if kind == "weighted":
+        w = np.random.default_rng(1).uniform(0, 2, len(X))
+    kw = dict(hidden_layer_sizes=(16,), solver="lbfgs", random_state=0, max_iter=30)
+    ours = quiet(ours_cls(**kw).fit, X, y, sample_weight=w)
+    theirs = quiet(theirs_cls(**kw).fit, X, y, sample_weight=w)
+    assert ours.n_iter_ == theirs.n_iter_ == 30
+    assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-9)
+    out = (lambda e: e.predict(X)) if kind == "regression" else (lambda e: e.predict_proba(X))
+    np.testing.assert_allclose(out(ours), out(theirs), atol=1e-8)
+    assert not hasattr(ours, "loss_curve_") and not hasattr(ours, "partial_fit")
+    with pytest.warns(ConvergenceWarning, match="lbfgs failed to converge"):
+        ours_cls(**kw).fit(X, y)
+
+
 def test_bad_input_errors():
     X, y = small_multiclass()
-    with pytest.raises(ValueError, match="lbfgs.*not supported"):
-        MLPClassifier(solver="lbfgs").fit(X, y)
+    with pytest.raises(ValueError, match="solver='newton'"):
+        MLPClassifier(solver="newton").fit(X, y)
     with pytest.raises(ValueError, match="activation"):
         MLPClassifier(activation="swish").fit(X, y)
     bad = X.copy()
