@@ -227,14 +227,14 @@ def hessian(f, argnums=0):
     """Return a function computing H = ∂²f/∂x² as the Jacobian of the gradient. With a tuple
     ``argnums`` the result is nested as JAX's: ``H[i][j] = ∂²f/∂x_i∂x_j``, each block of shape
     x_i's shape + x_j's shape."""
-    if isinstance(argnums, int):
+    if isinstance(argnums, numbers.Integral):
         return jacobian(grad(f, argnums), argnums)
     argnums = tuple(argnums)
     gradient = grad(f, argnums)
-    rows = [jacobian(lambda *args, i=i: gradient(*args)[i], argnums)
+    rows = [jacobian(lambda *args, i=i, **kwargs: gradient(*args, **kwargs)[i], argnums)
             for i in range(len(argnums))]
 
-    def wrapped(*args):
-        return tuple(row(*args) for row in rows)
+    def wrapped(*args, **kwargs):
+        return tuple(row(*args, **kwargs) for row in rows)
     wrapped.__name__ = f"hessian({getattr(f, '__name__', 'f')})"
     return wrapped

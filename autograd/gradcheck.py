@@ -5,7 +5,8 @@
 
 The rounding noise of one difference is about u·(|f(x + εeᵢ)| + |f(x − εeᵢ)|)/2ε (u = 2⁻⁵²):
 a large f with a small slope (f = 10⁻³x + 100) makes it larger than tol·|∂f/∂xᵢ|, so the
-check allows it, entry by entry (`noise`), instead of failing a correct gradient. And as one
+check allows NOISE_FACTOR (8) times it (rounding inside f is a few ulps of |f|), entry by entry
+(`noise`), instead of failing a correct gradient. And as one
 norm can hide a wrong small entry next to a large one, every entry must also agree to
 `ENTRY_RTOL` relative (beyond the noise and a floor of 10⁻³·tol·max(1, max |n|) for the
 O(ε²) truncation of entries near 0).

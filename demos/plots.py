@@ -35,7 +35,8 @@ def save_figure(fig, path):
 
 def training_curves(history, test_loss, test_accuracy, path, cost_name="J", l2=False):
     """Loss and accuracy per epoch: training (the epoch's mean J, with the L2 term when ``l2``,
-    and the accuracy after the epoch) and test (the cost without L2, and the accuracy). The
+    and the running accuracy over the epoch's batches, each scored before its update) and test
+    (after the epoch: the cost without L2, and the accuracy). The
     legend says which curve includes the L2 term, so a large λ does not pass for overfitting's
     opposite."""
     epochs = np.arange(1, history.epochs + 1)
@@ -50,9 +51,11 @@ def training_curves(history, test_loss, test_accuracy, path, cost_name="J", l2=F
     ax_loss.set(xlabel="epoch", ylabel=f"cost ({cost_name})", title="Loss per epoch")
     ax_loss.legend()
     if history.accuracy:
-        ax_acc.plot(epochs, history.accuracy, "o-", label="train")
+        ax_acc.plot(epochs, history.accuracy, "o-",
+                    label="train (running, each batch before its update)")
     if test_accuracy:
-        ax_acc.plot(epochs[:len(test_accuracy)], test_accuracy, "s--", label="test")
+        ax_acc.plot(epochs[:len(test_accuracy)], test_accuracy, "s--",
+                    label="test (after the epoch)")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="Accuracy per epoch")
     ax_acc.legend()
     for ax in (ax_loss, ax_acc):

@@ -270,3 +270,12 @@ def test_gradcheck_allows_rounding_noise_and_catches_a_wrong_small_entry():
         warnings.simplefilter("always")
         assert gradcheck(lambda x: (x * x).sum(), np.ones(2, np.float32)).passed
     assert any("checked in float64" in str(w.message) for w in caught)
+
+
+def test_hessian_with_a_tuple_passes_keywords_and_numpy_ints():
+    f = lambda x, y, scale=1.0: (x * x * y).sum() * scale
+    blocks = hessian(f, (0, 1))(np.ones(2), np.ones(2), scale=3.0)
+    np.testing.assert_allclose(blocks[0][0], 6 * np.eye(2))       # ∂²/∂x² = 2y·scale
+    np.testing.assert_allclose(blocks[0][1], 6 * np.eye(2))       # ∂²/∂x∂y = 2x·scale
+    np.testing.assert_allclose(hessian(f, np.int64(0))(np.ones(2), np.ones(2), scale=3.0),
+                               6 * np.eye(2))
