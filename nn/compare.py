@@ -14,8 +14,11 @@ Three witnesses of the same gradients ∂J/∂W^(l), ∂J/∂b^(l), l = 1..L:
 Each pair is compared by UFLDL's relative difference ‖a − d‖ / ‖a + d‖ (0 when both are 0).
 A gradient too small for that measure against central differences (every entry within their
 own noise, `Comparison.numeric_floor` ≈ 10 ε_mach max(|J|, 1) / ε) counts as agreeing, marked (*).
-Central differences mean nothing where a ReLU's z^(l) sits at its kink: any |z| ≤ 10 ε at a
-ReLU layer is listed in that layer's ``kinks`` and in ``warnings``.
+Autograd and δ sum the same terms in other orders: where those terms cancel (at a minimum) the
+gradient is rounding noise, so every entry within 16·(n + width)·ε_mach of Σ|terms| (for W^(l):
+|a^(l)|ᵀ·|δ^(l+1)|) counts as agreeing, marked (†). Central differences mean nothing where a
+ReLU's z^(l) sits at its kink: any |z| ≤ 10 ε at a ReLU layer, and any unit whose side of 0
+the ±ε evaluations change, is listed in that layer's ``kinks`` and in ``warnings``.
 """
 from __future__ import annotations
 
@@ -46,6 +49,7 @@ class ParameterComparison:
     delta: np.ndarray
     numeric: np.ndarray | None = None
     entries: np.ndarray | None = None
+    rounding: np.ndarray | float = 0.0      # per entry: the summation noise of autograd vs δ
 
     @property
     def shape(self):
@@ -60,6 +64,11 @@ class ParameterComparison:
     def rel_delta(self):
         """‖autograd − δ‖ / ‖autograd + δ‖."""
         return relative_error(self.autograd, self.delta)
+
+    def delta_agrees(self, tol):
+        """rel(autograd, δ) ≤ tol, or every entry within ``rounding`` (their summation noise)."""
+        return bool(self.rel_delta <= tol or np.all(
+            np.abs(np.asarray(self.autograd, np.float64) - self.delta) <= self.rounding))
 
     def _sampled(self, g):
         return g.reshape(-1)[self.entries]
@@ -140,6 +149,7 @@ class Comparison:
     eps: float
     numeric_forward: str | None   # None when central differences were not run
     delta_result: object = None   # the full nn.delta.DeltaResult (a, z, δ, gradients)
+    dtype: str = "float64"        # the model's
 
     @property
     def parameters(self):
@@ -164,7 +174,11 @@ class Comparison:
         return self._delta_ok(tol_delta) and self._numeric_ok(tol_numeric)
 
     def _delta_ok(self, tol):
-        return all(p.rel_delta <= tol for p in self.parameters)
+        """Every gradient and J agree (J to tol relative, or to its rounding)."""
+        J_noise = 16 * np.finfo(np.float64).eps * max(abs(self.cost_delta), 1e-300) * (self.n + 1)
+        J_ok = abs(self.cost_autograd - self.cost_delta) <= max(
+            tol * max(abs(self.cost_autograd), abs(self.cost_delta)), J_noise)
+        return J_ok and all(p.delta_agrees(tol) for p in self.parameters)
 
     def _numeric_ok(self, tol):
         return all(p.numeric_agrees(tol, self.numeric_floor) for p in self.parameters)
@@ -216,7 +230,7 @@ class Comparison:
         lines = [
             "autograd vs the document's δ formulas vs central differences",
             f"network {arch} (engine {self.engine}), f = {', '.join(self.activations)}; "
-            f"cost {self.cost}{l2}; batch n = {self.n}; float64",
+            f"cost {self.cost}{l2}; batch n = {self.n}; model in {self.dtype}, δ in float64",
             f"J: autograd {self.cost_autograd:.15g}, δ reference {self.cost_delta:.15g}, "
             f"|difference| {abs(self.cost_autograd - self.cost_delta):.2e}",
         ]
@@ -230,10 +244,14 @@ class Comparison:
         header = (f"{'':<7}{'shape':>8}  {'max|autograd−δ|':>16}  {'rel(autograd,δ)':>16}  "
                   f"{'rel(autograd,numeric)':>22}  {'rel(δ,numeric)':>15}")
         lines += ["", header, "-" * len(header)]
-        floored = False
+        floored = rounded = False
         for p in self.parameters:
             shape = "×".join(str(s) for s in p.shape)
-            row = (f"{p.name:<7}{shape:>8}  {p.max_abs_delta:>16.2e}  {p.rel_delta:>16.2e}  ")
+            mark = ""
+            if p.rel_delta > tol_delta and p.delta_agrees(tol_delta):
+                mark, rounded = " †", True
+            row = (f"{p.name:<7}{shape:>8}  {p.max_abs_delta:>16.2e}  "
+                   f"{f'{p.rel_delta:.2e}{mark}':>16}  ")
             if self.numeric:
                 notes = [] if p.entries.size == p.delta.size else [f"{p.entries.size} sampled"]
                 if p.below_floor(tol_numeric, self.numeric_floor):
@@ -248,6 +266,9 @@ class Comparison:
         if floored:
             lines.append(f"(*) every entry within {self.numeric_floor:.1e} of central differences, "
                          f"their noise floor: too small a gradient for a relative measure")
+        if rounded:
+            lines.append("(†) every entry within the rounding of summing its terms in another "
+                         "order (16·(n + width)·ε_mach·Σ|terms|): a gradient that cancels to ~0")
         lines += [f"warning: {w}" for w in self.warnings]
         lines.append(self.verdict(tol_delta, tol_numeric))
         return "\n".join(lines)
@@ -332,8 +353,11 @@ def _targets_for_delta(y, cost):
     return y.astype(np.float64)
 
 
-def _numeric_gradients(J_of, arrays, max_entries, rng, eps):
-    """Central differences of J_of() for (a sample of) the entries of each array, in place."""
+def _numeric_gradients(J_of, arrays, max_entries, rng, eps, sides=None):
+    """Central differences of J_of() for (a sample of) the entries of each array, in place.
+    ``sides()``, if given, returns the ReLU units' sides of 0 at the current arrays: a unit
+    that the +ε and −ε evaluations put on different sides is straddled (returned per array as
+    {(layer, row, unit)})."""
     results = []
     for p in arrays:
         flat = p.reshape(-1)
@@ -344,15 +368,22 @@ def _numeric_gradients(J_of, arrays, max_entries, rng, eps):
         else:
             entries = np.arange(flat.size)
         g = np.empty(entries.size, dtype=np.float64)
+        straddled = set()
         for m, k in enumerate(entries):
             saved = flat[k]
             flat[k] = saved + eps
             plus = J_of()
+            up = sides() if sides else None
             flat[k] = saved - eps
             minus = J_of()
+            if sides:
+                for layer, (s_up, s_down) in enumerate(zip(up, sides()), start=1):
+                    if s_up is not None:
+                        straddled.update((layer, int(i), int(j))
+                                         for i, j in zip(*np.nonzero(s_up != s_down)))
             flat[k] = saved
             g[m] = (plus - minus) / (2 * eps)
-        results.append((g, entries))
+        results.append((g, entries, straddled))
     return results
 
 
@@ -371,6 +402,12 @@ def compare_gradients(model, X, y, cost="document", l2=0.0, l2_convention="ufldl
     array (chosen with ``seed``) for big layers. The model is left as it was.
     """
     engine = _engine(model)
+    if not (isinstance(eps, (int, float, np.floating)) and np.isfinite(eps) and eps > 0):
+        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
+    if max_entries is not None and (isinstance(max_entries, bool) or not isinstance(
+            max_entries, (int, np.integer)) or max_entries < 1):
+        raise ValueError(f"max_entries must be a whole number >= 1 (or None for all), got "
+                         f"{max_entries!r}")
     if numeric_forward not in NUMERIC_FORWARDS:
         raise ValueError(f"unknown numeric_forward {numeric_forward!r}; choose one of "
                          f"{', '.join(NUMERIC_FORWARDS)}")
@@ -385,10 +422,17 @@ def compare_gradients(model, X, y, cost="document", l2=0.0, l2_convention="ufldl
     if X.ndim != 2:
         raise ValueError(f"X must be n × n^(1), got shape {X.shape}")
     n = X.shape[0]
+    if n == 0:
+        raise ValueError("X has no rows: a cost over an empty batch is not defined")
     warnings = []
-    if engine == "tensor" and model.dtype != np.float64:
-        warnings.append(f"the model computes in {model.dtype}: expect agreement near its "
+    dtype = str(model.dtype) if engine == "tensor" else "float64"
+    if dtype != "float64":
+        warnings.append(f"the model computes in {dtype}: expect agreement near its "
                         f"precision, not 1e-12")
+        if numeric and numeric_forward == "autograd":
+            warnings.append(f"central differences through the model's own {dtype} forward pass "
+                            f"with ε = {_g(eps)} are below its resolution: "
+                            f"numeric_forward='delta' differentiates in float64")
 
     # (1) autograd
     J_node = _autograd_cost(model, X, y, cost, l2, l2_convention, n_train)
@@ -406,6 +450,11 @@ def compare_gradients(model, X, y, cost="document", l2=0.0, l2_convention="ufldl
         gW, gb = grads_autograd[l - 1]
         W = ParameterComparison(f"W({l})", l, gW, result.grad_W_at(l))
         b = ParameterComparison(f"b({l})", l, gb, result.grad_b_at(l))
+        # rounding of autograd vs δ: each sums the same terms a_kiδ_kj in its own order
+        a_l, d_l = np.abs(result.a_at(l)), np.abs(result.delta[l - 1])
+        u = 16 * (n + max(model.sizes)) * np.finfo(np.float64).eps
+        W.rounding = u * (a_l.T @ d_l + np.abs(result.grad_W_at(l)))     # (+ the L2 term's)
+        b.rounding = u * (d_l.sum(axis=0) + np.abs(result.grad_b_at(l)))
         layer = LayerComparison(l, names[l - 1], W, b)
         if names[l - 1] == "relu":
             z = result.z_at(l)
@@ -432,17 +481,38 @@ def compare_gradients(model, X, y, cost="document", l2=0.0, l2_convention="ufldl
                 with no_grad():
                     return float(np.asarray(_autograd_cost(
                         model, X, y, cost, l2, l2_convention, n_train).data).reshape(()))
+        relu = [name == "relu" for name in names]
+
+        def sides():
+            _, zs = delta_ref.forward(weights, biases, X, names)
+            return [zl > 0 if r else None for zl, r in zip(zs, relu)]
         saved_state = model.state_dict()
         try:
-            found = _numeric_gradients(J_of, arrays, max_entries, np.random.default_rng(seed), eps)
+            found = _numeric_gradients(J_of, arrays, max_entries, np.random.default_rng(seed), eps,
+                                       sides if any(relu) else None)
         finally:
             if numeric_forward == "autograd":
                 model.load_state_dict(saved_state)
-        for p, (g, entries) in zip([p for layer in layers for p in (layer.W, layer.b)], found):
+        for p, (g, entries, _) in zip([p for layer in layers for p in (layer.W, layer.b)],
+                                      found):
             p.numeric, p.entries = g, entries
+        straddled = set().union(*(s for _, _, s in found)) if found else set()
+        z = result.z
+        for layer in layers:
+            known = {(i, j) for i, j, _ in layer.kinks}
+            new = sorted((i, j) for l, i, j in straddled if l == layer.layer
+                         and (i, j) not in known)
+            if new:
+                layer.kinks += [(i, j, float(z[layer.layer - 1][i, j])) for i, j in new]
+                i, j = new[0]
+                warnings.append(
+                    f"layer {layer.layer} (relu): {len(new)} pre-activation(s) z({layer.layer}) "
+                    f"cross the kink at 0 between the ±ε evaluations (first: row {i}, unit {j}, "
+                    f"z = {z[layer.layer - 1][i, j]:.3g}); central differences are not "
+                    f"meaningful there")
 
     return Comparison(
         layers=layers, cost_autograd=cost_autograd, cost_delta=float(result.cost),
         warnings=warnings, engine=engine, sizes=[int(s) for s in model.sizes],
         activations=names, cost=cost, l2=float(l2), l2_convention=l2_convention, n=n, eps=eps,
-        numeric_forward=numeric_forward if numeric else None, delta_result=result)
+        numeric_forward=numeric_forward if numeric else None, delta_result=result, dtype=dtype)

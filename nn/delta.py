@@ -341,7 +341,9 @@ def backprop(weights, biases, x, y, activations, cost="document", l2=0.0, l2_con
             raise ValueError("cost 'cross_entropy' needs at least 2 outputs: softmax over one "
                              "logit is always 1, so J and every gradient would be 0")
         J = -float(np.sum(Y * log_softmax(z[-1]))) / n
-        delta_out = (softmax(z[-1]) - Y) / n
+        # ∂J/∂z = (softmax(z)·Σⱼ tⱼ − t)/n: softmax − t for target rows summing to 1 (one-hot,
+        # soft labels), and right for any other rows the cost accepts too
+        delta_out = (softmax(z[-1]) * Y.sum(axis=1, keepdims=True) - Y) / n
 
     # Hidden residuals δ^(l) = (δ^(l+1) · W^(l)ᵀ) ⊙ f_{l−1}′(z^(l−1)), l = L..2.
     delta = [delta_out]

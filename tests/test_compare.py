@@ -208,6 +208,64 @@ def test_bad_arguments():
         compare_gradients(object(), X, y)
     with pytest.raises(ValueError, match="numeric_forward"):
         compare_gradients(model, X, y, numeric_forward="torch")
+    with pytest.raises(ValueError, match="no rows"):
+        compare_gradients(model, X[:0], y[:0])
+    with pytest.raises(ValueError, match="eps must be"):
+        compare_gradients(model, X, y, eps=0)
+    with pytest.raises(ValueError, match="max_entries must be"):
+        compare_gradients(model, X, y, max_entries=0)
+
+
+def test_a_gradient_that_cancels_at_a_minimum_agrees_to_its_rounding():
+    """At the least-squares fit ∂J/∂w is a sum of terms that cancel: autograd and δ each give
+    ~1e-18 in their own order, a relative difference of ~1e-3 that is rounding, not a bug."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 3))
+    y = X @ [1.0, -2.0, 0.5] + 0.3 + 0.1 * rng.standard_normal(20)
+    w = np.linalg.lstsq(np.c_[X, np.ones(20)], y, rcond=None)[0]
+    model = nn.MLP(3, [1], "identity", "identity")
+    model.load_state_dict({"layers.0.W": w[:3, None], "layers.0.b": w[3:]})
+    c = compare_gradients(model, X, y[:, None])
+    assert c.layers[0].W.rel_delta > 1e-12 and c.status() == "PASS"
+    assert "(†)" in c.table()
+    c.layers[0].W.autograd = c.layers[0].W.autograd + 1e-12      # beyond rounding: caught
+    assert c.status() == "FAIL"
+
+
+def test_a_kink_crossed_by_the_differences_is_found_even_when_z_is_not_tiny():
+    """Unscaled inputs (0..255) move z by 255ε per ±ε on W(1): a z of 1e-4 is crossed."""
+    rng = np.random.default_rng(0)
+    X, y = 255 * rng.random((4, 3)), rng.random((4, 1))
+    model = nn.MLP(3, [2, 1], "relu", "identity")
+    state = model.state_dict()
+    state["layers.0.b"][0] = 1e-4 - X[0] @ state["layers.0.W"][:, 0]
+    model.load_state_dict(state)
+    c = compare_gradients(model, X, y)
+    assert c.status() == "INCONCLUSIVE" and (1, 0, 0) == c.kinks[0][:3]
+    assert any("cross the kink" in w for w in c.warnings)
+
+
+def test_delta_takes_any_target_rows_cross_entropy_accepts():
+    """(softmax·Σt − t)/n: rows not summing to 1 (scaled or multi-hot) agree with autograd."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((5, 3))
+    for Y in (0.9 * np.eye(3)[[0, 1, 2, 0, 1]], np.array([[1, 1, 0], [0, 1, 1], [1, 0, 1],
+                                                           [1, 1, 0], [0, 1, 1]], float)):
+        c = compare_gradients(nn.MLP(3, [4, 3], "tanh", "identity"), X, Y, cost="cross_entropy")
+        assert c.status() == "PASS", c.table()
+
+
+def test_float32_models_are_reported_as_such_and_J_counts_in_the_verdict(monkeypatch):
+    rng = np.random.default_rng(0)
+    model = nn.MLP(4, [5, 3], "sigmoid", "sigmoid", dtype=np.float32)
+    c = compare_gradients(model, rng.random((8, 4)), rng.random((8, 3)),
+                          numeric_forward="autograd")
+    assert "model in float32, δ in float64" in c.table()
+    assert any("below its resolution" in w for w in c.warnings)
+    model, X, y = document_network()
+    real = nn.compare._autograd_cost
+    monkeypatch.setattr(nn.compare, "_autograd_cost", lambda *a: real(*a) + 5.0)
+    assert compare_gradients(model, X, y).status() == "FAIL"     # gradients equal, J not
 
 
 # -- chainrule check -----------------------------------------------------------------------------
