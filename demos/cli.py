@@ -7,9 +7,13 @@ print one line and exit with status 2, without a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import shutil
+import signal
 import sys
+import tempfile
 
 SUBCOMMANDS = ("train", "predict", "check", "explain", "descent", "walkthrough", "gallery")
 
@@ -52,6 +56,35 @@ def output_folder(path, option="--out"):
         raise UserError(f"{option} {path}: cannot create the folder (no permission to write "
                         f"in {parent})")
     return path
+
+
+@contextlib.contextmanager
+def staged_outputs(folder):
+    """Yield a staging folder inside ``folder``; when the block ends normally, every file in it
+    replaces its namesake in ``folder`` in one burst of renames with Ctrl-C held off, so the
+    outputs of a run (a model, its sidecar, its figures) are all new or all as they were. A
+    block that fails leaves ``folder`` as it was (and removes it if this made it)."""
+    made = not os.path.exists(folder)
+    os.makedirs(folder, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".staging-", dir=folder)
+    done = False
+    try:
+        yield staging
+        held = {signal.SIGINT, signal.SIGTERM}
+        mask = getattr(signal, "pthread_sigmask", None)
+        previous = mask(signal.SIG_BLOCK, held) if mask else None
+        try:
+            for name in sorted(os.listdir(staging)):
+                os.replace(os.path.join(staging, name), os.path.join(folder, name))
+        finally:
+            if mask:
+                mask(signal.SIG_SETMASK, previous)      # a Ctrl-C held off arrives now
+        done = True
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if made and not done:
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
 
 
 def build_parser():

@@ -48,15 +48,31 @@ def build(expression, inputs):
         raise UserError(str(error)) from None
 
 
-def render_picture(dot, path):
-    """Render a graphviz.Digraph to ``path``; a failure becomes a one-line UserError."""
+def render_picture(dot, path, shown=None):
+    """Render a graphviz.Digraph to ``path``; a failure becomes a one-line UserError naming
+    ``shown`` (the file the user asked for, when ``path`` is its staging name)."""
     from autograd.render import RenderError, render
     directory = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(directory, exist_ok=True)
         return render(dot, path)
-    except (RenderError, ValueError, OSError) as error:
-        raise UserError(f"cannot write {path}: {error}") from None
+    except (RenderError, ValueError) as error:
+        raise UserError(f"cannot write {shown or path}: {error}") from None
+    except OSError as error:                # the reason, not the temporary file's name
+        raise UserError(f"cannot write {shown or path}: {error.strerror or error}") from None
+
+
+def check_picture_path(path):
+    """-o FILE: a known suffix and a folder that exists or can be made, before any work."""
+    from autograd.render import FORMATS
+    from demos.cli import output_folder
+    suffix = os.path.splitext(path)[1].lower().lstrip(".")
+    if suffix not in FORMATS:
+        raise UserError(f"-o {path}: the picture's format comes from its suffix: "
+                        f"{', '.join('.' + f for f in FORMATS)}")
+    folder = os.path.dirname(path)
+    if folder:
+        output_folder(folder, option=f"-o {path}:")
 
 
 def run(args):
@@ -77,13 +93,17 @@ def run(args):
     if not leaves:
         raise UserError(f"{args.expression!r} has no inputs (give them as name=value), so there "
                         "is nothing to differentiate")
-    root.backward()
-    print(explain(root, format=args.format, max_steps=args.max_steps), end="")
-    if args.output:
+    dot = None
+    if args.output:                         # the picture's path and size, before any output
+        check_picture_path(args.output)
         try:
             dot = draw(root, rankdir=args.rankdir, highlight=highlight)
         except GraphTooLarge as error:
             raise UserError(str(error)) from None
+    root.backward()
+    text = explain(root, format=args.format, max_steps=args.max_steps)
+    print(text.replace("raise max_steps", "raise --max-steps"), end="")
+    if dot is not None:
         path = render_picture(dot, args.output)
         print(f"\nwrote {path}")
     return 0

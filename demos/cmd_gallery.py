@@ -13,8 +13,7 @@ import os
 
 import numpy as np
 
-from demos.cli import output_folder
-from nn.fileio import atomic_file
+from demos.cli import output_folder, staged_outputs
 
 DEFAULT_OUT = os.path.join("chainrule-output", "gallery")
 
@@ -85,12 +84,16 @@ def run(args):
     from autograd.draw import draw
     from demos.cmd_explain import render_picture
     output_folder(args.out)
-    for name, make in GALLERY:
-        root, options = make()
-        dot = draw(root, **options)
-        with atomic_file(os.path.join(args.out, f"{name}.dot"), "w", encoding="utf-8") as f:
-            f.write(dot.source)
-        render_picture(dot, os.path.join(args.out, f"{name}.svg"))
-        print(f"  {name}.svg  {options['title']}")
+    titles = []
+    with staged_outputs(args.out) as staging:         # all new pictures, or none
+        for name, make in GALLERY:
+            root, options = make()
+            dot = draw(root, **options)
+            with open(os.path.join(staging, f"{name}.dot"), "w", encoding="utf-8") as f:
+                f.write(dot.source)
+            render_picture(dot, os.path.join(staging, f"{name}.svg"),
+                           shown=os.path.join(args.out, f"{name}.svg"))
+            titles.append(f"  {name}.svg  {options['title']}")
+    print("\n".join(titles))
     print(f"gallery written to {os.path.abspath(args.out)}")
     return 0

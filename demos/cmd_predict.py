@@ -52,7 +52,8 @@ def _size(shape):
 
 
 def _is_idx(path):
-    """IDX files start with two zero bytes (a gzipped one: named .gz, not a PNG or JPEG)."""
+    """IDX files start with two zero bytes; a gzipped one with gzip's 1f 8b (a PNG or JPEG
+    never does)."""
     try:
         with open(path, "rb") as f:
             head = f.read(4)
@@ -73,6 +74,8 @@ def read_images(path, shape, invert):
             raise UserError(str(error)) from None
         if array.ndim == 2:
             array = array[None]
+        if array.ndim == 3 and not len(array):
+            raise UserError(f"{path}: the IDX file holds no images")
         if array.ndim != 3 or tuple(array.shape[1:]) != (rows, cols):
             got = _size(array.shape[1:]) if array.ndim == 3 else f"shape {array.shape}"
             raise UserError(f"{path}: IDX images are {got} but the model takes "
@@ -81,6 +84,8 @@ def read_images(path, shape, invert):
             X = array.reshape(len(array), -1) / 255.0
         elif array.dtype.kind == "f":
             X = array.reshape(len(array), -1).astype(np.float64)
+            if not np.all(np.isfinite(X)):
+                raise UserError(f"{path}: the IDX images hold NaN or inf values")
         else:
             raise UserError(f"{path}: IDX images of type {array.dtype} are not supported "
                             f"(unsigned bytes or floats)")
@@ -135,6 +140,9 @@ def run(args):
     names = meta["class_names"]
     X = np.stack([x for _, x in items]).astype(model.dtype)
     P = probabilities(outputs(model, X), meta.get("cost"))
+    if not np.all(np.isfinite(P)):
+        raise UserError(f"{args.model}: the model's outputs are not finite numbers (its weights "
+                        f"overflow on these images)")
     what = "probability" if meta.get("cost") == "cross_entropy" else "output h"
     print(f"model: {'-'.join(map(str, meta['sizes']))} trained on {meta['dataset']}; images "
           f"{_size(shape)}, pixel / 255 into [0, 1]"

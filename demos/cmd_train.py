@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from demos.cli import UserError, output_folder, seed
+from demos.cli import UserError, output_folder, seed, staged_outputs
 from nn import activations as nn_activations
 from nn import losses as nn_losses
 from nn.fileio import atomic_file
@@ -220,6 +220,10 @@ def image_shape(n_features):
 # The model file and its sidecar (shared with `chainrule predict`).
 # ---------------------------------------------------------------------------------------------
 
+SIDECAR_KEYS = ("sizes", "activations", "dtype", "cost", "dataset", "class_names",
+                "image_shape")
+
+
 def write_json(path, obj):
     """json.dump to a temporary file beside ``path``, then os.replace."""
     with atomic_file(path, "w", encoding="utf-8") as f:
@@ -259,16 +263,23 @@ def load_model(model_path):
             raise ValueError(f"a JSON {type(meta).__name__}, expected an object")
         if meta.get("format") != SIDECAR_FORMAT:
             raise ValueError(f"format is {meta.get('format')!r}, expected {SIDECAR_FORMAT!r}")
+        missing = [key for key in SIDECAR_KEYS if key not in meta]
+        if missing:
+            raise ValueError(f"no {', '.join(repr(key) for key in missing)}")
         sizes = [int(s) for s in meta["sizes"]]
+        shape = [int(s) for s in meta["image_shape"]]
+        if len(sizes) < 2 or min(sizes) < 1 or min(shape, default=0) < 1:
+            raise ValueError(f"sizes {sizes} and image shape {shape} must be positive")
         dtype = np.dtype(meta["dtype"])
         if dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype {dtype} is not float32 or float64")
-        model = nn.MLP(sizes[0], sizes[1:], activation=list(meta["activations"]), dtype=dtype)
         names = list(meta["class_names"])
-        shape = [int(s) for s in meta["image_shape"]]
         if len(names) != sizes[-1] or int(np.prod(shape)) != sizes[0]:
             raise ValueError(f"{len(names)} class names and image shape {shape} do not fit "
                              f"sizes {sizes}")
+        if not isinstance(meta["dataset"], str) or meta["cost"] not in ("document", "mse",
+                                                                         "cross_entropy"):
+            raise ValueError(f"dataset {meta['dataset']!r} or cost {meta['cost']!r} unknown")
     except (KeyError, TypeError, ValueError) as error:
         raise UserError(f"{meta_path}: not a chainrule model sidecar ({error})") from None
     from nn.module import load_arrays
@@ -276,11 +287,25 @@ def load_model(model_path):
         arrays = load_arrays(model_path)
     except nn.ModelFileError as error:               # the file itself: unreadable, truncated
         raise UserError(str(error)) from None
+    # the arrays' shapes before the network is built: sizes that disagree (or are absurd) are
+    # an error naming both files, not a MemoryError
+    for l, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for name, want in (("W", (fan_in, fan_out)), ("b", (fan_out,))):
+            got = getattr(arrays.get(f"layers.{l}.{name}"), "shape", None)
+            if got != want:
+                raise UserError(f"{model_path}: does not match {os.path.basename(meta_path)} "
+                                f"(layers.{l}.{name} has shape {got}, sizes {sizes} need "
+                                f"{want})")
+    if not all(np.all(np.isfinite(a)) for a in arrays.values()):
+        raise UserError(f"{model_path}: holds NaN or inf weights (a run that diverged?)")
     try:
+        model = nn.MLP(sizes[0], sizes[1:], activation=list(meta["activations"]), dtype=dtype)
         model.load_state_dict(arrays)
     except nn.ModelFileError as error:
         raise UserError(f"{model_path}: does not match {os.path.basename(meta_path)} "
                         f"({error})") from None
+    except (TypeError, ValueError) as error:          # activations the sidecar names
+        raise UserError(f"{meta_path}: not a chainrule model sidecar ({error})") from None
     return model.eval(), meta
 
 
@@ -295,6 +320,13 @@ def save_model(model, meta, folder):
 # ---------------------------------------------------------------------------------------------
 # Training.
 # ---------------------------------------------------------------------------------------------
+
+def _weights(network, engine):
+    """W^(1), …, W^(L) as arrays, for either engine."""
+    if engine == "delta":
+        return list(network.weights)
+    return [layer.W.data for layer in network.layers]
+
 
 def build_network(engine, sizes, activations, cost, l2, l2_convention, seed, dtype):
     import nn
@@ -415,12 +447,20 @@ def run(args):
         "cost": args.cost, "l2": args.l2, "l2_convention": args.l2_convention}
     start = time.perf_counter()
     try:
-        history = nn.train.fit(network, X_train, y_train, optimizer=optimizer, batch_size=batch,
-                               epochs=epochs, seed=args.seed, callback=after_epoch,
-                               progress=False if args.no_progress else None, **fit_args)
+        # overflow is reported once, below, as a diverged run (not as numpy warnings)
+        with np.errstate(over="ignore", invalid="ignore"):
+            history = nn.train.fit(network, X_train, y_train, optimizer=optimizer,
+                                   batch_size=batch, epochs=epochs, seed=args.seed,
+                                   callback=after_epoch,
+                                   progress=False if args.no_progress else None, **fit_args)
     except ValueError as error:
         raise UserError(str(error)) from None
     seconds = time.perf_counter() - start
+    bad = [e for e, value in enumerate(history.loss, start=1) if not np.isfinite(value)]
+    if bad or not all(np.all(np.isfinite(W)) for W in _weights(network, args.engine)):
+        when = f"the loss became {history.loss[bad[0] - 1]} in epoch {bad[0]}" if bad else \
+            "the weights overflowed"
+        raise UserError(f"training diverged: {when}; nothing was saved (try a smaller --lr)")
 
     H = outputs(network, ds.X_test)
     predicted = H.argmax(axis=1)
@@ -445,20 +485,24 @@ def run(args):
         "n_train": n_train, "test_accuracy": accuracy,
     }
     out = args.out
-    model_path = save_model(as_mlp(network, dtype), meta, out)
     from demos import plots
-    W1 = network.weights[0] if args.engine == "delta" else network.layers[0].W.data
-    written = [
-        plots.training_curves(history, test_loss, test_acc, os.path.join(out, FIGURES[0]),
-                              cost_name=args.cost, l2=bool(args.l2)),
-        plots.confusion_matrix(cm, names, os.path.join(out, FIGURES[1]),
-                               title=f"Confusion matrix, {ds.name} test set "
-                                     f"(accuracy {accuracy:.3f})"),
-        plots.misclassified(ds.X_test, ds.y_test, predicted, names, shape,
-                            os.path.join(out, FIGURES[2])),
-        plots.first_layer_weights(W1, shape, os.path.join(out, FIGURES[3]),
-                                  hidden=len(sizes) > 2),
-    ]
+    W1 = _weights(network, args.engine)[0]
+    # the model, its sidecar and the figures replace the previous run's together
+    with staged_outputs(out) as staging:
+        save_model(as_mlp(network, dtype), meta, staging)
+        written = [
+            plots.training_curves(history, test_loss, test_acc,
+                                  os.path.join(staging, FIGURES[0]), cost_name=args.cost,
+                                  l2=bool(args.l2)),
+            plots.confusion_matrix(cm, names, os.path.join(staging, FIGURES[1]),
+                                   title=f"Confusion matrix, {ds.name} test set "
+                                         f"(accuracy {accuracy:.3f})"),
+            plots.misclassified(ds.X_test, ds.y_test, predicted, names, shape,
+                                os.path.join(staging, FIGURES[2])),
+            plots.first_layer_weights(W1, shape, os.path.join(staging, FIGURES[3]),
+                                      hidden=len(sizes) > 2),
+        ]
+    model_path = os.path.join(out, MODEL_FILE)
     print(f"model: {model_path} (+ {os.path.basename(sidecar_path(model_path))}); "
           f"try: chainrule predict {model_path} IMAGE.png")
     print(f"figures in {os.path.abspath(out)}: {', '.join(os.path.basename(p) for p in written)}")

@@ -14,8 +14,7 @@ import os
 
 import numpy as np
 
-from demos.cli import UserError, output_folder
-from nn.fileio import atomic_file
+from demos.cli import UserError, output_folder, staged_outputs
 
 DEFAULT_OUT = os.path.join("chainrule-output", "walkthrough")
 
@@ -64,6 +63,7 @@ def run(args):
     from demos.cmd_explain import render_picture
     from nn.delta import backprop
 
+    output_folder(args.out)           # before any work, as every command checks its outputs
     J, layers, a, z = build()
     J.backward()
     ref = backprop([np.array(W1), np.array(W2)], [np.array(B1), np.array(B2)], np.array([X]),
@@ -104,12 +104,13 @@ def run(args):
     print(explain(J, format=args.format, max_steps=400))
 
     weight = layers[0].neurons[0].w[0]
-    output_folder(args.out)
     dot = draw(J, highlight=weight, cluster="neuron",
                title="the document's 2-2-1 network: the chain from W(1)[0,0] to J")
-    with atomic_file(os.path.join(args.out, "walkthrough.dot"), "w", encoding="utf-8") as f:
-        f.write(dot.source)
-    path = render_picture(dot, os.path.join(args.out, "walkthrough.svg"))
+    path = os.path.join(args.out, "walkthrough.svg")
+    with staged_outputs(args.out) as staging:         # the .dot and .svg together
+        with open(os.path.join(staging, "walkthrough.dot"), "w", encoding="utf-8") as f:
+            f.write(dot.source)
+        render_picture(dot, os.path.join(staging, "walkthrough.svg"), shown=path)
     print(f"picture (chain from {weight.label} to J highlighted): {os.path.abspath(path)}")
     if not ok:
         raise UserError("autograd and the δ formulas disagree (see the tables above)")

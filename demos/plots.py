@@ -108,7 +108,8 @@ def first_layer_weights(W, shape, path, limit=100, hidden=True):
     cols = int(np.ceil(np.sqrt(units)))
     rows = int(np.ceil(units / cols))
     vmin, vmax = W.min(), W.max()
-    fig = Figure(figsize=(1.1 * cols, 1.1 * rows + 0.5), layout="constrained")
+    # at least 6.5 in wide, so the title fits over a few small units
+    fig = Figure(figsize=(max(1.1 * cols, 6.5), 1.1 * rows + 0.5), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
     for ax in axes:
         ax.set_xticks([])
@@ -116,7 +117,7 @@ def first_layer_weights(W, shape, path, limit=100, hidden=True):
         ax.axis("off")
     for j, ax in enumerate(axes[:units]):
         ax.imshow(W[:, j].reshape(shape), cmap="gray", vmin=0.5 * vmin, vmax=0.5 * vmax)
-    what = "hidden units" if hidden else "output units (no hidden layer: one template per class)"
+    what = "hidden units" if hidden else "output units\n(no hidden layer: one template per class)"
     fig.suptitle(f"First-layer weights W(1): {units} of {W.shape[1]} {what}")
     return save_figure(fig, path)
 

@@ -55,14 +55,24 @@ def _is_gzip(path):
     return str(path).endswith(".gz")
 
 
+def _gzipped_content(path):
+    """Whether the file starts with gzip's magic bytes 1f 8b (whatever its name says)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(2) == b"\x1f\x8b"
+    except OSError as err:
+        raise DataError(f"{path}: cannot read: {err.strerror or err}") from err
+
+
 def read_idx(path):
-    """Read an IDX file (gzipped if its name ends in .gz) into a native-byte-order numpy array.
+    """Read an IDX file, raw or gzipped (told by its first bytes, not its name), into a
+    native-byte-order numpy array.
 
     Raises ``DataError`` naming the file for a bad magic number, an unknown type code, a truncated
     header, or a payload whose length is not exactly the product of the dimensions × item size.
     """
     path = os.fspath(path)
-    return _parse_idx(_read_bytes(path, _is_gzip(path), path), path)
+    return _parse_idx(_read_bytes(path, _gzipped_content(path), path), path)
 
 
 def _read_bytes(path, gzipped, name):

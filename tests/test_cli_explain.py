@@ -57,7 +57,7 @@ def test_explain_formats_without_picture(chainrule):
     (("x +", "x=1"), "syntax error"),
     (("x * 2", "x=abc"), "not a number"),
     (("x * 2", "x=1", "--highlight", "y"), "not an input"),
-    (("x * 2", "x=1", "-o", "graph.gif"), "cannot write graph.gif"),
+    (("x * 2", "x=1", "-o", "graph.gif"), "-o graph.gif: the picture's format comes from"),
     (("3",), "has no inputs"),
     (("2*3",), "has no inputs"),
 ])
@@ -113,9 +113,10 @@ def test_a_failed_write_is_one_line_and_leaves_nothing(chainrule, monkeypatch, t
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), dst)
     monkeypatch.setattr(os, "replace", full)
     status, _, err = chainrule("walkthrough", "--out", str(tmp_path / "w"))
-    assert status == 2 and "No space left on device" in err and "walkthrough.dot" in err
+    assert status == 2 and "No space left on device" in err
+    assert str(tmp_path / "w" / "walkthrough.svg") in err and ".tmp" not in err
     assert err.count("\n") == 1
-    assert not any((tmp_path / "w").iterdir())          # the temporary file was removed
+    assert not (tmp_path / "w").exists()                # nothing left: not even the folder
 
 
 def test_a_long_formula_still_titles_the_story(chainrule):
@@ -123,3 +124,26 @@ def test_a_long_formula_still_titles_the_story(chainrule):
     assert status == 0
     assert text.splitlines()[0].startswith("Backward pass of f = x*x/y + log(x) - y**3 = 8.568")
     assert "∂f/∂f = 1" in text
+
+
+def test_picture_paths_are_checked_before_anything_is_printed(chainrule, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    for path, message in ((tmp_path / "afile" / "g.svg", "cannot create the folder"),
+                          (tmp_path / "g.jpg", "format comes from its suffix")):
+        status, out, err = chainrule("explain", "x*2", "x=1", "-o", str(path))
+        assert status == 2 and message in err and err.count("\n") == 1
+        assert out == "" and "Errno" not in err          # nothing printed first
+    status, out, err = chainrule("walkthrough", "--out", str(tmp_path / "afile"))
+    assert status == 2 and out == "" and "cannot create the folder" in err
+
+
+def test_a_failed_gallery_leaves_nothing_behind(chainrule, monkeypatch, tmp_path):
+    monkeypatch.setenv("CHAINRULE_RENDERER", "bogus")
+    status, out, err = chainrule("gallery", "--out", str(tmp_path / "g"))
+    assert status == 2 and err.count("\n") == 1
+    assert not (tmp_path / "g").exists()                 # not even the first .dot file
+
+
+def test_the_step_cap_names_the_option(chainrule):
+    status, text, _ = chainrule("explain", "x*x*x*x*x", "x=2", "--max-steps", "1")
+    assert status == 0 and "raise --max-steps" in text and "raise max_steps" not in text

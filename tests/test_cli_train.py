@@ -111,6 +111,10 @@ def broken_copy(trained, tmp_path, model_bytes=None, sidecar=None):
     ("sidecar is a list", "a JSON list"),
     ("sidecar dtype int8", "dtype int8"),
     ("sidecar as MODEL", "not its JSON sidecar"),
+    ("sidecar without dataset", "no 'dataset'"),
+    ("absurd sizes", "does not match model.json"),
+    ("negative image shape", "must be positive"),
+    ("nan weights", "NaN or inf weights"),
 ])
 def test_predict_broken_model_files_are_one_line_errors(trained, tmp_path, capsys, case,
                                                         message):
@@ -122,6 +126,13 @@ def test_predict_broken_model_files_are_one_line_errors(trained, tmp_path, capsy
         "sidecar dtype int8": dict(sidecar=lambda p: json.dumps(
             {**json.loads(p.read_text()), "dtype": "int8"})),
         "sidecar as MODEL": {},
+        "sidecar without dataset": dict(sidecar=lambda p: json.dumps(
+            {k: v for k, v in json.loads(p.read_text()).items() if k != "dataset"})),
+        "absurd sizes": dict(sidecar=lambda p: json.dumps(
+            {**json.loads(p.read_text()), "sizes": [64, 10 ** 12, 10]})),
+        "negative image shape": dict(sidecar=lambda p: json.dumps(
+            {**json.loads(p.read_text()), "image_shape": [-8, -8]})),
+        "nan weights": dict(model_bytes=lambda p: _nan_model(p)),
     }[case]
     folder = broken_copy(trained, tmp_path, **edit)
     image = tmp_path / "digit.png"
@@ -186,6 +197,62 @@ def test_forced_mnist_without_files(tmp_path, capsys):
     assert "train-images-idx3-ubyte" in err and "t10k-labels-idx1-ubyte" in err
     assert len(err.strip().splitlines()) == 1
     assert not out_dir.exists()                          # no partial files
+
+
+def _nan_model(path):
+    arrays = dict(np.load(path))
+    arrays["layers.0.W"][0, 0] = np.nan
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def test_predict_reads_idx_by_content_and_refuses_empty_or_nan_files(trained, tmp_path, capsys):
+    import gzip
+    ds = load_digits()
+    pixels = np.round(ds.X_test[:3].reshape(3, 8, 8) * 255).astype(np.uint8)
+    write_idx(tmp_path / "plain.idx", pixels)
+    raw = (tmp_path / "plain.idx").read_bytes()
+    (tmp_path / "zipped.idx").write_bytes(gzip.compress(raw))     # gzipped, named .idx
+    (tmp_path / "raw.idx.gz").write_bytes(raw)                    # raw, named .gz
+    for name in ("zipped.idx", "raw.idx.gz"):
+        status, out, err = run_cli(capsys, "predict", trained[2], tmp_path / name)
+        assert status == 0, err
+        assert len([l for l in out.splitlines() if f"{name}[" in l]) == 3
+    write_idx(tmp_path / "empty.idx", np.zeros((0, 8, 8), np.uint8))
+    floats = np.full((1, 8, 8), np.nan)
+    write_idx(tmp_path / "nan.idx", floats)
+    for name, message in (("empty.idx", "holds no images"), ("nan.idx", "NaN or inf")):
+        status, out, err = run_cli(capsys, "predict", trained[2], tmp_path / name)
+        assert status == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_diverged_run_saves_nothing(tmp_path, capsys):
+    status, out, err = run_cli(capsys, "train", "--dataset", "digits", "--epochs", "2",
+                               "--optimizer", "sgd", "--lr", "1e30", "--no-progress",
+                               "--out", tmp_path / "d")
+    assert status == 2 and "training diverged" in err and "nothing was saved" in err
+    assert len(err.strip().splitlines()) == 1                  # no numpy warnings before it
+    assert not (tmp_path / "d").exists()
+
+
+def test_a_failure_while_writing_keeps_the_previous_outputs_together(trained, tmp_path, capsys,
+                                                                     monkeypatch):
+    """The model, its sidecar and the figures are replaced together: a failure after the new
+    model is written leaves the previous set, not a new model.npz beside an old sidecar."""
+    import demos.plots
+    folder = tmp_path / "run"
+    shutil.copytree(trained[2], folder)
+    before = {name: (folder / name).read_bytes() for name in os.listdir(folder)}
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(demos.plots, "misclassified", broken)
+    status, out, err = run_cli(capsys, "train", "--dataset", "digits", "--epochs", "1",
+                               "--hidden", "20", "--out", folder, "--no-progress")
+    assert status == 2 and "No space left on device" in err
+    after = {name: (folder / name).read_bytes() for name in os.listdir(folder)}
+    assert after == before
 
 
 def test_interrupted_training_keeps_previous_model(trained, tmp_path, capsys, monkeypatch):
