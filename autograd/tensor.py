@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import numbers
 import sys
+import weakref
 
 import numpy as np
 
@@ -177,6 +178,9 @@ class Tensor(Node):
 
     def __init__(self, data, dtype=None, requires_grad=False, label=None):
         self.data = _convert(data, dtype)
+        if getattr(data, "dtype", None) == np.bool_ or (
+                isinstance(data, (list, tuple)) and np.asarray(data).dtype == np.bool_):
+            _MASKS[id(self)] = self     # stored as 0/1 floats, still a mask when indexing
         self._grad = None
         self._parents = ()
         self._op = None
@@ -461,14 +465,24 @@ def _axis(axis):
     return axis
 
 
+# Tensors made from boolean arrays: they hold 0/1 floats, but index as the mask they came
+# from (as numpy's and PyTorch's boolean indexing), not as positions 0 and 1.
+_MASKS = weakref.WeakValueDictionary()        # id → Tensor (Tensors compare elementwise)
+
+
 def _plain_index(index):
     """Tensors used as indices become their integer arrays (indices are never differentiated);
-    their values must be whole numbers (Tensors hold floats), as numpy refuses float indices."""
+    their values must be whole numbers (Tensors hold floats), as numpy refuses float indices.
+    A Tensor made from a boolean array is that mask again."""
     if isinstance(index, Tensor):
-        return _whole(index.data)
+        return _index_array(index)
     if isinstance(index, tuple):
-        return tuple(_whole(i.data) if isinstance(i, Tensor) else i for i in index)
+        return tuple(_index_array(i) if isinstance(i, Tensor) else i for i in index)
     return index
+
+
+def _index_array(t):
+    return t.data.astype(bool) if _MASKS.get(id(t)) is t else _whole(t.data)
 
 
 def _whole(data):

@@ -953,3 +953,16 @@ def test_python_ints_beyond_int64_are_numbers():
     np.testing.assert_array_equal((Tensor(np.ones(2)) + 2 ** 70).data, [2.0 ** 70 + 1] * 2)
     with pytest.raises(OverflowError, match="too large to convert to float"):
         Tensor(np.ones(2)) + 10 ** 400
+
+
+def test_a_tensor_made_from_a_boolean_mask_indexes_as_the_mask():
+    """It holds 0/1 floats, but x[mask] picks where the mask is true (numpy's and PyTorch's
+    boolean indexing), not positions 0 and 1; float Tensors of whole numbers stay positions."""
+    x = Tensor(np.array([10.0, 20.0, 30.0]), requires_grad=True)
+    for mask in (Tensor(np.array([True, False, True])), Tensor([True, False, True])):
+        picked = x[mask]
+        np.testing.assert_array_equal(picked.data, [10.0, 30.0])
+    picked.sum().backward()
+    np.testing.assert_array_equal(x.grad, [1.0, 0.0, 1.0])
+    np.testing.assert_array_equal(x[Tensor([0.0, 2.0])].data, [10.0, 30.0])
+    np.testing.assert_array_equal(x[Tensor([1.0, 0.0, 1.0])].data, [20.0, 10.0, 20.0])
