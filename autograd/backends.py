@@ -142,8 +142,14 @@ class FloatMath:
 
 
 def _array_sigmoid(x):
-    # σ(x) = exp(−log(1 + e^−x)), finite and accurate for any x.
-    return np.exp(-np.logaddexp(0.0, -x))
+    # σ(|x|) = 1/(1 + e^−|x|), and σ(x) = e^−|x|·σ(|x|) for x < 0: no overflow for any x and
+    # within an ulp or so (exp(−logaddexp(0, −x)) lost up to ~30 ulp at large negative x)
+    e = np.exp(-np.abs(x))
+    out = np.reciprocal(1.0 + e)
+    if np.ndim(out) == 0:
+        return out * e if x < 0 else out
+    np.multiply(out, e, out=out, where=x < 0)
+    return out
 
 
 # (array methods rather than np.max/np.sum: the same ufunc reductions, less call overhead)

@@ -966,3 +966,20 @@ def test_a_tensor_made_from_a_boolean_mask_indexes_as_the_mask():
     np.testing.assert_array_equal(x.grad, [1.0, 0.0, 1.0])
     np.testing.assert_array_equal(x[Tensor([0.0, 2.0])].data, [10.0, 30.0])
     np.testing.assert_array_equal(x[Tensor([1.0, 0.0, 1.0])].data, [20.0, 10.0, 20.0])
+
+
+def test_sigmoid_is_within_an_ulp_or_two_everywhere():
+    """σ(x) = e^−|x|/(1 + e^−|x|) for x < 0: exp(−logaddexp(0, −x)) lost up to ~30 ulp there."""
+    from decimal import Decimal, getcontext
+    getcontext().prec = 60
+    xs = np.concatenate([-np.geomspace(1e-8, 740, 60), [0.0], np.geomspace(1e-8, 36, 40)])
+    exact = np.array([float(1 / (1 + (-Decimal(float(x))).exp())) for x in xs])
+    got = Tensor(xs).sigmoid().data
+    assert np.max(np.abs(got - exact) / np.spacing(exact)) <= 2
+    got32 = Tensor(xs.astype(np.float32)).sigmoid().data
+    exact32 = np.array([float(1 / (1 + (-Decimal(float(x))).exp()))
+                        for x in xs.astype(np.float32)])
+    assert got32.dtype == np.float32
+    tiny = exact32 > np.finfo(np.float32).tiny
+    assert np.max(np.abs(got32[tiny] - exact32[tiny]) / np.spacing(exact32[tiny].astype(
+        np.float32))) <= 2.5           # float32 arithmetic: a few roundings
