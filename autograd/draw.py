@@ -140,8 +140,9 @@ def _num(x):
 
 
 def _text(s):
-    """Text for a plain DOT label: backslashes kept literal, each line centred."""
-    return "\\n".join(str(s).replace("\\", "\\\\").split("\n"))
+    """Text for a plain DOT label: backslashes kept literal, each line centred; never read as
+    an HTML label (graphviz takes a label in <…> for one)."""
+    return graphviz.nohtml("\\n".join(str(s).replace("\\", "\\\\").split("\n")))
 
 
 def _shape(shape):
@@ -313,7 +314,7 @@ def _paths(order, root, leaf):
     on, count, total = set(), {}, {}
     scalar = isinstance(root.data, float)
     for node in order:
-        if node is leaf:
+        if node.is_vertex(leaf):
             on.add(node)
             count[node], total[node] = 1, 1.0
             continue
@@ -334,7 +335,7 @@ def _explicit_paths(root, leaf, on):
     stack = [(root, [])]
     while stack:
         node, factors = stack.pop()
-        if node is leaf:
+        if node.is_vertex(leaf):
             found.append(factors)
             continue
         for i in range(len(node.parents) - 1, -1, -1):
@@ -365,7 +366,9 @@ def _highlight_caption(order, index, root, leaf, on, n_paths, total):
         sum_text = " + ".join(f"({p})" for p in products) if len(products) > 1 else products[0]
     else:
         sum_text = f"Σ over {n_paths} paths"
-    agree = "✓" if math.isclose(total, engine, rel_tol=1e-9, abs_tol=1e-12) else "✗"
+    same = math.isclose(total, engine, rel_tol=1e-9, abs_tol=1e-12) or (
+        total != total and engine != engine)                  # nan and nan agree
+    agree = "✓" if same else "✗"
     return (f"{lead}\n{sum_text} = {_num(total)}   (engine's backward: {_num(engine)} {agree})")
 
 
@@ -386,7 +389,7 @@ def draw(root, rankdir="LR", show_local=True, show_formula=True, highlight=None,
                   graph is refused at once)
     """
     if rankdir not in ("LR", "TB", "RL", "BT"):
-        raise ValueError(f"rankdir must be 'LR' or 'TB', got {rankdir!r}")
+        raise ValueError(f"rankdir must be 'LR', 'TB', 'RL' or 'BT', got {rankdir!r}")
     if cluster not in (None, "layer", "neuron"):
         raise ValueError(f"cluster must be 'layer', 'neuron' or None, got {cluster!r}")
     if collapse not in (True, False, "auto"):
@@ -417,6 +420,10 @@ def draw(root, rankdir="LR", show_local=True, show_formula=True, highlight=None,
     if highlight is not None:
         if highlight not in index:
             raise ValueError("highlight: that node is not in this graph")
+        if np.size(root.data) != 1:
+            raise ValueError(f"highlight needs a scalar root: ∂root/∂x for a root of shape "
+                             f"{np.shape(root.data)} is a Jacobian; draw root.sum() (or one "
+                             f"entry) to highlight the chain to it")
         on, n_paths, total = _paths(order, root, highlight)
         caption = _highlight_caption(order, index, root, highlight, on, n_paths, total)
 

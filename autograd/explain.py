@@ -35,6 +35,7 @@ class _Text:
     """Plain Unicode notation (also used, in code spans, for markdown)."""
 
     times = "×"
+    adds = "+="
 
     def name(self, s):
         return s if _SIMPLE.match(s) else f"({s})"
@@ -57,9 +58,11 @@ class _Text:
 
 class _Latex(_Text):
     times = r"\times"
+    adds = r"\mathrel{+}="
     _CHARS = {"∂": r"\partial ", "×": r"\times ", "−": "-", "²": "^{2}", "σ": r"\sigma ",
               "·": r"\cdot ", "ᵀ": r"^{\top}", "≤": r"\le ", "Σ": r"\Sigma ", "δ": r"\delta ",
-              "‖": r"\| ", "…": r"\dots ", "⊙": r"\odot ", "ᵇ": "^{b}", "⁻": "-", "✓": r"\checkmark "}
+              "‖": r"\| ", "…": r"\dots ", "⊙": r"\odot ", "ᵇ": "^{b}", "⁻": "-", "✓": r"\checkmark ",
+              "÷": r"\div ", "√": r"\surd "}
 
     def name(self, s):
         return r"\text{" + _latex_escape(s) + "}"
@@ -69,27 +72,37 @@ class _Latex(_Text):
 
     def plain(self, s):
         """Unicode math (formulas) in LaTeX math mode; names of two or more letters (exp, tanh,
-        softmax, …) upright as \\operatorname, not as a product of italic letters."""
+        softmax, …) upright as \\operatorname, not as a product of italic letters; u**v and
+        a^(b−1) as superscripts."""
+        s = _POWER.sub(r"^{\1}", s.replace("**", "^"))
         return "".join(r"\operatorname{" + part + "}" if _WORD.fullmatch(part)
                        else self._symbols(part) for part in _WORD.split(s) if part)
 
     def _symbols(self, s):
-        out = []
-        for ch in s:
+        out, groups = [], 0               # groups: open ^{…} made by `plain` (kept as braces)
+        for k, ch in enumerate(s):
             if ch in self._CHARS:
                 out.append(self._CHARS[ch])
             elif ch in "_#%&$":
                 out.append("\\" + ch)
+            elif ch == "{" and k and s[k - 1] == "^":
+                groups += 1
+                out.append(ch)
+            elif ch == "}" and groups:
+                groups -= 1
+                out.append(ch)
             elif ch in "{}":
                 out.append("\\" + ch)
-            elif ch == "^":
-                out.append("^")
             else:
                 out.append(ch)
         return "".join(out)
 
     def num(self, x):
-        return self.plain(_num(x))
+        text = _num(x)
+        if " with " in text:            # "array(4, 2) with ‖·‖ = 5.1": words, then math
+            head, tail = text.split(" with ", 1)
+            return r"\text{" + _latex_escape(head) + " with }" + self.plain(tail)
+        return self.plain(text)
 
     def words(self, s):
         return r"\text{" + _text_mode(s) + "}"       # δ(3) as $\delta$(3) inside \text
@@ -98,11 +111,13 @@ class _Latex(_Text):
 
 
 _WORD = re.compile(r"([A-Za-z]{2,})")
+_POWER = re.compile(r"\^\(([^()]*)\)")
 
 
 def _latex_escape(s):
     table = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "_": r"\_", "#": r"\#",
-             "%": r"\%", "&": r"\&", "$": r"\$", "^": r"\^{}", "~": r"\~{}"}
+             "%": r"\%", "&": r"\&", "$": r"\$", "^": r"\^{}", "~": r"\~{}", "\n": " ",
+             "\r": " ", "<": r"\textless{}", ">": r"\textgreater{}"}
     return "".join(table.get(ch, ch) for ch in s)
 
 
@@ -153,6 +168,9 @@ def _replay(root, grad_out):
             return
         _, node, i, parent, g, contribution, total = event
         parts.setdefault(parent, []).append(contribution)
+        # the sum of every contribution so far: the engine's own running total is per tape
+        # entry, and a node reused after a new tape began has an entry on each
+        total = sum(parts[parent][1:], parts[parent][0])
         events.append(("edge", node, i, parent, g, local_derivative(node, i), contribution,
                        total, list(parts[parent])))
 
@@ -212,13 +230,69 @@ def _engine_check(root, leaves, narrated, grad_out):
         values = [getattr(leaf.grad, "data", leaf.grad) for leaf in leaves]
         if all(_close(a, b) for a, b in zip(narrated, values)):
             return values, "compared with each leaf's .grad", True
-        # .grad accumulates over backward passes: it can hold more than this root's gradient.
-        source = (".grad also holds earlier backward passes (it accumulates; call zero_grad), "
-                  "so compared with autograd.gradients")
+        fresh = [getattr(g, "data", g) for g in gradients(root, leaves, grad_out)]
+        if not all(_close(a, b) for a, b in zip(narrated, fresh)):
+            return values, "compared with each leaf's .grad", False
+        # .grad accumulates over backward passes: it can hold more than this pass's gradient
+        return fresh, (".grad holds more than this pass (backward() ran more than once, or "
+                       "with another grad_out; it accumulates), so compared with "
+                       "autograd.gradients"), True
     else:
         source = "compared with autograd.gradients (some .grad hold other passes)"
     values = [getattr(g, "data", g) for g in gradients(root, leaves, grad_out)]
     return values, source, all(_close(a, b) for a, b in zip(narrated, values))
+
+
+NUMERIC_ENTRIES = 100      # central differences in explain: at most this many leaf entries
+
+
+def _numeric_check(root, order, leaves, narrated, grad_out):
+    """The narrated gradients against central differences of the recorded function itself
+    (each op's forward re-run on perturbed leaves, in float64): unlike the engine check, this
+    does not reuse the derivative rules. One line, or None with too many entries."""
+    from .gradcheck import InputCheck, _central_differences, relative_error
+    size = sum(int(np.size(leaf.data)) for leaf in leaves)
+    if not leaves or size > NUMERIC_ENTRIES:
+        return (f"Central differences: not run ({size} leaf entries; explain runs them for at "
+                f"most {NUMERIC_ENTRIES})") if leaves else None
+    math_ = type(root)._math
+    weights = None if grad_out is None else np.asarray(getattr(grad_out, "data", grad_out),
+                                                       dtype=np.float64)
+
+    def f(*nodes):
+        values = {}
+        for leaf, node in zip(leaves, nodes):
+            values[leaf] = node.data
+        for node in order:
+            if node in values:
+                continue
+            if not node.parents:
+                values[node] = node.data
+            else:
+                values[node] = node.op.forward(math_, *[values[p] for p in node.parents],
+                                               **(node.ctx or {}))
+        out = values[root]
+        return float(np.sum(weights * out)) if weights is not None else out
+
+    points = [(float(leaf.data), True) if isinstance(leaf.data, float)
+              else (np.array(leaf.data, dtype=np.float64), False) for leaf in leaves]
+    with np.errstate(all="ignore"):
+        numeric, noise = _central_differences(f, points, 1e-6)
+    checks = [InputCheck(i, np.asarray(a, dtype=np.float64), n, relative_error(a, n), e, 1e-6)
+              for i, (a, n, e) in enumerate(zip(narrated, numeric, noise))]
+    bad = [(leaf, c) for leaf, c in zip(leaves, checks) if not c.passed]
+    if not bad:
+        worst = max(c.relative_error for c in checks)
+        return (f"Central differences (ε = 1e-6, float64, the forward pass re-run): they agree "
+                f"with every narrated gradient (largest relative difference {worst:.1e}) ✓")
+    leaf, c = bad[0]
+    where = "" if c.worst is None or not c.worst[0] else f" entry {c.worst[0]}"
+    got = (c.worst[1], c.worst[2]) if c.worst else (float(np.ravel(c.analytic)[0]),
+                                                    float(np.ravel(c.numeric)[0]))
+    return (f"Central differences (ε = 1e-6, float64, the forward pass re-run): they DISAGREE "
+            f"for {leaf.label or 'a leaf'}{where}: narrated {_num(got[0])}, numeric "
+            f"{_num(got[1])} (a wrong derivative rule, or a kink such as relu or abs at exactly "
+            f"0) ✗")
 
 
 def _close(a, b):
@@ -243,6 +317,9 @@ def explain(root, format="text", max_steps=200, grad_out=None):
         raise ValueError("explain: the output is a constant (no input it depends on requires a "
                          "gradient), so there is no backward pass to narrate")
     notation = _Latex() if format == "latex" else _Text()
+    if grad_out is None and np.size(root.data) != 1:
+        raise ValueError(f"explain: the output has shape {np.shape(root.data)}; pass "
+                         f"grad_out (∂L/∂output, of that shape) to explain(root, grad_out=…)")
     order, events, grads = _replay(root, grad_out)
     index = {node: k for k, node in enumerate(order)}
     scalar = isinstance(root.data, float)
@@ -306,17 +383,19 @@ def explain(root, format="text", max_steps=200, grad_out=None):
             continue
         steps += 1
         local_d = notation.d(nm(node), nm(child))
-        if sum(p is child for p in node.parents) > 1:        # x*x: say which input
+        if sum(p.is_vertex(child) for p in node.parents) > 1:     # x*x: say which input
             local_d += w(f" (input {i + 1})")
         if local is not None:
-            text = (f"{d(child)} += {d(node)} {notation.times} {local_d} = "
+            text = (f"{d(child)} {notation.adds} {d(node)} {notation.times} {local_d} = "
                     f"{n(g)} {notation.times} {n(local)} = {n(contribution)}")
         else:
-            text = f"{d(child)} += {d(node)} {notation.times} {local_d} = {n(contribution)}"
+            text = (f"{d(child)} {notation.adds} {d(node)} {notation.times} {local_d} = "
+                    f"{n(contribution)}")
         formula = _generic(node, i, notation)
         if local is None:
             formula += w(f"; Jacobian {_shape(node.data)}×{_shape(child.data)}, applied as a VJP")
-        if local is not None and not formula.endswith(f"= {n(local)}"):
+        if local is not None and not formula.replace("−", "-").endswith(
+                f"= {n(local)}".replace("−", "-")):                 # "= −1" already says -1
             formula += f" = {n(local)}"
         lines.append(("edge", (steps, text, formula)))
         if len(parts) > 1:
@@ -353,9 +432,10 @@ def explain(root, format="text", max_steps=200, grad_out=None):
     which = "the 1 leaf" if len(leaves) == 1 else f"all {len(leaves)} leaves"
     verdict = (f"Check: the narrated gradients {'equal' if ok else 'DO NOT equal'} the engine's "
                f"for {which} ({source}) {'✓' if ok else '✗'}")
+    numeric = _numeric_check(root, order, leaves, narrated, grad_out)
     story = {"title": title, "intro": intro, "forward": forward, "lines": lines,
              "hidden": hidden, "header": header, "rows": rows, "more_leaves": more_leaves,
-             "verdict": verdict, "max_steps": max_steps}
+             "verdict": verdict, "numeric": numeric, "max_steps": max_steps}
     return {"text": _as_text, "markdown": _as_markdown, "latex": _as_latex}[format](story)
 
 
@@ -391,32 +471,47 @@ def _as_text(s):
         out.append("  " + " | ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
     if s["more_leaves"]:
         out.append(f"  … {s['more_leaves']} more leaves")
-    out += ["", s["verdict"]]
+    out += ["", s["verdict"]] + ([s["numeric"]] if s["numeric"] else [])
     return "\n".join(out) + "\n"
 
 
 def _md_cell(v):
-    v = str(v).replace("|", "\\|")
-    return f"`{v}`" if v and v not in ("✓", "✗") else v
+    v = str(v)
+    return _md_code(v).replace("|", "\\|") if v and v not in ("✓", "✗") else v
+
+
+def _md_code(s):
+    """A code span that holds any text: fenced by one more backtick than the longest run in
+    it (CommonMark), newlines as spaces."""
+    s = " ".join(str(s).splitlines())
+    fence = "`" * (max((len(run) for run in re.findall("`+", s)), default=0) + 1)
+    pad = " " if s.startswith("`") or s.endswith("`") else ""
+    return f"{fence}{pad}{s}{pad}{fence}"
+
+
+def _md_text(s):
+    """Text outside code spans: markdown's specials escaped (labels are user text)."""
+    s = " ".join(str(s).splitlines())
+    return re.sub(r"([\\`*_\[\]<>#|!{}()+\-.])", r"\\\1", s)
 
 
 def _as_markdown(s):
     out = [f"## {s['title']}", "", s["intro"][0], "", f"    {s['intro'][1]}", "",
            "### Forward pass", ""]
     forward, more = _cap(s["forward"], s["max_steps"])
-    out += [f"- `{line}`" for line in forward]
+    out += [f"- {_md_code(line)}" for line in forward]
     if more:
         out.append(f"- … {more} more nodes")
     out += ["", "### Backward pass", ""]
     for kind, item in s["lines"]:
         if kind == "edge":
             k, text, formula = item
-            out.append(f"{k}. `{text}`  ")
-            out.append(f"   local: `{formula}`")
+            out.append(f"{k}. {_md_code(text)}  ")
+            out.append(f"   local: {_md_code(formula)}")
         elif kind == "sum":
-            out.append(f"   — {item}")
+            out.append(f"   — {_md_text(item)}")
         else:
-            out += ["", f"**{item}**", ""]
+            out += ["", f"**{_md_text(item)}**", ""]
     if s["hidden"]:
         out.append(f"\n… {s['hidden']} more steps (raise max_steps to see them)")
     out += ["", "### Leaf gradients", "", "| " + " | ".join(s["header"]) + " |",
@@ -424,7 +519,7 @@ def _as_markdown(s):
     out += ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in s["rows"]]
     if s["more_leaves"]:
         out.append(f"\n… {s['more_leaves']} more leaves")
-    out += ["", s["verdict"]]
+    out += ["", s["verdict"]] + (["", s["numeric"]] if s["numeric"] else [])
     return "\n".join(out) + "\n"
 
 
@@ -446,7 +541,6 @@ def _as_latex(s):
     for kind, item in s["lines"]:
         if kind == "edge":
             k, text, formula = item
-            text = text.replace("+=", r"\mathrel{+}=")
             out.append(f"&({k})\\quad {text} &&\\text{{local: }} {formula} \\\\")
         elif kind == "sum":
             out.append(f"&\\qquad {item} \\\\")
@@ -462,5 +556,6 @@ def _as_latex(s):
     out.append("\\end{tabular}")
     if s["more_leaves"]:
         out.append(f"\\dots\\ {s['more_leaves']} more leaves")
-    out += ["", _text_mode(s["verdict"])]
+    out += ["", _text_mode(s["verdict"])] + (["", _text_mode(s["numeric"])] if s["numeric"]
+                                             else [])
     return "\n".join(out) + "\n"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import functools
 import importlib.util
+import errno
 import os
 import secrets
 import shutil
@@ -184,6 +185,8 @@ def to_svg(dot, renderer=None, timeout=DEFAULT_TIMEOUT):
 def _write_atomic(path, data):
     path = os.fspath(path)
     directory, name = os.path.split(os.path.abspath(path))
+    if not os.path.isdir(directory):                 # named for the file asked for
+        raise FileNotFoundError(errno.ENOENT, "no such folder for the picture", path)
     tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)   # umask applies
     try:

@@ -555,6 +555,8 @@ class Value(Node):
         t = self._tape
         return object.__hash__(self) if t is None else hash((id(t), self._i))
 
+    is_vertex = __eq__
+
     def _data_repr(self):
         return f"{self.data:.6g}"
 

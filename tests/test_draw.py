@@ -193,3 +193,27 @@ def test_a_nan_derivative_into_a_constant_is_not_drawn_as_a_number():
     y.backward()
     src = draw(y).source
     assert "constant: not used" in src and "= nan" not in src
+
+
+def test_highlight_an_intermediate_value_and_a_nan_chain():
+    from autograd import Value, draw
+    x = Value(0.5, label="x")
+    h = (x * 3).with_label("h")
+    z = h.tanh()
+    z.backward()
+    source = draw(z, highlight=h).source        # h is a fresh handle on a tape entry
+    assert "does not depend" not in source and "✓" in source
+    x = Value(0.0, label="x")
+    y = x.log() * 0.0                            # 0 × inf: nan on both sides, which agree
+    assert "✗" not in draw(y, highlight=x).source
+
+
+def test_highlight_needs_a_scalar_root_and_titles_are_not_html():
+    import numpy as np
+    import pytest
+    from autograd import Tensor, Value, draw
+    a = Tensor(np.array([1.0, 2.0]), requires_grad=True, label="a")
+    with pytest.raises(ValueError, match="highlight needs a scalar root"):
+        draw(a * a, highlight=a)
+    y = Value(1.0, label="y") * 2
+    assert 'label="<a & b>"' in draw(y, title="<a & b>").source   # quoted, not an HTML label

@@ -136,3 +136,58 @@ def test_tensor_graph_explains_with_shapes_and_norms():
     W1 = model.layers[0].W
     assert math.isclose(norms["W(1)"], np.linalg.norm(W1.grad), rel_tol=1e-5)
     assert text.rstrip().endswith("✓")
+
+
+def test_running_sums_across_tapes_add_every_contribution():
+    """Nodes made before a backward() (a new tape begins) and reused after it: the narrated
+    sum is the sum of the contributions shown (it used to print one tape entry's share)."""
+    x = Value(3.0, label="x")
+    y = (x * 2).with_label("y")
+    y.backward()
+    text = explain(y * y)
+    assert "2 contributions: 6 + 6 = 12" in text
+    assert "(input 1)" in text and "(input 2)" in text     # y·y: which input, for a handle too
+
+
+def test_central_differences_catch_a_wrong_rule_the_engine_check_cannot(monkeypatch):
+    """The engine check reruns the same derivative rules as the narration; the central
+    differences re-run only the forward pass, so a wrong rule shows."""
+    from autograd import rules
+    x, w, b = Value(0.5, label="x"), Value(-1.0, label="w"), Value(2.0, label="b")
+    text = explain((w * x + b).tanh())
+    assert "Central differences" in text and "they agree with every narrated gradient" in text
+    vjp = rules.TANH.vjps[0]
+    monkeypatch.setattr(rules.TANH, "vjps", (lambda m, g, y, u: vjp(m, g, y, u) * 0.5,))
+    x, w, b = Value(0.5, label="x"), Value(-1.0, label="w"), Value(2.0, label="b")
+    text = explain((w * x + b).tanh())
+    assert "equal the engine's" in text                 # the circular check still passes
+    assert "they DISAGREE for" in text and "✗" in text.splitlines()[-1]
+    W = Tensor(np.random.default_rng(0).standard_normal((3, 2)), requires_grad=True, label="W")
+    big = Tensor(np.ones((20, 10)), requires_grad=True)
+    assert "Central differences (" in explain((Tensor(np.ones((4, 3))) @ W).sum())
+    assert "not run (200 leaf entries" in explain((big * big).sum())
+
+
+def test_a_grad_holding_more_than_the_pass_is_named_as_such():
+    x = Value(2.0, label="x")
+    y = x * x
+    y.backward()
+    y.backward()                                       # .grad holds two passes
+    text = explain(y)
+    assert "backward() ran more than once" in text and "✓" in text
+
+
+def test_latex_and_markdown_hold_any_label_and_formula():
+    """÷, √ and powers as LaTeX; labels with markdown or LaTeX specials escaped."""
+    a, b = Value(2.0, label="a"), Value(3.0, label="b")
+    tex = explain((a ** b) / a.sqrt(), format="latex")
+    assert "÷" not in tex and "√" not in tex and r"\div" in tex
+    assert "u^{v-1}" in tex.replace(" ", "") and "**" not in tex
+    odd = Value(1.0, label="a += b\n\nc")
+    tex = explain(odd * odd, format="latex")
+    assert "\n\n\\" not in tex.split("\\begin{align*}")[1].split("\\end{align*}")[0]
+    x, y, z = Value(1.0, label="<x>"), Value(2.0, label="[l](u)"), Value(3.0, label="a`b")
+    md = explain(x * y + z * x, format="markdown")
+    assert r"\<x\>" in md and r"\[l\]\(u\)" in md and "``a`b = 3  (input)``" in md
+    with pytest.raises(ValueError, match="pass grad_out"):
+        explain(Tensor(np.ones(2), requires_grad=True) * 2)
