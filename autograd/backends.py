@@ -110,6 +110,11 @@ class FloatMath:
         return 1.0 if x > 0 else 0.0
 
     @staticmethod
+    def const(like, data):
+        """A non-differentiable value of the same kind as ``like``: here, the number."""
+        return data
+
+    @staticmethod
     def gate(g, mask):
         """g where the 0/1 ``mask`` is 1, else 0: a selection, not a product, so an inf or nan
         gradient arriving where the function is flat gives 0 (PyTorch's threshold_backward),
@@ -350,8 +355,13 @@ class NodeMath:
 
     @staticmethod
     def gate(g, mask):
-        # recorded as a product, so that it can be differentiated again (0 · inf stays nan here)
-        return g * mask
+        """`FloatMath.gate` on nodes, recorded so it can be differentiated again: g itself or
+        a constant 0 for a Value, a `where` on g for a Tensor (0 · inf is 0 here too)."""
+        data = mask.data
+        if isinstance(data, float):
+            return g if data else type(g)._leaf(0.0, False)
+        from .tensor import where
+        return where(np.asarray(data) != 0, g, 0.0)
 
     @classmethod
     def leaky_step(cls, x, slope):

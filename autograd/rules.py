@@ -40,8 +40,12 @@ DIV = Op("div",
 
 POW = Op("pow",
          lambda m, a, b: m.pow(a, b),
-         (lambda m, g, y, a, b: g * b * m.pow_lower(a, b),  # ∂(aᵇ)/∂a = b·aᵇ⁻¹ (0 at b = 0)
-          lambda m, g, y, a, b: g * y * m.log_base(a, b)), # ∂(aᵇ)/∂b = aᵇ·ln a (0 at a = 0)
+         # ∂(aᵇ)/∂a = b·aᵇ⁻¹, 0 at b = 0; ∂(aᵇ)/∂b = aᵇ·ln a, 0 at a = 0, b ≥ 0: where aᵇ is
+         # constant the upstream gradient is not passed at all (0, even for an inf upstream)
+         (lambda m, g, y, a, b: m.gate(g, m.const(b, _flag(_data(b) != 0, b)))
+          * b * m.pow_lower(a, b),
+          lambda m, g, y, a, b: m.gate(g, m.const(b, _flag(
+              (_data(a) != 0) | (_data(b) < 0), b))) * y * m.log_base(a, b)),
          ("b·a^(b−1)", "a^b·ln(a)"), symbol="**")
 
 NEG = Op("neg",
@@ -164,6 +168,16 @@ def _max_vjp(m, g, y, x, axis=None, keepdims=False):
 def _data(x):
     """The raw array of a node; an ndarray as it is (its own ``.data`` is a memory buffer)."""
     return x.data if isinstance(x, Node) else x
+
+
+def _flag(cond, like):
+    """A 0/1 mask of ``cond`` in ``like``'s own kind: a float for floats, else an array of
+    its dtype (bool would promote a float32 gradient to float64 as a node)."""
+    data = _data(like)
+    if isinstance(data, float):
+        return 1.0 if cond else 0.0
+    import numpy as np
+    return np.asarray(cond).astype(np.result_type(data, np.float32))
 
 
 def _tie_mask(x, y_full, axis):

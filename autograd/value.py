@@ -253,7 +253,7 @@ def weighted_sum(weights, inputs, bias, label=None):
     if len(weights) != len(inputs):
         raise ValueError(f"weighted_sum: {len(weights)} weights for {len(inputs)} inputs")
     if not (MODE.live and type(bias) is Value and bias.requires_grad):
-        return _labelled(sum(map(operator.mul, weights, inputs), bias), label)
+        return _labelled(sum(map(operator.mul, weights, inputs), bias), label, bias)
     s = _serial
     data, code, pas, pbs = _data, _code, _pas, _pbs
     acc = total = None
@@ -261,7 +261,8 @@ def weighted_sum(weights, inputs, bias, label=None):
         if not (type(w) is Value and w.requires_grad and type(x) is Value):
             # Off the fast path from this term on: the expression itself, from the sum so far.
             start = bias if acc is None else _handle(_tape, acc, total, True)
-            return _labelled(sum(map(operator.mul, weights[k:], inputs[k:]), start), label)
+            rest = sum(map(operator.mul, weights[k:], inputs[k:]), start)
+            return _labelled(rest, label, bias)
         iw = w._i if w._home == s else _enter(w)
         ix = x._i if x._home == s else _enter(x)
         product = w.data * x.data
@@ -281,7 +282,7 @@ def weighted_sum(weights, inputs, bias, label=None):
         pbs.append(i)
         acc = j
     if acc is None:
-        return _labelled(bias, label)
+        return bias                 # no terms: the bias itself, whose label stays its own
     out = _handle(_tape, acc, total, True)
     if label is not None:
         _tape.labels[acc] = label
@@ -290,8 +291,10 @@ def weighted_sum(weights, inputs, bias, label=None):
     return out
 
 
-def _labelled(node, label):
-    if label is not None:
+def _labelled(node, label, bias=None):
+    """``node`` labelled ``label`` — unless it is the caller's ``bias`` itself (no terms were
+    added), whose label is the caller's, not this sum's."""
+    if label is not None and node is not bias:
         node.label = label
     return node
 

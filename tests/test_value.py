@@ -809,3 +809,27 @@ def test_anomaly_with_create_graph_names_the_op_being_differentiated():
     message = str(info.value)
     assert message.startswith("detect_anomaly: op 'sqrt' produced a non-finite value in backward")
     assert "inside its derivative" in message
+
+
+def test_create_graph_gives_the_first_derivatives_of_the_plain_pass_at_flat_points():
+    """relu and aᵇ where they are flat pass nothing on, even an inf, in both modes (PyTorch)."""
+    from autograd import gradients
+    c = Value(float("inf"), requires_grad=False)
+    cases = []
+    x = Value(1.0)
+    cases.append(((x - 2.0).relu() * c + x, x, 1.0))
+    a, e = Value(2.0), Value(0.0)
+    cases.append(((a ** e) * c, a, 0.0))
+    z, b = Value(0.0), Value(2.0)
+    cases.append(((z ** b) * c, b, 0.0))
+    for y, leaf, want in cases:
+        assert gradients(y, [leaf])[0] == want
+        assert gradients(y, [leaf], create_graph=True)[0].data == want
+
+
+def test_weighted_sum_of_no_terms_leaves_the_bias_label_alone():
+    from autograd import weighted_sum
+    b = Value(1.0, label="b")
+    assert weighted_sum([], [], b, label="z") is b and b.label == "b"
+    assert weighted_sum([Value(2.0)], [Value(3.0)], b, label="z").label == "z"
+    assert b.label == "b"
