@@ -21,10 +21,14 @@ Where the files come from:
 
 import gzip
 import hashlib
+import http.client
+import math
 import os
+import stat
 import struct
 import urllib.error
 import urllib.request
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +59,12 @@ def _is_gzip(path):
     return str(path).endswith(".gz")
 
 
+# What a broken file or a failed transfer can raise while it is read (gzip.BadGzipFile is an
+# OSError; a corrupt deflate stream is zlib.error; a bad HTTP response is HTTPException)
+_READ_ERRORS = (OSError, EOFError, zlib.error, http.client.HTTPException)
+IDX_MAX_NDIM = 64                   # numpy's limit
+
+
 def _gzipped_content(path):
     """Whether the file starts with gzip's magic bytes 1f 8b (whatever its name says)."""
     try:
@@ -62,6 +72,16 @@ def _gzipped_content(path):
             return f.read(2) == b"\x1f\x8b"
     except OSError as err:
         raise DataError(f"{path}: cannot read: {err.strerror or err}") from err
+
+
+def _regular_file(path):
+    """A FIFO, a device or a folder is not read (it may never end, or be /dev/zero)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as err:
+        raise DataError(f"{path}: cannot read: {err.strerror or err}") from err
+    if not stat.S_ISREG(mode):
+        raise DataError(f"{path}: not a regular file")
 
 
 def read_idx(path):
@@ -72,18 +92,43 @@ def read_idx(path):
     header, or a payload whose length is not exactly the product of the dimensions × item size.
     """
     path = os.fspath(path)
+    _regular_file(path)
     return _parse_idx(_read_bytes(path, _gzipped_content(path), path), path)
 
 
 def _read_bytes(path, gzipped, name):
+    """The IDX file's bytes: its header, then no more than the payload it declares and one
+    byte (a trailing byte is an error; a gzip that would expand beyond is never expanded)."""
     try:
-        if gzipped:
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        with open(path, "rb") as f:
-            return f.read()
-    except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
+        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
+            head = f.read(4)
+            if len(head) < 4 or head[:2] != b"\0\0" or head[2] not in IDX_TYPES:
+                return head + f.read(64)            # _parse_idx names what is wrong
+            dims = f.read(4 * head[3])
+            size = _payload_size(dims, head[2]) if len(dims) == 4 * head[3] else 0
+            return head + dims + _read_at_most(f, size + 1)
+    except _READ_ERRORS as err:
         raise DataError(f"{name}: cannot read: {err}") from err
+
+
+def _read_at_most(f, n):
+    """Up to n bytes, a megabyte at a time: memory follows what the file holds, not n."""
+    chunks, got = [], 0
+    while got < n:
+        block = f.read(min(1 << 20, n - got))
+        if not block:
+            break
+        chunks.append(block)
+        got += len(block)
+    return b"".join(chunks)
+
+
+def _payload_size(dims_bytes, code):
+    """Bytes of payload the header declares (Python ints: no overflow)."""
+    size = IDX_TYPES[code].itemsize
+    for d in struct.unpack(f">{len(dims_bytes) // 4}I", dims_bytes):
+        size *= d
+    return size
 
 
 def _parse_idx(data, path):
@@ -96,13 +141,16 @@ def _parse_idx(data, path):
     if code not in IDX_TYPES:
         valid = ", ".join(f"0x{c:02X}" for c in IDX_TYPES)
         raise DataError(f"{path}: unknown IDX type code 0x{code:02X} (valid: {valid})")
+    if ndim > IDX_MAX_NDIM:
+        raise DataError(f"{path}: IDX header declares {ndim} dimensions (at most "
+                        f"{IDX_MAX_NDIM})")
     header = 4 + 4 * ndim
     if len(data) < header:
         raise DataError(f"{path}: truncated IDX header ({len(data)} bytes, {ndim} dimensions "
                         f"need {header})")
     dims = struct.unpack(f">{ndim}I", data[4:header])
     dtype = IDX_TYPES[code]
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = _payload_size(data[4:header], code)
     actual = len(data) - header
     if actual != expected:
         raise DataError(f"{path}: IDX payload is {actual} bytes but dimensions {dims} of "
@@ -156,8 +204,9 @@ class Dataset:
 
     @property
     def n_classes(self):
-        """k: the number of classes (max label + 1)."""
-        return int(max(self.y_train.max(), self.y_test.max())) + 1
+        """k: the number of classes (max label + 1; 0 for no labels at all)."""
+        labels = [y.max() for y in (self.y_train, self.y_test) if len(y)]
+        return int(max(labels)) + 1 if labels else 0
 
     def __repr__(self):
         return (f"Dataset(name={self.name!r}, X_train={self.X_train.shape} {self.X_train.dtype}, "
@@ -234,6 +283,10 @@ def load_idx_folder(folder, name, flatten=True, scale=True, dtype=np.float32, so
     labels become int64. A folder without the files raises ``DataError`` naming what is missing.
     """
     folder = os.fspath(folder)
+    dtype = np.dtype(dtype)
+    if scale and dtype.kind != "f":
+        raise DataError(f"{name}: dtype {dtype} cannot hold pixels / 255; use a float dtype, or "
+                        f"scale=False for the raw 0..255 values")
     missing = _missing(folder)
     if missing:
         raise DataError(f"{name}: folder {folder} lacks {', '.join(missing)} (raw or .gz)")
@@ -243,6 +296,10 @@ def load_idx_folder(folder, name, flatten=True, scale=True, dtype=np.float32, so
         if X.ndim != 3 or y.ndim != 1 or X.shape[0] != y.shape[0]:
             raise DataError(f"{name}: {folder}: {split} images {X.shape} and labels {y.shape} "
                             f"do not match (need n × rows × cols images and n labels)")
+    if arrays["X_train"].shape[1:] != arrays["X_test"].shape[1:]:
+        raise DataError(f"{name}: {folder}: training images are "
+                        f"{'×'.join(map(str, arrays['X_train'].shape[1:]))} but test images "
+                        f"{'×'.join(map(str, arrays['X_test'].shape[1:]))}")
     out = {}
     for key, array in arrays.items():
         if key.startswith("X"):
@@ -274,7 +331,7 @@ def _checksum_table(name, checksums):
 def _check_idx_download(path, fname):
     """A downloaded ``*.gz`` must gunzip to a whole IDX file before it is renamed into place (a
     server's error page or a cut-off body with no Content-Length is caught here)."""
-    _parse_idx(_read_bytes(path, fname.endswith(".gz"), fname), fname)
+    _parse_idx(_read_bytes(path, _gzipped_content(path), fname), fname)
 
 
 def download(files, folder, base_urls, checksums=None, progress=True, timeout=60,
@@ -299,7 +356,7 @@ def download(files, folder, base_urls, checksums=None, progress=True, timeout=60
             try:
                 _fetch(url, target, checksums.get(fname), progress, timeout, validate)
                 break
-            except (OSError, DataError) as err:  # urllib.error.URLError is an OSError
+            except (*_READ_ERRORS, DataError) as err:   # URLError is an OSError
                 errors.append(f"{url}: {err}")
         else:
             raise DataError(f"could not download {fname}: " + "; ".join(errors))
@@ -348,6 +405,13 @@ def _load_named(name, root, download_, cache_dir, base_url, checksums, progress,
         if os.path.isdir(folder) and not _missing(folder):
             return load_idx_folder(folder, name, flatten, scale, dtype)
     if not download_:
+        partial = [(f, _missing(f)) for f in folders
+                   if os.path.isdir(f) and len(_missing(f)) < len(IDX_FILES)]
+        if partial:
+            folder, missing = partial[0]
+            raise DataError(f"{name}: {folder} has only some of the files: it lacks "
+                            f"{', '.join(missing)} (raw or .gz). Pass download=True to fetch "
+                            f"them.")
         raise DataError(
             f"{name}: no data found; looked in {', '.join(folders)} for "
             f"{', '.join(IDX_FILES.values())} (raw or .gz). Pass download=True to fetch them.")
@@ -428,7 +492,8 @@ def make_moons(n=100, noise=0.1, seed=0):
     Outer moon (label 0): (cos t, sin t); inner moon (label 1): (1 − cos t, 1/2 − sin t);
     t evenly spaced in [0, π]; Gaussian noise of standard deviation ``noise``; rows shuffled.
     """
-    if not (isinstance(noise, (int, float, np.floating)) and noise >= 0):
+    if not (isinstance(noise, (int, float, np.floating, np.integer))
+            and not isinstance(noise, bool) and noise >= 0):
         raise ValueError(f"noise must be a number >= 0 (a standard deviation), got {noise!r}")
     rng = np.random.default_rng(seed)
     n_outer = n // 2
@@ -453,7 +518,8 @@ def make_spiral(n_per_class=100, n_classes=3, noise=0.2, seed=0):
     if int(n_classes) < 1 or int(n_per_class) < 1:
         raise ValueError(f"make_spiral needs n_classes >= 1 and n_per_class >= 1, got "
                          f"{n_classes} and {n_per_class}")
-    if not (isinstance(noise, (int, float, np.floating)) and noise >= 0):
+    if not (isinstance(noise, (int, float, np.floating, np.integer))
+            and not isinstance(noise, bool) and noise >= 0):
         raise ValueError(f"noise must be a number >= 0, got {noise!r}")
     rng = np.random.default_rng(seed)
     r = np.linspace(0.0, 1.0, n_per_class)
@@ -487,8 +553,8 @@ def standardize(X, mean=None, std=None):
     """(X − μ) / σ per column; returns (X_std, μ, σ). Pass the training μ, σ for other splits.
     A constant column (σ = 0) is divided by 1."""
     X = _floats(X)
-    mean = X.mean(axis=0) if mean is None else mean
-    std = X.std(axis=0) if std is None else std
+    mean = X.mean(axis=0) if mean is None else np.asarray(mean, dtype=X.dtype)
+    std = X.std(axis=0) if std is None else np.asarray(std, dtype=X.dtype)
     std = np.where(std == 0, 1, std)
     return ((X - mean) / std).astype(X.dtype, copy=False), mean, std
 
@@ -497,10 +563,12 @@ def minmax_scale(X, lo=None, hi=None):
     """(X − min) / (max − min) per column into [0, 1]; returns (X_scaled, min, max).
     Pass the training min, max for other splits. A constant column is divided by 1."""
     X = _floats(X)
-    lo = X.min(axis=0) if lo is None else lo
-    hi = X.max(axis=0) if hi is None else hi
-    span = np.where(hi - lo == 0, 1, hi - lo)
-    return ((X - lo) / span).astype(X.dtype, copy=False), lo, hi
+    lo = X.min(axis=0) if lo is None else np.asarray(lo, dtype=X.dtype)
+    hi = X.max(axis=0) if hi is None else np.asarray(hi, dtype=X.dtype)
+    # the span in float64: max − min of float32 columns near ±3e38 would overflow
+    span = hi.astype(np.float64) - lo
+    span = np.where(span == 0, 1, span)
+    return ((X - lo.astype(np.float64)) / span).astype(X.dtype, copy=False), lo, hi
 
 
 def _floats(X):
@@ -517,7 +585,7 @@ def train_val_split(X, y, fraction=0.1, seed=0):
     if not 0 < fraction < 1:
         raise ValueError(f"fraction must lie strictly between 0 and 1, got {fraction}")
     order = np.random.default_rng(seed).permutation(len(X))
-    n_val = max(1, int(round(fraction * len(X))))
+    n_val = max(1, math.ceil(fraction * len(X)))      # as scikit-learn's train_test_split
     if n_val >= len(X):
         raise ValueError(f"fraction={fraction} of {len(X)} rows leaves {len(X) - n_val} "
                          f"training rows: need at least 1 (and 1 validation row)")

@@ -16,12 +16,20 @@ import secrets
 def atomic_file(path, mode="wb", suffix=".tmp", encoding=None):
     """Yield a file open on a temporary name beside ``path`` (its ``name``); rename it onto
     ``path`` when the block ends normally, remove it when the block raises. The file gets the
-    permissions of any new file under the umask."""
-    path = os.fspath(path)
-    folder, name = os.path.split(os.path.abspath(path))
+    permissions of any new file under the umask. A symbolic link is written through (its
+    target is replaced); a target that exists and is not a regular file (a folder, a FIFO, a
+    device such as /dev/null) is refused, never replaced."""
+    path = os.path.realpath(os.fspath(path))
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise IsADirectoryError(21, "not a regular file, so not replaced", path) \
+            if os.path.isdir(path) else OSError(22, "not a regular file, so not replaced", path)
+    folder, name = os.path.split(path)
     os.makedirs(folder, exist_ok=True)
     tmp = os.path.join(folder, f".{name}.{secrets.token_hex(6)}{suffix}")
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))   # claim the name
+    try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))   # claim the name
+    except OSError as error:            # name the file asked for, not the temporary one
+        raise type(error)(error.errno, error.strerror, path) from None
     try:
         with open(tmp, mode, encoding=encoding) as f:       # f.name: the temporary path
             yield f

@@ -88,9 +88,10 @@ class Module:
 
 
 def _named(value, path):
+    # every node a module holds is a parameter, frozen (requires_grad=False) or not, as in
+    # PyTorch: a frozen one is still saved and loaded; optimisers skip it (it gets no gradient)
     if isinstance(value, Node):
-        if value.requires_grad:
-            yield path, value
+        yield path, value
     elif isinstance(value, Module):
         yield from value.named_parameters(prefix=path + ".")
     elif isinstance(value, (list, tuple)):
@@ -158,6 +159,9 @@ def load_arrays(path):
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
+    except MemoryError:                 # a header declaring a vast array
+        raise ModelFileError(f"{path}: declares arrays too large to load (not a chainrule "
+                             f"model file, or a damaged one)") from None
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
         raise ModelFileError(f"{path}: not a chainrule model file, or a truncated one "
                              f"({error})") from None

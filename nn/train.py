@@ -23,6 +23,7 @@ import math
 import numbers
 import os
 import sys
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -271,6 +272,21 @@ def _targets(y, n, k, cost):
     return Y, labels
 
 
+def _check_checkpoint(path):
+    """Before any update: the checkpoint's folder exists and can be written to, and the path
+    is not a folder (a failure after an epoch would lose it)."""
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    if os.path.isdir(path):
+        raise ValueError(f"checkpoint {path} is a folder: give a file path (e.g. best.npz)")
+    try:                                 # the one sure test: make a file there
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise ValueError(f"checkpoint {path}: cannot write in {folder} "
+                         f"({error.strerror or error})") from None
+
+
 def _check_number(name, value, low, high=math.inf, integer=False, low_open=False):
     kinds = numbers.Integral if integer else numbers.Real
     ok = isinstance(value, kinds) and not isinstance(value, bool) and math.isfinite(value)
@@ -420,6 +436,8 @@ def fit(model, X, y, *, cost=None, l2=None, l2_convention=None, optimizer=None, 
         raise TypeError(f"callback must be callable, got {type(callback).__name__}")
     if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
         raise TypeError(f"checkpoint must be a path, got {type(checkpoint).__name__}")
+    if checkpoint is not None:
+        _check_checkpoint(os.fspath(checkpoint))
 
     rng = np.random.default_rng(seed)
     n = len(X)

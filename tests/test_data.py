@@ -1,7 +1,9 @@
 """IDX files, the download path (against a local http.server), and the bundled data sets."""
 
+import gzip
 import hashlib
 import http.server
+import stat
 import os
 import threading
 
@@ -345,3 +347,85 @@ def test_split_scale_and_one_hot_edge_cases():
         data.make_moons(noise=-1)
     with pytest.raises(ValueError, match="n_classes"):
         data.make_spiral(n_classes=0)
+
+
+def test_a_corrupt_gzip_is_a_data_error_and_the_next_mirror_is_tried(tmp_path):
+    good = gzip.compress(b"\0\0\x08\x01\0\0\x10\0" + bytes(4096 * [7]))
+    bad = bytearray(good)
+    bad[10] ^= 0x55                                    # a corrupt deflate stream: zlib.error
+    (tmp_path / "bad.idx").write_bytes(bytes(bad))
+    with pytest.raises(DataError, match="bad.idx: cannot read"):
+        read_idx(tmp_path / "bad.idx")
+    files = small_idx_files(tmp_path / "src")
+    name = "train-images-idx3-ubyte.gz"
+    broken = bytearray(files[name])
+    broken[12] ^= 0x55
+    cache = tmp_path / "cache"
+    with _Server({**files, name: bytes(broken)}) as first, _Server(files) as second:
+        ds = load_mnist(download=True, cache_dir=cache, base_url=[first.url, second.url],
+                        progress=False, checksums={n: None for n in files})
+    assert ds.X_train.shape == (6, 784)
+
+
+def test_idx_reading_is_bounded_by_the_header(tmp_path):
+    """Non-regular files are refused; no more than the declared payload (+1 byte) is read, so
+    a small gzip that would expand to gigabytes is a trailing-bytes error at once; dimensions
+    whose product overflows int64 are an error naming the file."""
+    with pytest.raises(DataError, match="not a regular file"):
+        read_idx("/dev/zero")
+    bomb = tmp_path / "bomb.idx.gz"
+    with gzip.open(bomb, "wb") as f:                   # declares 1 byte, holds 64 MB
+        f.write(b"\0\0\x08\x01\0\0\0\x01")
+        f.write(bytes(64 << 20))
+    with pytest.raises(DataError, match="trailing bytes"):
+        read_idx(bomb)
+    huge = tmp_path / "huge.idx"
+    huge.write_bytes(b"\0\0\x08\x03" + b"\x80\0\0\0" * 2 + b"\0\0\0\x04" + bytes(8))
+    with pytest.raises(DataError, match="huge.idx: IDX payload"):
+        read_idx(huge)
+    many = tmp_path / "many.idx"
+    many.write_bytes(b"\0\0\x08\x41" + b"\0\0\0\x01" * 65 + b"\x07")
+    with pytest.raises(DataError, match="65 dimensions"):
+        read_idx(many)
+
+
+def test_writes_go_through_symlinks_and_never_replace_special_files(tmp_path):
+    real = tmp_path / "real.idx"
+    link = tmp_path / "link.idx"
+    write_idx(real, np.zeros(3, np.uint8))
+    link.symlink_to(real)
+    write_idx(link, np.ones(3, np.uint8))
+    assert link.is_symlink() and read_idx(real).tolist() == [1, 1, 1]
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="not a regular file"):
+        write_idx(fifo, np.zeros(3, np.uint8))
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_loading_refuses_int_dtypes_with_scaling_and_unequal_image_sizes(tmp_path):
+    folder = tmp_path / "d"
+    folder.mkdir()
+    write_idx(folder / "train-images-idx3-ubyte", np.zeros((5, 4, 4), np.uint8))
+    write_idx(folder / "train-labels-idx1-ubyte", np.zeros(5, np.uint8))
+    write_idx(folder / "t10k-images-idx3-ubyte", np.zeros((3, 3, 5), np.uint8))
+    write_idx(folder / "t10k-labels-idx1-ubyte", np.zeros(3, np.uint8))
+    with pytest.raises(DataError, match="training images are 4×4 but test images 3×5"):
+        load_mnist(root=folder)
+    with pytest.raises(DataError, match="dtype uint8 cannot hold pixels / 255"):
+        load_mnist(root=folder, dtype=np.uint8)
+    os.remove(folder / "t10k-labels-idx1-ubyte")
+    with pytest.raises(DataError, match="has only some of the files: it lacks "
+                                        "t10k-labels-idx1-ubyte"):
+        load_mnist(root=folder)
+
+
+def test_scaling_helpers_take_lists_and_extreme_float32():
+    from nn.data import make_moons, minmax_scale, standardize, train_val_split
+    X = np.array([[1.0, 2.0], [3.0, 2.0]])
+    assert standardize(X, mean=[0, 0], std=[1.0, 0.0])[0].tolist() == X.tolist()
+    assert minmax_scale(X, lo=[0, 0], hi=[4, 4])[0].tolist() == [[0.25, 0.5], [0.75, 0.5]]
+    wide = np.array([[-3e38, 1], [3e38, 2]], np.float32)
+    assert minmax_scale(wide)[0].tolist() == [[0.0, 0.0], [1.0, 1.0]]
+    assert len(train_val_split(np.arange(10), np.arange(10), fraction=0.25)[1]) == 3
+    assert make_moons(10, noise=np.int64(0))[0].shape == (10, 2)

@@ -449,3 +449,47 @@ def test_fit_with_soft_targets_agrees_across_engines_and_the_delta_reference():
     assert histories[0].accuracy                        # against each row's likeliest class
     with pytest.raises(ValueError, match="probabilities"):
         fit(nn.MLP(2, [4, 2]), X, T * 2, cost="cross_entropy", progress=False)
+
+
+def test_frozen_parameters_are_saved_and_loaded(tmp_path):
+    """As PyTorch's state_dict: requires_grad=False freezes a parameter, it does not drop it
+    from the model's state (a saved file used to lack it and not load into a fresh model)."""
+    import nn
+    model = nn.MLP(3, [4, 2], seed=1)
+    model.layers[0].W.requires_grad = False
+    assert "layers.0.W" in model.state_dict()
+    model.save(tmp_path / "m.npz")
+    fresh = nn.MLP(3, [4, 2], seed=2)
+    fresh.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(fresh.layers[0].W.data, model.layers[0].W.data)
+    before = model.layers[0].W.data.copy()
+    X, y = np.random.default_rng(0).random((8, 3)), np.arange(8) % 2
+    nn.fit(model, X, y, cost="cross_entropy", epochs=2, progress=False)
+    np.testing.assert_array_equal(model.layers[0].W.data, before)      # frozen: not stepped
+
+
+def test_a_checkpoint_that_cannot_be_written_fails_before_training(tmp_path):
+    import nn
+    model = nn.MLP(3, [4, 2], seed=1)
+    before = model.layers[0].W.data.copy()
+    X, y = np.random.default_rng(0).random((8, 3)), np.arange(8) % 2
+    (tmp_path / "afile").write_text("x")
+    for path in ("/proc/ck.npz", tmp_path / "afile" / "ck.npz", tmp_path):
+        with pytest.raises(ValueError, match="checkpoint"):
+            nn.fit(model, X, y, cost="cross_entropy", epochs=1, checkpoint=path,
+                   progress=False)
+    np.testing.assert_array_equal(model.layers[0].W.data, before)    # no update was made
+
+
+def test_a_model_file_declaring_a_vast_array_is_a_model_file_error(tmp_path):
+    import io
+    import zipfile
+    import nn
+    header = np.lib.format.header_data_from_array_1_0(np.zeros(1))
+    header["shape"] = (2 ** 40,)
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, header)
+    with zipfile.ZipFile(tmp_path / "vast.npz", "w") as z:
+        z.writestr("layers.0.W.npy", buffer.getvalue() + bytes(8))
+    with pytest.raises(nn.ModelFileError, match="vast.npz"):
+        nn.MLP(3, [4, 2]).load(tmp_path / "vast.npz")
