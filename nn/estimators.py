@@ -600,14 +600,14 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     _costs = ("document", "mse", "poisson")
     _task = "regression"
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+    # scikit-learn ≥ 1.7's order: loss first, then hidden_layer_sizes and activation
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
+                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
                  learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 loss="squared_error", cost="document", l2_convention="sklearn",
-                 dtype=np.float64, progress=False):
+                 cost="document", l2_convention="sklearn", dtype=np.float64, progress=False):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
             alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,

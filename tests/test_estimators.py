@@ -48,6 +48,14 @@ def test_same_parameters_and_defaults_as_sklearn():
         assert mine["progress"] is False
 
 
+def test_positional_parameters_in_sklearns_order():
+    import inspect
+    for ours, theirs in ((MLPClassifier, SkClassifier), (MLPRegressor, SkRegressor)):
+        positional = [[p.name for p in inspect.signature(cls.__init__).parameters.values()
+                       if p.kind == p.POSITIONAL_OR_KEYWORD] for cls in (ours, theirs)]
+        assert positional[0] == positional[1]
+
+
 def test_clone_get_set_params_round_trip():
     est = MLPClassifier(hidden_layer_sizes=(7, 5), alpha=0.01, solver="sgd", dtype=np.float32)
     copy = clone(est)
