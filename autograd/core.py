@@ -245,14 +245,16 @@ class Node:
         _backprop(self, self._seed(grad_out, create_graph), create_graph, store=True)
 
     def grad_state(self, root):
-        """'current' if ``.grad`` came from ``root``'s latest backward pass, 'stale' if from
-        another pass (an older graph, or a newer one through shared leaves), 'none' if never
-        computed. (Changing ``.data`` by hand after backward is not tracked.)"""
+        """'current' if ``.grad`` came from ``root``'s latest backward pass (one started at
+        ``root`` itself), 'stale' if from another pass (an older graph, a newer one through
+        shared leaves, or a pass from a node ``root`` feeds), 'none' if never computed.
+        (Changing ``.data`` by hand after backward is not tracked.)"""
         if self._grad is None:
             return "none"
-        if root._pass is not None and self._pass is root._pass:
+        token = root._pass
+        if token is not None and self._pass is token and token.root == vertex_key(root):
             return "current"
-        return "stale"
+        return "stale"          # another pass's, or one started at another root
 
     # Implemented by subclasses -------------------------------------------------------------
     @classmethod
@@ -338,9 +340,20 @@ def topo_order(root):
 
 
 class _PassToken:
-    """Marks the nodes one backward pass reached (see `Node.grad_state`)."""
+    """Marks the nodes one backward pass reached (see `Node.grad_state`); ``root`` is the key
+    of the node the pass started from (`vertex_key`), not the node: no graph is kept alive."""
 
-    __slots__ = ()
+    __slots__ = ("root",)
+
+    def __init__(self, root):
+        self.root = vertex_key(root)
+
+
+def vertex_key(node):
+    """A key for ``node`` as a vertex: its tape entry for a Value op result (whose handles are
+    made afresh), else the object itself."""
+    tape = getattr(node, "_tape", None)
+    return (id(tape), node._i) if tape is not None else id(node)
 
 
 def _count_consumers(root):
@@ -384,7 +397,7 @@ def _backprop(root, seed, create_graph, store=False, keep=(), observe=None):
     own = kind._own_grad
     anomaly = MODE.anomaly
     checked = fit is not None or anomaly or observe is not None
-    token = _PassToken() if store else None
+    token = _PassToken(root) if store else None
     get = grads.get
     ready = [root]
     pop, push = ready.pop, ready.append

@@ -307,7 +307,7 @@ def _backprop_values(root, seed, create_graph, store, keep, observe):
     A leaf's contributions from several tapes are summed; with ``store`` it accumulates them in
     ``.grad`` as in PyTorch, and every entry reached keeps its gradient on its tape.
     """
-    token = _PassToken() if store else None
+    token = _PassToken(root) if store else None
     anomaly = MODE.anomaly
     general = create_graph or observe is not None or anomaly
     m = NodeMath if create_graph else FloatMath

@@ -217,3 +217,17 @@ def test_highlight_needs_a_scalar_root_and_titles_are_not_html():
         draw(a * a, highlight=a)
     y = Value(1.0, label="y") * 2
     assert 'label="<a & b>"' in draw(y, title="<a & b>").source   # quoted, not an HTML label
+
+
+def test_gradients_of_a_pass_from_another_root_are_not_current():
+    """After z.backward(), ∂z/∂· sits in .grad; drawing y (which z used) must not show those
+    numbers as ∂y/∂·."""
+    from autograd import Value
+    x = Value(2.0, label="x")
+    y = (x * x).with_label("y")
+    z = y * 3
+    z.backward()
+    assert x.grad_state(z) == "current"
+    assert y.grad_state(y) == "stale" and x.grad_state(y) == "stale"
+    y.backward()
+    assert x.grad_state(y) == "current" and x.grad_state(z) == "stale"
