@@ -87,9 +87,21 @@ def local_derivative(node, i):
     return float(node.op.vjps[i](type(node)._math, 1.0, data, *[p.data for p in parents], **ctx))
 
 
-def node_name(node, position):
-    """The node's label, or ``n<position>`` (its index in topological order)."""
-    return node.label if node.label else f"n{position}"
+def node_name(node, position, taken=()):
+    """The node's label, or ``n<position>`` (its index in topological order) — primed until it
+    is none of the labels in ``taken`` (a variable may be called n10 too)."""
+    if node.label:
+        return node.label
+    name = f"n{position}"
+    while name in taken:
+        name += "′"
+    return name
+
+
+def node_names(order):
+    """{node: name} for a topological order, generated names kept apart from labels."""
+    labels = {node.label for node in order if node.label}
+    return {node: node_name(node, k, labels) for k, node in enumerate(order)}
 
 
 _OPERAND = re.compile(r"(?<![A-Za-z])([ab])(?![A-Za-z])")
@@ -346,7 +358,8 @@ def _explicit_paths(root, leaf, on):
 
 
 def _highlight_caption(order, index, root, leaf, on, n_paths, total):
-    r, x = node_name(root, index[root]), node_name(leaf, index[leaf])
+    names = node_names(order)
+    r, x = names[root], names[leaf]
     if not n_paths:
         return f"{r} does not depend on {x}: ∂{r}/∂{x} = 0"
     if not leaf.requires_grad:
@@ -449,12 +462,13 @@ def draw(root, rankdir="LR", show_local=True, show_formula=True, highlight=None,
 
     edges = []
     vid = {node: f"v{k}" for k, node in enumerate(order)}
+    shown = node_names(order)
     for k, node in enumerate(order):
         if node in hidden:
             continue
         path_node = node in on or (node in groups and any(
             n in on for n in groups[node][0] + groups[node][1]))
-        label, state = _value_label(node, root, node_name(node, k))
+        label, state = _value_label(node, root, shown[node])
         fill = (_COLOURS[state] if state else _COLOURS["root"] if node is root
                 else _COLOURS["constant"] if not node.requires_grad
                 else _COLOURS["leaf"] if not node.parents else _COLOURS["value"])
@@ -485,7 +499,7 @@ def draw(root, rankdir="LR", show_local=True, show_formula=True, highlight=None,
         if node in on:
             op_attrs.update(color=_COLOURS["path"], penwidth="2.5")
         place(node, op_id, _text(op_label), **op_attrs)
-        names = [node_name(p, index[p]) for p in node.parents]
+        names = [shown[p] for p in node.parents]
         for i, parent in enumerate(node.parents):
             text = _edge_text(node, i, parent, show_formula, names) if show_local else ""
             edges.append((vid[parent], op_id, {"label": text, "on": parent in on and node in on,

@@ -20,7 +20,7 @@ import re
 import numpy as np
 
 from .core import _backprop, gradients, topo_order
-from .draw import document_position, formula_text, local_derivative, node_name
+from .draw import document_position, formula_text, local_derivative, node_names
 
 __all__ = ["explain"]
 
@@ -324,7 +324,7 @@ def explain(root, format="text", max_steps=200, grad_out=None):
     index = {node: k for k, node in enumerate(order)}
     scalar = isinstance(root.data, float)
 
-    names = {node: node_name(node, k) for k, node in enumerate(order)}
+    names = node_names(order)
     taken = set(names.values())
     r = names[root]
     if not _SIMPLE.match(r):
@@ -496,7 +496,7 @@ def _md_text(s):
 
 
 def _as_markdown(s):
-    out = [f"## {s['title']}", "", s["intro"][0], "", f"    {s['intro'][1]}", "",
+    out = [f"## {_md_text(s['title'])}", "", s["intro"][0], "", f"    {s['intro'][1]}", "",
            "### Forward pass", ""]
     forward, more = _cap(s["forward"], s["max_steps"])
     out += [f"- {_md_code(line)}" for line in forward]

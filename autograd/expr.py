@@ -22,6 +22,8 @@ import ast
 import math
 import numbers
 import operator
+import unicodedata
+import warnings
 from typing import NamedTuple
 
 from .value import Value
@@ -75,6 +77,8 @@ class Expr:
 
     def build_with_leaves(self, values):
         """(root, {name: leaf}): `build` plus the leaves, whose ``.grad`` the caller reads."""
+        values = {_identifier(name) if isinstance(name, str) else name: value
+                  for name, value in values.items()}
         missing = [n for n in self.names if n not in values]
         extra = [n for n in values if n not in self.names]
         if missing or extra:
@@ -85,6 +89,7 @@ class Expr:
                 problems.append(f"unknown input {', '.join(map(str, extra))}")
             uses = ", ".join(self.names) if self.names else "no variables"
             raise ExpressionError(f"{'; '.join(problems)} (the expression uses {uses})")
+        values = {_identifier(name): value for name, value in values.items()}
         leaves = {name: Value(_number(values[name], name), label=name) for name in self.names}
         root = _build(self._tree, leaves)
         return root, leaves
@@ -105,10 +110,14 @@ def parse_expression(text):
             f"expression too long: {len(text)} characters (the limit is {MAX_LENGTH})")
     if not text.strip():
         raise ExpressionError("empty expression")
+    lead = len(text) - len(text.lstrip())
     try:
-        module = ast.parse(text.strip(), mode="eval")
+        with warnings.catch_warnings():         # "invalid decimal literal" and the like: the
+            warnings.simplefilter("ignore")     # error, if any, is what the user needs
+            module = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
-        where = f" at column {exc.offset}" if exc.offset else ""
+        where = (f" at column {exc.offset + lead}" if exc.offset and (exc.lineno or 1) == 1
+                 else f" at line {exc.lineno}, column {exc.offset}" if exc.offset else "")
         raise ExpressionError(f"syntax error{where}: {exc.msg}") from None
     except (RecursionError, MemoryError):
         raise ExpressionError("expression nested too deeply for the parser") from None
@@ -124,7 +133,7 @@ def parse_assignments(items):
     values = {}
     for item in items:
         name, eq, number = item.partition("=")
-        name, number = name.strip(), number.strip()
+        name, number = _identifier(name.strip()), number.strip()
         if not eq or not name.isidentifier():
             raise ExpressionError(f"expected name=value (such as x=0.5), got {item!r}")
         if name in FUNCTIONS:
@@ -170,7 +179,7 @@ class _Checker:
     def check(self, node, depth):
         if depth > MAX_DEPTH:
             raise ExpressionError(f"expression nested too deeply (the limit is {MAX_DEPTH} "
-                                  "levels)")
+                                  "levels; a chain a + b + … counts one level per term)")
         kind = type(node)
         if kind is ast.Constant:
             return self.number(node)
@@ -264,6 +273,17 @@ def _build(node, leaves):
 
 def _number(value, name):
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise ExpressionError(f"the value of {name} must be a finite number, got {value!r}")
+        return number
     raise ExpressionError(f"the value of {name} must be a real number, got "
                           f"{type(value).__name__} ({value!r})")
+
+
+def _identifier(name):
+    """A name as Python's parser reads it (NFKC: ℓ is l, µ is μ), so inputs match it."""
+    return unicodedata.normalize("NFKC", name)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import unicodedata
 
 from demos.cli import UserError
 
@@ -83,6 +84,7 @@ def run(args):
         root.label = " ".join(args.expression.split())
     highlight = None
     if args.highlight is not None:
+        args.highlight = unicodedata.normalize("NFKC", args.highlight)    # as the names were
         if args.highlight not in leaves:
             known = ", ".join(leaves) or "none"
             raise UserError(f"--highlight {args.highlight}: not an input of the expression "

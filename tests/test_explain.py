@@ -191,3 +191,17 @@ def test_latex_and_markdown_hold_any_label_and_formula():
     assert r"\<x\>" in md and r"\[l\]\(u\)" in md and "``a`b = 3  (input)``" in md
     with pytest.raises(ValueError, match="pass grad_out"):
         explain(Tensor(np.ones(2), requires_grad=True) * 2)
+
+
+def test_generated_names_never_repeat_a_users_name():
+    from autograd.expr import parse_expression
+    expr = parse_expression("a1*a2*a3*a4*a5*a6*a7*n10")
+    root = expr.build({f"a{i}": float(i) for i in range(1, 8)} | {"n10": 8.0})
+    text = explain(root)
+    forward = text.split("Forward pass")[1].split("Backward")[0]
+    names = [line.split(" = ")[0].strip() for line in forward.splitlines() if " = " in line]
+    assert len(names) == len(set(names)) and "n10" in names
+    long = parse_expression("a*b*c + d*e*f + g*h*i*x").build({k: 1.0 for k in "abcdefghix"})
+    long.label = "a*b*c + d*e*f + g*h*i*x"           # as the CLI titles a long formula
+    md = explain(long, format="markdown")
+    assert md.splitlines()[0].count("\\*") >= 4                 # the title is escaped

@@ -275,3 +275,31 @@ def test_parse_assignments_duplicate():
 def test_public_names():
     assert "leaky_relu" in FUNCTIONS and "tanh" in FUNCTIONS
     assert isinstance(parse_expression("x"), Expr)
+
+
+def test_unicode_names_match_as_python_reads_them():
+    """Python's parser reads ℓ as l and µ (micro sign) as μ (NFKC): the inputs do too."""
+    from autograd.expr import parse_assignments, parse_expression
+    for name in ("ℓ", "µ"):
+        expr = parse_expression(f"{name}*2")
+        root = expr.build(parse_assignments([f"{name}=1.5"]))
+        assert root.data == 3.0
+        assert expr.build({name: 2.0}).data == 4.0
+
+
+def test_parser_messages_are_one_clean_line(capsys):
+    import warnings
+    import pytest
+    from autograd.expr import ExpressionError, parse_expression
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                 # no SyntaxWarning escapes
+        with pytest.raises(ExpressionError):
+            parse_expression("1or x")
+    with pytest.raises(ExpressionError, match="at column 6"):
+        parse_expression("   x y")
+    with pytest.raises(ExpressionError, match="one level per term"):
+        parse_expression("+".join(["x"] * 102))
+    with pytest.raises(ExpressionError, match="finite number"):
+        parse_expression("x*2").build({"x": 10 ** 400})
+    with pytest.raises(ExpressionError, match="finite number"):
+        parse_expression("x*2").build({"x": float("nan")})
