@@ -157,8 +157,8 @@ SUM = Op("sum",
          ("1",), symbol="Σ")
 
 
-def _max_vjp(m, g, y, x, axis=None, keepdims=False):
-    # Ties share the gradient equally, as numpy's amax gradient in JAX and PyTorch's amax.
+def _extreme_vjp(m, g, y, x, axis=None, keepdims=False):
+    # max or min: ties share the gradient equally, as JAX's and PyTorch's amax/amin.
     shape = m.shape(x)
     y_full = _restore_reduced(m, y, shape, axis, keepdims)
     mask = m.const(x, _tie_mask(_data(x), _data(y_full), axis))
@@ -188,8 +188,13 @@ def _tie_mask(x, y_full, axis):
 
 MAX = Op("max",
          lambda m, x, axis=None, keepdims=False: _array_max(x, axis, keepdims),
-         (_max_vjp,),
+         (_extreme_vjp,),
          ("[u = max] / #ties",))
+
+MIN = Op("min",
+         lambda m, x, axis=None, keepdims=False: x.min(axis=axis, keepdims=keepdims),
+         (_extreme_vjp,),
+         ("[u = min] / #ties",))
 
 
 def _array_max(x, axis, keepdims):

@@ -300,6 +300,35 @@ class Tensor(Node):
         """Maximum over ``axis``; tied maxima share the gradient equally."""
         return _apply(rules.MAX, self, axis=_axis(axis), keepdims=keepdims)
 
+    def min(self, axis=None, keepdims=False):
+        """Minimum over ``axis``; tied minima share the gradient equally."""
+        return _apply(rules.MIN, self, axis=_axis(axis), keepdims=keepdims)
+
+    def var(self, axis=None, keepdims=False, ddof=0):
+        """Σ (x − mean)² / (count − ddof) over ``axis`` (numpy's ddof; PyTorch's default is
+        ddof=1): a derived op, so the picture shows its mean, difference and square."""
+        axis = _axis(axis)
+        count = self.data.size if axis is None else int(np.prod(
+            [self.data.shape[a] for a in normalize_axis_tuple(axis, self.data.ndim)]))
+        centred = self - self.mean(axis=axis, keepdims=True)
+        scale = 1.0 / (count - ddof) if count > ddof else math.nan
+        return (centred * centred).sum(axis=axis, keepdims=keepdims) * scale
+
+    def std(self, axis=None, keepdims=False, ddof=0):
+        """√var: the standard deviation over ``axis`` (derived)."""
+        return self.var(axis=axis, keepdims=keepdims, ddof=ddof).sqrt()
+
+    def logsumexp(self, axis=None, keepdims=False):
+        """log Σ exp(x) over ``axis``, shifted by the maximum so it never overflows; its
+        gradient is softmax(x) (derived: max, exp, sum, log)."""
+        axis = _axis(axis)
+        shift = self.data.max(axis=axis, keepdims=True) if self.data.size else 0.0
+        shift = np.where(np.isfinite(shift), shift, 0.0)     # all −inf rows: no shift
+        total = (self - shift).exp().sum(axis=axis, keepdims=True).log() + shift
+        if not keepdims:
+            total = total.reshape(np.sum(self.data, axis=axis).shape)
+        return total
+
     def softmax(self, axis=-1):
         """softmax(x)ᵢ = exp(xᵢ − max x) / Σⱼ exp(xⱼ − max x): finite for any finite input."""
         return _apply(rules.SOFTMAX, self, axis=axis)

@@ -983,3 +983,27 @@ def test_sigmoid_is_within_an_ulp_or_two_everywhere():
     tiny = exact32 > np.finfo(np.float32).tiny
     assert np.max(np.abs(got32[tiny] - exact32[tiny]) / np.spacing(exact32[tiny].astype(
         np.float32))) <= 2.5           # float32 arithmetic: a few roundings
+
+
+@pytest.mark.parametrize("name, ours, numpy_value", [
+    ("min", lambda t: t.min(axis=1), lambda x: x.min(axis=1)),
+    ("min all", lambda t: t.min(), lambda x: x.min()),
+    ("var", lambda t: t.var(axis=0), lambda x: x.var(axis=0)),
+    ("var ddof=1", lambda t: t.var(ddof=1), lambda x: x.var(ddof=1)),
+    ("std keepdims", lambda t: t.std(axis=1, keepdims=True), lambda x: x.std(axis=1,
+                                                                             keepdims=True)),
+    ("logsumexp", lambda t: t.logsumexp(axis=1), lambda x: np.log(np.exp(x).sum(axis=1))),
+    ("logsumexp all", lambda t: t.logsumexp(), lambda x: np.log(np.exp(x).sum())),
+])
+def test_min_var_std_logsumexp(name, ours, numpy_value):
+    """numpy's values; gradients against central differences (ties of min share, as amin)."""
+    x = rng(31).standard_normal((4, 5))
+    np.testing.assert_allclose(ours(Tensor(x)).data, numpy_value(x), rtol=1e-13)
+    w = rng(32).uniform(0.5, 2.0, size=np.shape(numpy_value(x)))
+    assert gradcheck(lambda t: (ours(t) * w).sum(), x).passed
+    tied = np.array([[1.0, 0.0, 0.0]])
+    t = Tensor(tied, requires_grad=True)
+    t.min().backward()
+    np.testing.assert_array_equal(t.grad, [[0.0, 0.5, 0.5]])
+    big = Tensor(np.array([[1000.0, 1000.0]]))
+    np.testing.assert_allclose(big.logsumexp(axis=1).data, [1000 + np.log(2)], rtol=1e-15)
