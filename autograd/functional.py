@@ -28,7 +28,11 @@ def _trace_input(x):
     """(node, nested): a leaf to differentiate with respect to, and whether we are nested."""
     if isinstance(x, Node):
         if x.requires_grad:
-            return x, True
+            # A new vertex x + 0 (derivative 1), not x itself: an inner transform over an
+            # outer one's variable differentiates with respect to its own copy, so a closure
+            # over x stays a separate dependence (grad(x ↦ grad(y ↦ x·y²)(x)) = 4x, as
+            # torch.func: the inner derivative 2x·y, then d/dx at y = x)
+            return x + 0.0, True
         return x._leaf(x.data, True, x.label), False
     if isinstance(x, numbers.Real) and not isinstance(x, bool):
         return Value(float(x)), False

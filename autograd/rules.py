@@ -70,6 +70,20 @@ SQRT = Op("sqrt",
           (lambda m, g, y, x: m.div(g * 0.5, y),),         # (√x)′ = 1/(2√x) = 1/(2y)
           ("1/(2·√u)",))
 
+# The square root that ends a standard deviation: where the variance is 0 (a constant
+# feature) the derivative is taken as 0, as PyTorch's std, not inf (which, times the variance's
+# zero derivative, would make every gradient nan).
+STD_ROOT = Op("sqrt",
+              lambda m, x: m.sqrt(x),
+              (lambda m, g, y, x: _root_vjp(m, g, y),),
+              ("1/(2·√u), 0 at u = 0",))
+
+
+def _root_vjp(m, g, y):
+    # g/(2y) where y ≠ 0, else 0 — dividing by 1 there, so no 0/0 is ever formed
+    mask = _flag(_data(y) != 0, y)
+    return m.div(m.gate(g * 0.5, m.const(y, mask)), y + m.const(y, 1 - mask))
+
 # tanh′ = 1 − tanh² and σ′ = σ(1 − σ); where the unit saturates, 1 − y cancels to a few
 # bits, so both are computed without that subtraction: 1 − σ(u) = σ(−u), and
 # 1 − tanh²(u) = 4·σ(2u)·σ(−2u).

@@ -311,12 +311,17 @@ class Tensor(Node):
         count = self.data.size if axis is None else int(np.prod(
             [self.data.shape[a] for a in normalize_axis_tuple(axis, self.data.ndim)]))
         centred = self - self.mean(axis=axis, keepdims=True)
-        scale = 1.0 / (count - ddof) if count > ddof else math.nan
+        # count − ddof = 0 divides by zero (inf, as numpy and PyTorch); below 0, nan
+        scale = (1.0 / (count - ddof) if count > ddof else math.inf if count == ddof
+                 else math.nan)
         return (centred * centred).sum(axis=axis, keepdims=keepdims) * scale
 
     def std(self, axis=None, keepdims=False, ddof=0):
-        """√var: the standard deviation over ``axis`` (derived)."""
-        return self.var(axis=axis, keepdims=keepdims, ddof=ddof).sqrt()
+        """√var: the standard deviation over ``axis`` (derived); where the variance is 0 the
+        root's derivative is taken as 0, as PyTorch's (not inf, which would make nan)."""
+        v = self.var(axis=axis, keepdims=keepdims, ddof=ddof)
+        return _make(rules.STD_ROOT.forward(ArrayMath, v.data), (v,), rules.STD_ROOT,
+                     v.requires_grad)
 
     def logsumexp(self, axis=None, keepdims=False):
         """log Σ exp(x) over ``axis``, shifted by the maximum so it never overflows; its

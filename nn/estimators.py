@@ -30,7 +30,8 @@ and scores with the weights.
 
 ``solver='lbfgs'``, as scikit-learn's: scipy's L-BFGS-B over the whole training set's J
 (``max_iter`` iterations, ``max_fun`` evaluations, ``tol`` as gtol), no loss_curve_, no
-partial_fit.
+partial_fit. With ``dtype=np.float32`` the run stays float32 (scikit-learn's turns float64
+after its first step, so the two then differ by float32 rounding).
 
 chainrule's extras (defaults keep scikit-learn's behaviour):
 
@@ -295,6 +296,9 @@ class _BaseMLP(BaseEstimator):
         shown = self._shown_cost_factor()
 
         def step(h, Yb, n, wb=None):
+            if wb is not None and not wb.sum():           # scikit-learn's np.average says so
+                raise ValueError("Weights sum to zero, can't be normalized: a batch whose "
+                                 "sample weights are all 0")
             J = cost(h, Yb, n) if wb is None else self._weighted_cost(h, Yb, wb)
             J.backward()
             value = J.data if shown == 1 else J.data * shown

@@ -328,6 +328,10 @@ def test_sample_weight_tracks_sklearn(digits, kind, settings):
         np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-12)
     with pytest.raises(ValueError, match="at least one non-zero"):
         ours_cls(**kw).fit(X, y, sample_weight=np.zeros(len(w)))
+    if kind == "multiclass" and not settings:
+        half = np.r_[np.zeros(len(w) // 2), np.ones(len(w) - len(w) // 2)]
+        with pytest.raises(ValueError, match="Weights sum to zero"):      # one batch all 0
+            ours_cls(**dict(kw, shuffle=False, batch_size=10)).fit(X, y, sample_weight=half)
 
 
 @pytest.mark.parametrize("outputs, settings", [(1, {}), (2, {}), (1, {"early_stopping": True}),

@@ -205,3 +205,9 @@ def test_generated_names_never_repeat_a_users_name():
     long.label = "a*b*c + d*e*f + g*h*i*x"           # as the CLI titles a long formula
     md = explain(long, format="markdown")
     assert md.splitlines()[0].count("\\*") >= 4                 # the title is escaped
+
+
+def test_central_differences_run_casts_in_float64():
+    """A narrowing astype on the path must not round the ±ε away (a false DISAGREE)."""
+    x = Tensor(np.random.default_rng(0).standard_normal((3, 4)), requires_grad=True, label="x")
+    assert "they agree" in explain(x.astype(np.float32).sum()).splitlines()[-1]

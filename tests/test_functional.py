@@ -266,6 +266,11 @@ def test_gradcheck_allows_rounding_noise_and_catches_a_wrong_small_entry():
     assert wrong.inputs[0].relative_error < 1e-6 and not wrong.passed
     assert wrong.inputs[0].worst[0] == (1,) and "entry (1,)" in str(wrong)
     assert gradcheck(lambda x: (x ** 4).sum() * 1e-8, np.array([1e-3, 0.0])).passed
+    # a wrong gradient (0 against 1e-3) hidden in f ≈ 1e6's rounding: never a PASS
+    hidden = gradcheck(lambda x: x * 0.0 + 1e6 + Value(x.data) * 1e-3, 0.5)
+    assert not hidden.passed and hidden.status == "INCONCLUSIVE"
+    # an exact 0 beside an O(ε²) truncation of 1e-8 (x³·1e4 at 0): not a FAIL
+    assert gradcheck(lambda x: (x ** 3 * 1e4).sum(), np.array([0.0, 0.001])).passed
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert gradcheck(lambda x: (x * x).sum(), np.ones(2, np.float32)).passed
@@ -279,3 +284,13 @@ def test_hessian_with_a_tuple_passes_keywords_and_numpy_ints():
     np.testing.assert_allclose(blocks[0][1], 6 * np.eye(2))       # ∂²/∂x∂y = 2x·scale
     np.testing.assert_allclose(hessian(f, np.int64(0))(np.ones(2), np.ones(2), scale=3.0),
                                6 * np.eye(2))
+
+
+def test_an_inner_transform_over_an_outer_variable_keeps_them_apart():
+    """grad(x ↦ grad(y ↦ x·y²)(x)) = d/dx [2x·y at y = x] = 4x: the inner y is a copy of x,
+    not x itself (which differentiated x·x² inside: 3x² = 27, then 18 at 3); torch.func gives
+    12 too."""
+    assert grad(lambda x: grad(lambda y: x * y * y)(x))(3.0) == 12.0
+    np.testing.assert_allclose(
+        grad(lambda x: grad(lambda y: (x * y * y).sum())(x).sum())(np.array([1.0, 2.0])),
+        [4.0, 8.0])

@@ -1007,3 +1007,12 @@ def test_min_var_std_logsumexp(name, ours, numpy_value):
     np.testing.assert_array_equal(t.grad, [[0.0, 0.5, 0.5]])
     big = Tensor(np.array([[1000.0, 1000.0]]))
     np.testing.assert_allclose(big.logsumexp(axis=1).data, [1000 + np.log(2)], rtol=1e-15)
+
+
+def test_std_of_a_constant_feature_has_a_zero_gradient():
+    """√ at a zero variance: derivative 0 (PyTorch's std), not inf × 0 = nan."""
+    t = Tensor(np.array([[1.0, 3.0, 3.0], [2.0, 2.0, -1.0]]), requires_grad=True)
+    t[:, 1:2].std(axis=1).sum().backward()
+    np.testing.assert_array_equal(t.grad, np.zeros((2, 3)))
+    with np.errstate(divide="ignore"):
+        assert np.all(np.isinf(Tensor(np.ones((2, 3)) * [1, 2, 3]).var(axis=1, ddof=3).data))
