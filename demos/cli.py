@@ -52,9 +52,12 @@ def output_folder(path, option="--out"):
         parent = os.path.dirname(parent)
     if not os.path.isdir(parent):
         raise UserError(f"{option} {path}: cannot create the folder ({parent} is a file)")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UserError(f"{option} {path}: cannot create the folder (no permission to write "
-                        f"in {parent})")
+    try:                    # the one sure test (root passes os.access even for /proc)
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as error:
+        raise UserError(f"{option} {path}: cannot write in {parent} "
+                        f"({error.strerror or error})") from None
     return path
 
 
@@ -113,6 +116,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"chainrule {args.command}: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        # sizes a user can type (--sizes 1000000,1000000) but no machine can hold
+        print(f"chainrule {args.command}: error: not enough memory for these sizes; choose "
+              f"smaller ones (see chainrule {args.command} --help)", file=sys.stderr)
+        return 2
     except BrokenPipeError:
         # the reader went away (`chainrule predict … | head -1`): stop quietly, as cat does;
         # stdout goes to /dev/null so the interpreter's final flush does not fail again

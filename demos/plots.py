@@ -135,10 +135,12 @@ def descent_curves(runs, path, target=None, title="Batch, mini-batch and stochas
     ax_e, ax_u = fig.subplots(1, 2)
     for run in runs:
         ax_e.plot(np.arange(len(run["epoch_loss"])), run["epoch_loss"], label=run["label"])
+        few = len(run["update_index"]) <= 12         # one full-batch update: still a mark
         ax_u.plot(run["update_index"][1:], run["update_loss"][1:], label=run["label"],
-                  linewidth=1)
+                  linewidth=1, marker="o" if few else None, markersize=4)
     ax_e.set(xlabel="epoch", ylabel="training cost J (whole training set)",
              title="J vs epochs")
+    ax_e.xaxis.get_major_locator().set_params(integer=True)
     ax_u.set(xlabel="updates w = w − α ∂J/∂w (log scale)", ylabel="training cost J",
              title="J vs updates", xscale="log")
     for ax in (ax_e, ax_u):

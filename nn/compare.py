@@ -204,6 +204,22 @@ class Comparison:
                 if not np.any(p.autograd) and not np.any(p.delta)
                 and (p.numeric is None or not np.any(p.numeric))]
 
+    def vacuous_entries(self):
+        """{name: (zero entries, entries)} for the parameters with some — not all — entries
+        exactly 0 by every method (autograd, δ, and central differences where they ran)."""
+        out = {}
+        for p in self.parameters:
+            zero = (np.asarray(p.autograd) == 0) & (np.asarray(p.delta) == 0)
+            if p.numeric is not None:
+                checked = np.zeros(zero.size, dtype=bool)
+                checked[p.entries] = p.numeric == 0
+                zero &= checked.reshape(zero.shape) | ~np.isin(
+                    np.arange(zero.size), p.entries).reshape(zero.shape)
+            count = int(np.count_nonzero(zero))
+            if 0 < count < zero.size:
+                out[p.name] = (count, zero.size)
+        return out
+
     def verdict(self, tol_delta=1e-12, tol_numeric=1e-6):
         """One line: do the witnesses agree within the tolerances?"""
         parts = [f"autograd and δ {'agree' if self._delta_ok(tol_delta) else 'DISAGREE'} "
@@ -221,6 +237,10 @@ class Comparison:
         if zero:
             parts.append(f"{', '.join(zero)} {'is' if len(zero) == 1 else 'are'} exactly 0 by "
                          f"every method (dead units?), which shows nothing there")
+        some = self.vacuous_entries()
+        if some:
+            listed = ", ".join(f"{name} {k} of {total}" for name, (k, total) in some.items())
+            parts.append(f"entries exactly 0 by every method (dead units?): {listed}")
         return f"verdict: {status} — " + "; ".join(parts)
 
     def table(self, tol_delta=1e-12, tol_numeric=1e-6):

@@ -342,3 +342,16 @@ def test_check_help_explains_what_is_compared(cli, capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "autograd" in out and "δ" in out and "central differences" in out
+
+
+def test_dead_units_are_named_entry_by_entry(cli, capsys):
+    status = cli(["check", "--activation", "relu", "--batch", "1", "--sizes", "4,6,3"])
+    out = capsys.readouterr().out
+    assert status == 0 and "entries exactly 0 by every method (dead units?)" in out
+    assert "b(1) 1 of 6" in out
+
+
+def test_sizes_beyond_memory_are_a_one_line_error(cli, capsys):
+    status = cli(["check", "--sizes", "1000000,1000000"])
+    err = capsys.readouterr().err
+    assert status == 2 and "not enough memory" in err and len(err.strip().splitlines()) == 1

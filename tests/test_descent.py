@@ -49,3 +49,23 @@ def test_mini_batch_epochs_end_on_a_whole_batch():
     run = cmd_descent.train_one("mini-batch", 5.0, 32, init, sizes, X, Y, epochs=5, seed=0)
     assert run["updates_per_epoch"] == len(X) // 32 == 42
     assert np.all(np.diff(run["epoch_loss"]) < 0)       # J falls from each epoch to the next
+
+
+def test_updates_to_reach_the_target_are_exact_under_stochastic_descent():
+    """J jumps up and down under stochastic descent: sampling every k-th update missed the
+    first crossing by up to 80 updates. J is evaluated after every update until it reaches."""
+    X, y, k, _ = cmd_descent.load_data("moons", seed=3)
+    Y = y.reshape(-1, 1).astype(np.float64)
+    import nn
+    sizes = [2, 8, 1]
+    init = nn.MLP(2, [8, 1], activation="sigmoid", output_activation="sigmoid",
+                  seed=3, dtype=np.float64).state_dict()
+    every_update = cmd_descent.train_one("stochastic", 0.5, 1, init, sizes, X, Y, epochs=3,
+                                         seed=3, points_per_epoch=10 ** 9)
+    target = float(np.quantile(every_update["update_loss"], 0.3))
+    truth = int(every_update["update_index"][np.flatnonzero(
+        every_update["update_loss"] <= target)[0]])
+    sampled = cmd_descent.train_one("stochastic", 0.5, 1, init, sizes, X, Y, epochs=3,
+                                    seed=3, target=target)
+    assert sampled["record_every"] > 1
+    assert cmd_descent.reached(sampled, target)[1] == truth
