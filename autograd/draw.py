@@ -446,7 +446,7 @@ def draw(root, rankdir="LR", show_local=True, show_formula=True, highlight=None,
         # every input feeds every collapsed neuron: merged edge bundles keep the layout compact
         # (a 64-32-10 network: 4494 × 3766 pt instead of 4494 × 51162)
         graph_attr["concentrate"] = "true"
-    graph = graphviz.Digraph("chainrule", graph_attr=graph_attr,
+    graph = _Digraph("chainrule", graph_attr=graph_attr,
                              node_attr={"fontsize": "10"}, edge_attr={"fontsize": "9"})
     labels = [s for s in (title, caption) if s]
     if labels:
@@ -535,6 +535,16 @@ def draw(root, rankdir="LR", show_local=True, show_formula=True, highlight=None,
             attrs.update(style="dashed", color="#999999")
         graph.edge(tail, head, **attrs)
     return graph
+
+
+class _Digraph(graphviz.Digraph):
+    """A graphviz.Digraph that shows itself in Jupyter through `autograd.render` — system
+    ``dot`` or, without it, the wasm fallback (and $CHAINRULE_RENDERER) — instead of always
+    running ``dot``."""
+
+    def _repr_image_svg_xml(self):
+        from .render import to_svg
+        return to_svg(self.source)
 
 
 def draw_to_file(root, path, format=None, renderer=None, **kw):

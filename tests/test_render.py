@@ -192,3 +192,23 @@ def test_graph_picture(tmp_path, monkeypatch):
     assert repr(picture).startswith("GraphPicture(source='digraph G {")
     assert picture.save(tmp_path / "p.svg") == str(tmp_path / "p.svg")
     assert (tmp_path / "p.svg").read_bytes() == b"<svg/>"
+
+
+def test_draw_shows_in_jupyter_without_dot(no_dot):
+    """draw()'s result renders through autograd.render (here the wasm fallback): a plain
+    graphviz.Digraph would always run the missing dot."""
+    from autograd import Value, draw
+    x, w = Value(0.5, label="x"), Value(-1.0, label="w")
+    y = (w * x).tanh()
+    y.backward()
+    bundle = draw(y, highlight=w)._repr_mimebundle_()
+    assert ET.fromstring(bundle["image/svg+xml"].split("?>", 1)[-1].strip()).tag.endswith("svg")
+
+
+def test_wasm_refuses_what_it_would_hang_on_or_drop(no_dot, monkeypatch):
+    with pytest.raises(rd.RenderError, match="HTML-like labels"):
+        rd.to_svg("digraph { a [label=<<B>W</B>>] }")
+    monkeypatch.setattr(rd, "WASM_MAX_EDGES", 3)
+    with pytest.raises(rd.RenderError, match="too large for the wasm renderer"):
+        rd.to_svg("digraph { a -> b; b -> c; c -> d; d -> e }")
+    assert "<svg" in rd.to_svg("digraph { a -> b }")             # the instance still works
