@@ -111,15 +111,17 @@ def _reaches_other_leaves(out, leaves):
                for node in _count_consumers(out))
 
 
+_ESCAPED = ("{who}: the function returned a plain number made from a traced value "
+            "(float(), int() or .item() on it), which cuts the graph: its derivative would "
+            "silently be 0. Return the Value or Tensor itself")
+
+
 def _scalar_output(out, who, escaped=False):
     if isinstance(out, Value):
         return out
     if isinstance(out, numbers.Real) and not isinstance(out, bool):
         if escaped:
-            raise TypeError(f"{who}: the function returned a plain number made from a traced "
-                            f"value (float(), int() or .item() on it), which cuts the graph: "
-                            f"its derivative would silently be 0. Return the Value or Tensor "
-                            f"itself")
+            raise TypeError(_ESCAPED.format(who=who))
         return None             # f does not use its differentiated inputs: the gradient is 0
     if isinstance(out, Tensor):
         if out.data.size != 1:
@@ -177,7 +179,7 @@ def _output_elements(out, escaped=False):
     if isinstance(out, (list, tuple)) and all(isinstance(v, Value) for v in out):
         return list(out), (len(out),)
     if escaped and isinstance(out, (numbers.Real, np.ndarray)):
-        _scalar_output(out if isinstance(out, numbers.Real) else 0.0, "jacobian", True)
+        raise TypeError(_ESCAPED.format(who="jacobian"))
     raise TypeError(f"jacobian needs a Tensor, Value or list of Values, got {type(out).__name__}")
 
 
