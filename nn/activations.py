@@ -33,11 +33,20 @@ def get(name):
 
 
 def per_layer(n_layers, activation, output_activation):
-    """One activation name per layer: hidden layers get ``activation`` (or a list), the last
-    one ``output_activation``."""
+    """One activation name per layer: hidden layers get ``activation`` — one name, or a list
+    of one per hidden layer — and the last one ``output_activation``. A list of one name per
+    layer (the output's last) is taken as it is, unless ``output_activation`` names another
+    output."""
     if isinstance(activation, (list, tuple)):
         names = [activation_name(a) for a in activation]
+        output = activation_name(output_activation)
+        if len(names) == n_layers - 1:
+            return names + [output]
         if len(names) != n_layers:
-            raise ValueError(f"{len(names)} activations given for {n_layers} layers")
+            raise ValueError(f"{len(names)} activations given for {n_layers} layers (give one "
+                             f"per hidden layer, {n_layers - 1}, or one per layer)")
+        if output not in (names[-1], "identity"):
+            raise ValueError(f"the activation list ends with {names[-1]!r} for the output "
+                             f"layer, but output_activation is {output!r}: give one of them")
         return names
     return [activation_name(activation)] * (n_layers - 1) + [activation_name(output_activation)]

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .activations import activation_name
+
 INITIALISERS = ("normal", "nielsen", "glorot", "he")
 
 
@@ -24,7 +26,7 @@ def init_layer(name, n_in, n_out, rng, activation="relu", dtype=np.float64):
         W = rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)
         b = rng.standard_normal(n_out)
     elif name == "glorot":
-        factor = 2.0 if activation == "sigmoid" else 6.0
+        factor = 2.0 if activation_name(activation) == "sigmoid" else 6.0
         r = np.sqrt(factor / (n_in + n_out))
         W = rng.uniform(-r, r, (n_in, n_out))
         b = rng.uniform(-r, r, n_out)

@@ -493,3 +493,15 @@ def test_a_model_file_declaring_a_vast_array_is_a_model_file_error(tmp_path):
         z.writestr("layers.0.W.npy", buffer.getvalue() + bytes(8))
     with pytest.raises(nn.ModelFileError, match="vast.npz"):
         nn.MLP(3, [4, 2]).load(tmp_path / "vast.npz")
+
+
+def test_activation_lists_per_hidden_layer_and_aliases_in_init():
+    import nn
+    from nn.init import init_layer
+    net = nn.ValueMLP(2, [3, 1], activation=["tanh"], output_activation="sigmoid")
+    assert [layer.activation for layer in net.layers] == ["tanh", "sigmoid"]
+    assert nn.MLP(2, [3, 1], activation=["tanh", "sigmoid"]).activations == ["tanh", "sigmoid"]
+    with pytest.raises(ValueError, match="output_activation is 'sigmoid'"):
+        nn.MLP(2, [3, 1], activation=["tanh", "tanh"], output_activation="sigmoid")
+    W, _ = init_layer("glorot", 10, 10, np.random.default_rng(0), "logistic")
+    assert np.abs(W).max() <= np.sqrt(2 / 20)              # logistic is sigmoid: gain 2
