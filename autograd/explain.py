@@ -244,6 +244,7 @@ def _engine_check(root, leaves, narrated, grad_out):
 
 
 NUMERIC_ENTRIES = 100      # central differences in explain: at most this many leaf entries
+NUMERIC_WORK = 400_000     # and at most this many op re-runs (4 passes per entry × nodes)
 
 
 def _numeric_check(root, order, leaves, narrated, grad_out):
@@ -252,9 +253,12 @@ def _numeric_check(root, order, leaves, narrated, grad_out):
     does not reuse the derivative rules. One line, or None with too many entries."""
     from .gradcheck import InputCheck, _central_differences, relative_error
     size = sum(int(np.size(leaf.data)) for leaf in leaves)
-    if not leaves or size > NUMERIC_ENTRIES:
-        return (f"Central differences: not run ({size} leaf entries; explain runs them for at "
-                f"most {NUMERIC_ENTRIES})") if leaves else None
+    if not leaves:
+        return None
+    if size > NUMERIC_ENTRIES or 4 * size * len(order) > NUMERIC_WORK:
+        return (f"Central differences: not run ({size} leaf entries × {len(order)} nodes; "
+                f"explain runs them for at most {NUMERIC_ENTRIES} entries and "
+                f"{NUMERIC_WORK:,} op re-runs — use autograd.gradcheck)")
     math_ = type(root)._math
     weights = None if grad_out is None else np.asarray(getattr(grad_out, "data", grad_out),
                                                        dtype=np.float64)

@@ -271,8 +271,8 @@ class Tensor(Node):
         """min(max(x, lo), hi); derivative 1 inside [lo, hi], 0 outside. The bounds are taken
         in the Tensor's dtype (as numbers mixed into any op are)."""
         dtype = self.data.dtype.type
-        lo, hi = (None if b is None else (dtype(b) if np.ndim(b) == 0 else
-                                          np.asarray(b, dtype=self.data.dtype)) for b in (lo, hi))
+        lo, hi = (b if b is None else dtype(b) if isinstance(b, (float, int, np.number))
+                  else np.asarray(b, dtype=self.data.dtype) for b in (lo, hi))
         return _apply(rules.CLIP, self, lo=lo, hi=hi)
 
     # -- reductions ----------------------------------------------------------------------------
