@@ -156,23 +156,26 @@ def _replay(root, grad_out):
 
     Returns (order, events, grads): order is the topological order (for the forward listing);
     events are ("node", node, g) and ("edge", node, i, child, g, local, contribution, total,
-    parts) in the order the engine ran them; grads maps each node to ∂root/∂node.
+    (first six contributions, count)) in the order the engine ran them; grads maps each node
+    to ∂root/∂node.
     """
     order = topo_order(root)
-    parts = {}
+    shown, totals = {}, {}      # per node: its first contributions, and their running sum
     events = []
 
     def observe(event):
         if event[0] == "node":
             events.append(event)
             return
-        _, node, i, parent, g, contribution, total = event
-        parts.setdefault(parent, []).append(contribution)
-        # the sum of every contribution so far: the engine's own running total is per tape
-        # entry, and a node reused after a new tape began has an entry on each
-        total = sum(parts[parent][1:], parts[parent][0])
+        _, node, i, parent, g, contribution, _ = event
+        first, count = shown.get(parent, ((), 0))
+        shown[parent] = (first + (contribution,) if count < 6 else first, count + 1)
+        # the sum of every contribution so far (the engine's own running total is per tape
+        # entry, and a node reused after a new tape began has an entry on each)
+        previous = totals.get(parent)
+        totals[parent] = contribution if previous is None else previous + contribution
         events.append(("edge", node, i, parent, g, local_derivative(node, i), contribution,
-                       total, list(parts[parent])))
+                       totals[parent], shown[parent]))
 
     grads = _backprop(root, root._seed(grad_out, False), False, keep=set(order),
                       observe=observe)
@@ -409,10 +412,11 @@ def explain(root, format="text", max_steps=200, grad_out=None):
                 f"= {n(local)}".replace("−", "-")):                 # "= −1" already says -1
             formula += f" = {n(local)}"
         lines.append(("edge", (steps, text, formula)))
-        if len(parts) > 1:
-            shown = " + ".join(n(p) for p in parts[:6]) + (" + …" if len(parts) > 6 else "")
+        first, count = parts                  # the first six contributions, and how many
+        if count > 1:
+            shown = " + ".join(n(p) for p in first) + (" + …" if count > 6 else "")
             lines.append(("sum", f"{w(nm(child) + ' was reached again: ')}{d(child)}"
-                                 f"{w(f' now has {len(parts)} contributions: ')}{shown} = "
+                                 f"{w(f' now has {count} contributions: ')}{shown} = "
                                  f"{n(total)}"))
 
     leaves = [node for node in order if not node.parents and node.requires_grad]
