@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from autograd import Tensor, Value
+from autograd import Tensor, Value, kernels
 from autograd.rules import mean_factor
 
 COSTS = ("document", "mse", "cross_entropy")
@@ -208,5 +208,5 @@ def add_l2_gradient(weights, lam, convention="ufldl", n_train=None, batch=None):
         if W.grad is None:
             W.grad = W.data * decay
         else:
-            W.grad += W.data * decay
+            kernels.add_scaled(W.grad, W.data, decay)      # W.grad += W·decay, one pass
     return total * np.asarray(c, dtype=total.dtype)

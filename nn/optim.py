@@ -26,6 +26,8 @@ import math
 
 import numpy as np
 
+from autograd import kernels
+
 SCHEDULES = ("constant", "invscaling", "adaptive")
 
 
@@ -224,6 +226,8 @@ class Adam(Optimizer):
     copies the gradients in and runs each of the formula's eleven array operations once over
     the whole buffer, not once per parameter — the same floats (the same operations in the
     same order, scikit-learn's, element by element), half the numpy calls for two layers.
+    When `autograd.kernels` runs compiled (numba installed) each parameter's update is instead
+    one fused pass over w, g, m and v — again the same floats, ~4× less memory traffic.
 
     t counts steps; a parameter skipped (``.grad`` None) does not advance its own count
     (``steps[i]``), so its bias correction after it is unfrozen is that of its own first
@@ -293,11 +297,12 @@ class Adam(Optimizer):
             if g is not None and (done is None or i not in done):
                 _check_grad_shape(i, p, g)
                 steps[i] += 1
-                update = self._update(i, g, self._bias_corrected_lr(steps[i]))
+                lr_t = self._bias_corrected_lr(steps[i])
                 if isinstance(p.data, np.ndarray):
-                    _add_scratch_to(p.data, update)
+                    kernels.adam_update(p.data, g, self.ms[i], self.vs[i], self.beta_1,
+                                        self.beta_2, self.epsilon, lr_t, self._scratch[i])
                 else:
-                    _add_to(p, update)
+                    _add_to(p, self._update(i, g, lr_t))
 
     def _packed_step(self, group, grads):
         """`_update` for every parameter of the group at once, over the flat buffers."""
@@ -307,51 +312,33 @@ class Adam(Optimizer):
             if np.shape(grad) != self.params[i].data.shape:  # (copyto would broadcast it)
                 raise ValueError(f"parameter {i}: gradient of shape {np.shape(grad)} for a "
                                  f"parameter of shape {self.params[i].data.shape}")
+        if kernels.compiled():          # one fused pass per parameter, no packing needed
+            for i, grad in zip(group.indices, grads):
+                kernels.adam_update(self.params[i].data, grad, self.ms[i], self.vs[i], b1, b2,
+                                    self.epsilon, self.lr_t, self._scratch[i])
+            return
         if len(grads) == 1:
             g = grads[0].reshape(-1)
         else:
             for view, grad in zip(group.t2_views, grads):
                 np.copyto(view, grad)
             g = t2
-        _adam_in_place(m, v, g, t1, t2, b1, b2, self.epsilon, self.lr_t)
+        kernels.adam_step_numpy(m, v, g, t1, t2, b1, b2, self.epsilon, self.lr_t)
         params = self.params
         for i, update in zip(group.indices, group.t2_views):
             _add_scratch_to(params[i].data, update)
 
     def _update(self, i, g, lr_t):
+        """The step of a `Value` parameter (plain floats; arrays go through kernels)."""
         b1, b2 = self.beta_1, self.beta_2
-        m, v = self.ms[i], self.vs[i]
-        if not isinstance(m, np.ndarray):           # a Value parameter: plain floats
-            m = b1 * m + (1 - b1) * g
-            v = b2 * v + (1 - b2) * (g * g)
-            self.ms[i], self.vs[i] = m, v
-            return -lr_t * m / (math.sqrt(v) + self.epsilon)
-        # The same arithmetic in place, into scratch arrays: the same floats bit for bit.
-        t1, t2 = self._scratch[i]
-        return _adam_in_place(m, v, g, t1, t2, b1, b2, self.epsilon, lr_t)
+        m = b1 * self.ms[i] + (1 - b1) * g
+        v = b2 * self.vs[i] + (1 - b2) * (g * g)
+        self.ms[i], self.vs[i] = m, v
+        return -lr_t * m / (math.sqrt(v) + self.epsilon)
 
     def __repr__(self):
         return (f"Adam(lr={self._lr:g}, beta_1={self.beta_1:g}, beta_2={self.beta_2:g}, "
                 f"epsilon={self.epsilon:g}, t={self.t}, params={len(self.params)})")
-
-
-def _adam_in_place(m, v, g, t1, t2, b1, b2, epsilon, lr_t):
-    """m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², and the step −α_t m/(√v + ε) into t2 (returned),
-    in place with t1 as scratch: scikit-learn's operations in its order, so the same floats in
-    float64. In float32 scikit-learn's step is computed in float64 (NumPy 2 promotes its
-    np.float64 learning rate) and rounded once; here it stays float32, so the two can differ by
-    an ulp."""
-    m *= b1
-    m += np.multiply(g, 1 - b1, out=t1)
-    v *= b2
-    np.multiply(g, g, out=t1)
-    t1 *= 1 - b2
-    v += t1
-    np.sqrt(v, out=t1)
-    t1 += epsilon
-    np.multiply(m, -lr_t, out=t2)
-    t2 /= t1
-    return t2
 
 
 class _Packed:

@@ -1,0 +1,149 @@
+"""The fused kernels give the numpy fallbacks' floats bit for bit, and training does not depend
+on which path runs."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import nn
+from autograd import kernels
+from nn import losses
+from nn.optim import Adam, ArrayParameter
+from nn.train import fit
+
+numba = pytest.importorskip("numba", reason="the compiled path needs numba (install_requires)")
+
+
+@pytest.fixture
+def numpy_kernels(monkeypatch):
+    """The numpy fallbacks for the duration of a test."""
+    monkeypatch.setattr(kernels, "_loaded", False)
+
+
+def test_the_compiled_path_is_the_one_installed():
+    assert kernels.compiled()
+
+
+def _adam_both_ways(monkeypatch, w, g, m, v, b1, b2, eps, lr_t):
+    results = []
+    for loaded in (kernels._load(), False):
+        monkeypatch.setattr(kernels, "_loaded", loaded)
+        arrays = [a.copy() for a in (w, m, v)]
+        kernels.adam_update(arrays[0], g, arrays[1], arrays[2], b1, b2, eps, lr_t)
+        results.append(arrays)
+    return results
+
+
+@settings(max_examples=60, deadline=None)
+@given(dtype=st.sampled_from([np.float32, np.float64]), n=st.integers(1, 300),
+       seed=st.integers(0, 2**32 - 1), b1=st.floats(0, 0.999), b2=st.floats(0, 0.9999),
+       lr_t=st.floats(1e-6, 1.0), eps=st.sampled_from([1e-8, 1e-7, 1e-3]))
+def test_adam_update_is_the_numpy_arithmetic_bit_for_bit(dtype, n, seed, b1, b2, lr_t, eps):
+    rng = np.random.default_rng(seed)
+    w, g, m = (rng.standard_normal(n).astype(dtype) * s for s in (1.0, 10.0, 0.1))
+    v = np.abs(rng.standard_normal(n)).astype(dtype) * 1e-3
+    with pytest.MonkeyPatch.context() as mp:
+        fast, slow = _adam_both_ways(mp, w, g, m, v, b1, b2, eps, lr_t)
+    for a, b in zip(fast, slow):
+        assert a.dtype == dtype
+        np.testing.assert_array_equal(a, b)
+
+
+def test_adam_update_handles_zero_moments_and_infinities_like_numpy(monkeypatch):
+    w = np.array([1.0, 2.0, 3.0, 4.0], np.float32)
+    g = np.array([0.0, np.inf, -np.inf, np.nan], np.float32)
+    zeros = np.zeros(4, np.float32)
+    with np.errstate(invalid="ignore"):
+        fast, slow = _adam_both_ways(monkeypatch, w, g, zeros, zeros, 0.9, 0.999, 1e-8, 1e-3)
+    for a, b in zip(fast, slow):
+        np.testing.assert_array_equal(a, b)        # (nan == nan here)
+    assert fast[0][0] == 1.0 and np.isnan(fast[0][1:]).all()
+
+
+def test_adam_update_on_views_and_odd_layouts_falls_back_with_the_same_numbers(monkeypatch):
+    rng = np.random.default_rng(1)
+    base = rng.standard_normal((6, 8)).astype(np.float32)
+    g = rng.standard_normal((8, 6)).astype(np.float32).T       # not C-contiguous
+    m, v = np.zeros((6, 8), np.float32), np.zeros((6, 8), np.float32)
+    expected = [base.copy(), m.copy(), v.copy()]
+    monkeypatch.setattr(kernels, "_loaded", False)
+    kernels.adam_update(expected[0], g, expected[1], expected[2], 0.9, 0.999, 1e-8, 1e-2)
+    monkeypatch.setattr(kernels, "_loaded", kernels._load())
+    kernels.adam_update(base, g, m, v, 0.9, 0.999, 1e-8, 1e-2)
+    for a, b in zip((base, m, v), expected):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_add_scaled_is_g_plus_w_times_factor(dtype):
+    rng = np.random.default_rng(2)
+    g, w = rng.standard_normal((2, 5, 7)).astype(dtype)
+    factor = np.asarray(1e-4 / 3, dtype=dtype) * 2
+    expected = g + w * factor
+    kernels.add_scaled(g, w, factor)
+    np.testing.assert_array_equal(g, expected)
+    kernels.add_scaled(g[:, ::2], w[:, ::2], factor)            # strided: the numpy path
+    expected[:, ::2] += w[:, ::2] * factor
+    np.testing.assert_array_equal(g, expected)
+
+
+def test_the_environment_variable_selects_numpy(monkeypatch):
+    monkeypatch.setattr(kernels, "_loaded", None)
+    monkeypatch.setenv("CHAINRULE_KERNELS", "numpy")
+    assert not kernels.compiled()
+    monkeypatch.delenv("CHAINRULE_KERNELS")
+    monkeypatch.setattr(kernels, "_loaded", None)
+    assert kernels.compiled()
+
+
+def _train(seed=0, dtype=np.float32, **options):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((300, 12)).astype(dtype)
+    y = (X[:, 0] + X[:, 1] ** 2 > 1).astype(int) + (X[:, 2] > 0.5)
+    model = nn.MLP(12, [16, 3], activation="relu", dtype=dtype, seed=seed)
+    history = fit(model, X, y, cost="cross_entropy", l2=1e-3, l2_convention="sklearn",
+                  batch_size=64, epochs=3, seed=seed, progress=False, **options)
+    return model, history
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_training_gives_the_same_weights_on_either_path(monkeypatch, dtype):
+    fast_model, fast = _train(dtype=dtype)
+    monkeypatch.setattr(kernels, "_loaded", False)
+    slow_model, slow = _train(dtype=dtype)
+    assert fast.loss == slow.loss
+    for a, b in zip(fast_model.parameters(), slow_model.parameters()):
+        np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_adam_with_a_skipped_parameter_gives_the_same_weights_on_either_path(monkeypatch):
+    def run():
+        rng = np.random.default_rng(3)
+        params = ArrayParameter.wrap([rng.standard_normal((4, 3)).astype(np.float32),
+                                      rng.standard_normal(3).astype(np.float32)])
+        opt = Adam(params, lr=0.01)
+        for step in range(5):
+            params[0].grad = rng.standard_normal((4, 3)).astype(np.float32)
+            params[1].grad = None if step == 1 else rng.standard_normal(3).astype(np.float32)
+            opt.step()
+        return [p.data for p in params] + list(opt.ms) + list(opt.vs)
+    fast = run()
+    monkeypatch.setattr(kernels, "_loaded", False)
+    for a, b in zip(fast, run()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_add_l2_gradient_on_either_path(monkeypatch):
+    from autograd import Tensor
+
+    def run():
+        rng = np.random.default_rng(4)
+        W = Tensor(rng.standard_normal((5, 4)).astype(np.float32), requires_grad=True)
+        W.grad = rng.standard_normal((5, 4)).astype(np.float32)
+        value = losses.add_l2_gradient([W], 1e-2, "sklearn", batch=7)
+        return W.grad, value
+    fast = run()
+    monkeypatch.setattr(kernels, "_loaded", False)
+    slow = run()
+    np.testing.assert_array_equal(fast[0], slow[0])
+    assert fast[1] == slow[1]
