@@ -16,6 +16,7 @@ environment variable ``CHAINRULE_KERNELS=numpy`` to use the numpy fallbacks.
 """
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -40,11 +41,24 @@ def compiled():
     return bool(_loaded if _loaded is not None else _load())
 
 
-def _flat(a, dtype):
-    """a as a flat view when it is a C-contiguous array of ``dtype``, else None."""
-    if type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous:
-        return a.reshape(-1)
-    return None
+def _fusable(w, *others):
+    """w and the others: C-contiguous numpy arrays of one shape and dtype (the loops index the
+    flat buffers, so any other layout, a dtype mix or a broadcast shape takes the numpy path)."""
+    if type(w) is not np.ndarray or not w.flags.c_contiguous:
+        return False
+    dtype, shape = w.dtype, w.shape
+    for a in others:
+        if (type(a) is not np.ndarray or a.dtype != dtype or a.shape != shape
+                or not a.flags.c_contiguous):
+            return False
+    return True
+
+
+@functools.lru_cache(maxsize=64)
+def _adam_constants(dtype, beta_1, beta_2, epsilon):
+    """β₁, 1−β₁, β₂, 1−β₂, ε rounded to the dtype, as numpy rounds a Python float operand."""
+    t = dtype.type
+    return t(beta_1), t(1 - beta_1), t(beta_2), t(1 - beta_2), t(epsilon)
 
 
 def adam_update(w, g, m, v, beta_1, beta_2, epsilon, lr_t, scratch=None):
@@ -56,14 +70,11 @@ def adam_update(w, g, m, v, beta_1, beta_2, epsilon, lr_t, scratch=None):
     ``scratch`` (two arrays like w) spares the numpy fallback its temporaries.
     """
     kernels = _loaded if _loaded is not None else _load()
-    dtype = w.dtype
-    if kernels:
-        flat = [_flat(a, dtype) for a in (w, g, m, v)]
-        if all(f is not None for f in flat) and g.shape == w.shape == m.shape == v.shape:
-            t = dtype.type
-            kernels.adam_update(*flat, t(beta_1), t(1 - beta_1), t(beta_2), t(1 - beta_2),
-                                t(epsilon), t(-lr_t))
-            return
+    if kernels and _fusable(w, g, m, v):
+        dtype = w.dtype
+        kernels.adam_update(w.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
+                            *_adam_constants(dtype, beta_1, beta_2, epsilon), dtype.type(-lr_t))
+        return
     t1, t2 = scratch if scratch is not None else (np.empty_like(w), np.empty_like(w))
     w += adam_step_numpy(m, v, g, t1, t2, beta_1, beta_2, epsilon, lr_t)
 
@@ -91,10 +102,7 @@ def add_scaled(g, w, factor):
     """g ← g + w·factor in place (g and w of one shape and dtype), ``factor`` rounded to their
     dtype: the floats of ``g += w * factor`` without the temporary."""
     kernels = _loaded if _loaded is not None else _load()
-    if kernels:
-        flat_g, flat_w = _flat(g, g.dtype), _flat(w, g.dtype)
-        if flat_g is not None and flat_w is not None and g.shape == w.shape:
-            kernels.add_scaled(flat_g, flat_w, g.dtype.type(factor))
-            return
+    if kernels and _fusable(g, w):
+        kernels.add_scaled(g.reshape(-1), w.reshape(-1), g.dtype.type(factor))
+        return
     g += w * np.asarray(factor, dtype=g.dtype)
-

@@ -281,42 +281,45 @@ class Adam(Optimizer):
     def step(self):
         self.t += 1
         self.lr_t = self._bias_corrected_lr(self.t)
-        params, steps = self.params, self.steps
-        done = None
+        # compiled kernels update each parameter in one pass: packing would only add copies
+        done = () if kernels.compiled() else self._packed_steps()
+        steps, b1, b2, epsilon = self.steps, self.beta_1, self.beta_2, self.epsilon
+        for i, p in enumerate(self.params):
+            g = _gradient(p)
+            if g is None or i in done:
+                continue
+            _check_grad_shape(i, p, g)
+            steps[i] += 1
+            lr_t = self.lr_t if steps[i] == self.t else self._bias_corrected_lr(steps[i])
+            if isinstance(p.data, np.ndarray):
+                kernels.adam_update(p.data, g, self.ms[i], self.vs[i], b1, b2, epsilon, lr_t,
+                                    self._scratch[i])
+            else:
+                _add_to(p, self._update(i, g, lr_t))
+
+    def _packed_steps(self):
+        """The numpy path's packed updates: each group whose parameters all have a gradient
+        and have never been skipped, at once over its flat buffers. Returns their indices."""
+        params, steps, done = self.params, self.steps, set()
         for group in self._groups:
             grads = [_gradient(params[i]) for i in group.indices]
             if any(g is None for g in grads) or any(steps[i] != self.t - 1
                                                     for i in group.indices):
-                continue        # skipped now or before: one parameter at a time below
+                continue        # skipped now or before: one parameter at a time
             self._packed_step(group, grads)
             for i in group.indices:
                 steps[i] = self.t
-            done = set(group.indices) if done is None else done | set(group.indices)
-        for i, p in enumerate(params):
-            g = _gradient(p)
-            if g is not None and (done is None or i not in done):
-                _check_grad_shape(i, p, g)
-                steps[i] += 1
-                lr_t = self._bias_corrected_lr(steps[i])
-                if isinstance(p.data, np.ndarray):
-                    kernels.adam_update(p.data, g, self.ms[i], self.vs[i], self.beta_1,
-                                        self.beta_2, self.epsilon, lr_t, self._scratch[i])
-                else:
-                    _add_to(p, self._update(i, g, lr_t))
+            done.update(group.indices)
+        return done
 
     def _packed_step(self, group, grads):
-        """`_update` for every parameter of the group at once, over the flat buffers."""
+        """The update of every parameter of the group at once, over the flat buffers."""
         b1, b2 = self.beta_1, self.beta_2
         m, v, t1, t2 = group.m, group.v, group.t1, group.t2
         for i, grad in zip(group.indices, grads):
             if np.shape(grad) != self.params[i].data.shape:  # (copyto would broadcast it)
                 raise ValueError(f"parameter {i}: gradient of shape {np.shape(grad)} for a "
                                  f"parameter of shape {self.params[i].data.shape}")
-        if kernels.compiled():          # one fused pass per parameter, no packing needed
-            for i, grad in zip(group.indices, grads):
-                kernels.adam_update(self.params[i].data, grad, self.ms[i], self.vs[i], b1, b2,
-                                    self.epsilon, self.lr_t, self._scratch[i])
-            return
         if len(grads) == 1:
             g = grads[0].reshape(-1)
         else:
