@@ -16,7 +16,8 @@ float32, X in [0, 1]. Engines:
     sklearn     sklearn.neural_network.MLPClassifier(max_iter=10, tol=0, n_iter_no_change=100)
     floor       the five matmuls per batch alone, float32, over the same batch shapes
     lean        the same step hand-written for this one network in numpy: buffers allocated once,
-                elementwise work in place, no graph — what numpy alone reaches (a reference)
+                elementwise work in place, no graph, chainrule's fused Adam kernel — what a
+                hand-written step reaches (a reference)
 
 Every (engine, repetition) runs in a fresh subprocess (``--worker ENGINE --seed S``) that prints
 one JSON line; the parent interleaves them, rotating the engine order each repetition. Peak
@@ -277,7 +278,10 @@ def work_floor(seed, epochs, profile=False):
 def work_lean(seed, epochs, profile=False):
     """What numpy alone reaches: the same network, loss, L2 and Adam written by hand for this one
     shape — every buffer allocated once, every elementwise step in place, no graph, no checks.
-    A reference for the targets, not a peer: chainrule's loop is a general engine."""
+    A reference for the targets, not a peer: chainrule's loop is a general engine. Adam is
+    chainrule's fused kernel (`autograd.kernels`, compiled by numba when installed), the one
+    step numpy alone cannot do in one pass."""
+    from autograd import kernels
     X, y, Xt, yt = _fashion()
     params = _glorot(seed)
     W1, b1, W2, b2 = params
@@ -312,18 +316,8 @@ def work_lean(seed, epochs, profile=False):
             gW2 += c * W2
             t += 1
             lr_t = LR * np.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
-            for w, g, (mo, ve), (s1, s2) in zip(params, (gW1, gb1, gW2, gb2), moments, scratch):
-                mo *= 0.9
-                mo += np.multiply(g, 0.1, out=s1)
-                ve *= 0.999
-                np.multiply(g, g, out=s1)
-                s1 *= 0.001
-                ve += s1
-                np.sqrt(ve, out=s1)
-                s1 += 1e-8
-                np.multiply(mo, -lr_t, out=s2)
-                s2 /= s1
-                w += s2
+            for w, g, (mo, ve), s in zip(params, (gW1, gb1, gW2, gb2), moments, scratch):
+                kernels.adam_update(w, g, mo, ve, 0.9, 0.999, 1e-8, lr_t, s)
         seconds.append(time.perf_counter() - start)
     h = np.maximum(Xt @ W1 + b1, 0) @ W2 + b2
     return {"epoch_seconds": seconds, "accuracy": float((h.argmax(axis=1) == yt).mean())}
