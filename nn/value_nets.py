@@ -128,7 +128,8 @@ class MLP(Module):
     """``MLP(n_in, sizes, activation='relu', output_activation='identity')`` on Values.
 
     The same constructor and parameter order as `nn.MLP` on Tensors; `state_dict` holds one
-    W^(l) (n^(l) × n^(l+1)) and b^(l) per layer, so weights copy between the two.
+    W^(l) (n^(l) × n^(l+1)) and b^(l) per layer, so weights copy between the two — also when
+    it is a child of another `Module`, whose state holds them as ``net.layers.0.W``.
     """
 
     def __init__(self, n_in, sizes, activation="relu", output_activation="identity",
@@ -168,23 +169,31 @@ class MLP(Module):
             state[f"layers.{l}.b"] = layer.b_array()
         return state
 
-    def load_state_dict(self, state):
+    def _prepare_load(self, state, prefix=""):
+        """`load_state_dict`'s check phase for this state_dict's per-layer W and b arrays:
+        names and shapes checked and every array converted before anything is written; the
+        returned function writes them into the Values."""
         shapes = {}
         for l, layer in enumerate(self.layers):
             shapes[f"layers.{l}.W"] = (layer.n_in, layer.n_out)
             shapes[f"layers.{l}.b"] = (layer.n_out,)
-        _check_state(shapes, state)
-        try:                            # every array converted before any weight changes
-            arrays = [(np.asarray(state[f"layers.{l}.W"], dtype=float),
-                       np.asarray(state[f"layers.{l}.b"], dtype=float))
-                      for l in range(len(self.layers))]
-        except (TypeError, ValueError) as error:
-            raise ModelFileError(f"state does not fit this model: {error}") from None
-        for layer, (W, b) in zip(self.layers, arrays):
-            for j, n in enumerate(layer.neurons):
-                for i, w in enumerate(n.w):
-                    w.data = float(W[i, j])
-                n.b.data = float(b[j])
+        _check_state(shapes, state, prefix)
+        arrays = {}
+        for name in shapes:
+            try:
+                arrays[name] = np.asarray(state[name], dtype=float)
+            except (TypeError, ValueError) as error:
+                raise ModelFileError(f"state does not fit this model: parameter "
+                                     f"{prefix}{name}: {error}") from None
+
+        def apply():
+            for l, layer in enumerate(self.layers):
+                W, b = arrays[f"layers.{l}.W"], arrays[f"layers.{l}.b"]
+                for j, n in enumerate(layer.neurons):
+                    for i, w in enumerate(n.w):
+                        w.data = float(W[i, j])
+                    n.b.data = float(b[j])
+        return apply
 
     def __repr__(self):
         inner = ", ".join(repr(layer) for layer in self.layers)
