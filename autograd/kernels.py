@@ -10,8 +10,9 @@ the same order in the array's dtype, every scalar rounded to that dtype first (a
 with a Python float), and no fused multiply-add (numba contracts nothing unless asked for
 fastmath). ``tests/test_kernels.py`` checks this on both paths.
 
-Numba is imported on the first call of a kernel, not with chainrule (its import takes ~0.3 s),
-and compiled code is cached on disk next to this file (or in numba's user cache). Set the
+Numba is imported on the first call of a kernel over `LARGE` elements or more, not with
+chainrule (its import takes ~0.3 s), and compiled code is cached on disk next to this file (or
+in numba's user cache). Set the
 environment variable ``CHAINRULE_KERNELS=numpy`` to use the numpy fallbacks.
 """
 from __future__ import annotations
@@ -36,9 +37,22 @@ def _load():
     return _loaded
 
 
-def compiled():
-    """True when the kernels run compiled (numba), False when they fall back to numpy."""
-    return bool(_loaded if _loaded is not None else _load())
+# Below this many elements of work numba is not imported: its ~0.3 s import and cache load
+# would not be paid back by a small network's training (scikit-learn's digits fit in ~0.6 s).
+# Once imported, work of every size runs compiled.
+LARGE = 1 << 15
+
+
+def _kernels(size):
+    """The compiled loops for work over ``size`` elements, or False for numpy."""
+    if _loaded is None:
+        return _load() if size >= LARGE else False
+    return _loaded
+
+
+def compiled(size=LARGE):
+    """True when work over ``size`` elements runs compiled (numba), False when numpy does."""
+    return bool(_kernels(size))
 
 
 def _fusable(w, *others):
@@ -61,15 +75,17 @@ def _adam_constants(dtype, beta_1, beta_2, epsilon):
     return t(beta_1), t(1 - beta_1), t(beta_2), t(1 - beta_2), t(epsilon)
 
 
-def adam_update(w, g, m, v, beta_1, beta_2, epsilon, lr_t, scratch=None):
+def adam_update(w, g, m, v, beta_1, beta_2, epsilon, lr_t, scratch=None, work=None):
     """One Adam step in place, scikit-learn's arithmetic in w's dtype:
 
         m ← β₁m + (1−β₁)g,   v ← β₂v + (1−β₂)g²,   w ← w + (−α_t m) / (√v + ε).
 
     ``w, m, v`` are arrays of one shape and dtype, updated in place; ``g`` has their shape.
-    ``scratch`` (two arrays like w) spares the numpy fallback its temporaries.
+    ``scratch`` (two arrays like w) spares the numpy fallback its temporaries. ``work``: the
+    size of the whole update this is part of (all of an optimiser's parameters; w's size if
+    None), which decides whether numba is worth importing (`LARGE`).
     """
-    kernels = _loaded if _loaded is not None else _load()
+    kernels = _kernels(w.size if work is None else work)
     if kernels and _fusable(w, g, m, v):
         dtype = w.dtype
         kernels.adam_update(w.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
@@ -101,7 +117,7 @@ def adam_step_numpy(m, v, g, t1, t2, beta_1, beta_2, epsilon, lr_t):
 def add_scaled(g, w, factor):
     """g ← g + w·factor in place (g and w of one shape and dtype), ``factor`` rounded to their
     dtype: the floats of ``g += w * factor`` without the temporary."""
-    kernels = _loaded if _loaded is not None else _load()
+    kernels = _kernels(g.size)
     if kernels and _fusable(g, w):
         kernels.add_scaled(g.reshape(-1), w.reshape(-1), g.dtype.type(factor))
         return

@@ -246,6 +246,7 @@ class Adam(Optimizer):
         self.ms, self.vs = [0.0] * n, [0.0] * n
         self._scratch = [None] * n
         self._groups = []
+        self._size = sum(p.data.size for p in self.params if isinstance(p.data, np.ndarray))
         by_dtype = {}
         for i, p in enumerate(self.params):
             if isinstance(p.data, np.ndarray):
@@ -282,7 +283,7 @@ class Adam(Optimizer):
         self.t += 1
         self.lr_t = self._bias_corrected_lr(self.t)
         # compiled kernels update each parameter in one pass: packing would only add copies
-        done = () if kernels.compiled() else self._packed_steps()
+        done = () if kernels.compiled(self._size) else self._packed_steps()
         steps, b1, b2, epsilon = self.steps, self.beta_1, self.beta_2, self.epsilon
         for i, p in enumerate(self.params):
             g = _gradient(p)
@@ -293,7 +294,7 @@ class Adam(Optimizer):
             lr_t = self.lr_t if steps[i] == self.t else self._bias_corrected_lr(steps[i])
             if isinstance(p.data, np.ndarray):
                 kernels.adam_update(p.data, g, self.ms[i], self.vs[i], b1, b2, epsilon, lr_t,
-                                    self._scratch[i])
+                                    self._scratch[i], work=self._size)
             else:
                 _add_to(p, self._update(i, g, lr_t))
 

@@ -15,18 +15,40 @@ numba = pytest.importorskip("numba", reason="the compiled path needs numba (inst
 
 
 @pytest.fixture
-def numpy_kernels(monkeypatch):
-    """The numpy fallbacks for the duration of a test."""
-    monkeypatch.setattr(kernels, "_loaded", False)
+def compiled_kernels(monkeypatch):
+    """The compiled loops for work of every size, for the duration of a test."""
+    from autograd import _compiled
+    monkeypatch.setattr(kernels, "_loaded", _compiled)
 
 
-def test_the_compiled_path_is_the_one_installed():
-    assert kernels.compiled()
+def test_the_compiled_path_is_the_one_installed_for_large_work():
+    assert kernels.compiled(kernels.LARGE)
+
+
+def test_small_work_does_not_import_numba(tmp_path):
+    """A small network's training never pays numba's import; a large one's does."""
+    import subprocess
+    import sys
+    code = ("import sys, numpy as np\n"
+            "from nn.optim import Adam, ArrayParameter\n"
+            "p = ArrayParameter(np.zeros({n}, np.float32)); opt = Adam([p])\n"
+            "p.grad = np.ones({n}, np.float32); opt.step()\n"
+            "print('numba' in sys.modules, float(p.data[0]))\n")
+    root = str(__import__("pathlib").Path(__file__).resolve().parents[1])
+    for n, expected in ((100, "False"), (kernels.LARGE, "True")):
+        done = subprocess.run([sys.executable, "-c", code.format(n=n)], capture_output=True,
+                              text=True, cwd=root, env={**__import__("os").environ,
+                                                        "PYTHONPATH": root})
+        assert done.returncode == 0, done.stderr
+        imported, first = done.stdout.split()
+        assert imported == expected
+        assert float(first) == pytest.approx(-1e-3)
 
 
 def _adam_both_ways(monkeypatch, w, g, m, v, b1, b2, eps, lr_t):
     results = []
-    for loaded in (kernels._load(), False):
+    from autograd import _compiled
+    for loaded in (_compiled, False):
         monkeypatch.setattr(kernels, "_loaded", loaded)
         arrays = [a.copy() for a in (w, m, v)]
         kernels.adam_update(arrays[0], g, arrays[1], arrays[2], b1, b2, eps, lr_t)
@@ -68,14 +90,15 @@ def test_adam_update_on_views_and_odd_layouts_falls_back_with_the_same_numbers(m
     expected = [base.copy(), m.copy(), v.copy()]
     monkeypatch.setattr(kernels, "_loaded", False)
     kernels.adam_update(expected[0], g, expected[1], expected[2], 0.9, 0.999, 1e-8, 1e-2)
-    monkeypatch.setattr(kernels, "_loaded", kernels._load())
+    from autograd import _compiled
+    monkeypatch.setattr(kernels, "_loaded", _compiled)
     kernels.adam_update(base, g, m, v, 0.9, 0.999, 1e-8, 1e-2)
     for a, b in zip((base, m, v), expected):
         np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_add_scaled_is_g_plus_w_times_factor(dtype):
+def test_add_scaled_is_g_plus_w_times_factor(compiled_kernels, dtype):
     rng = np.random.default_rng(2)
     g, w = rng.standard_normal((2, 5, 7)).astype(dtype)
     factor = np.asarray(1e-4 / 3, dtype=dtype) * 2
@@ -90,10 +113,10 @@ def test_add_scaled_is_g_plus_w_times_factor(dtype):
 def test_the_environment_variable_selects_numpy(monkeypatch):
     monkeypatch.setattr(kernels, "_loaded", None)
     monkeypatch.setenv("CHAINRULE_KERNELS", "numpy")
-    assert not kernels.compiled()
+    assert not kernels.compiled(kernels.LARGE)
     monkeypatch.delenv("CHAINRULE_KERNELS")
     monkeypatch.setattr(kernels, "_loaded", None)
-    assert kernels.compiled()
+    assert kernels.compiled(kernels.LARGE)
 
 
 def _train(seed=0, dtype=np.float32, **options):
@@ -107,7 +130,7 @@ def _train(seed=0, dtype=np.float32, **options):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_training_gives_the_same_weights_on_either_path(monkeypatch, dtype):
+def test_training_gives_the_same_weights_on_either_path(monkeypatch, compiled_kernels, dtype):
     fast_model, fast = _train(dtype=dtype)
     monkeypatch.setattr(kernels, "_loaded", False)
     slow_model, slow = _train(dtype=dtype)
@@ -116,7 +139,8 @@ def test_training_gives_the_same_weights_on_either_path(monkeypatch, dtype):
         np.testing.assert_array_equal(a.data, b.data)
 
 
-def test_adam_with_a_skipped_parameter_gives_the_same_weights_on_either_path(monkeypatch):
+def test_adam_with_a_skipped_parameter_gives_the_same_weights_on_either_path(monkeypatch,
+                                                                           compiled_kernels):
     def run():
         rng = np.random.default_rng(3)
         params = ArrayParameter.wrap([rng.standard_normal((4, 3)).astype(np.float32),
@@ -133,7 +157,7 @@ def test_adam_with_a_skipped_parameter_gives_the_same_weights_on_either_path(mon
         np.testing.assert_array_equal(a, b)
 
 
-def test_add_l2_gradient_on_either_path(monkeypatch):
+def test_add_l2_gradient_on_either_path(monkeypatch, compiled_kernels):
     from autograd import Tensor
 
     def run():
