@@ -25,3 +25,10 @@ def adam_update(w, g, m, v, b1, c1, b2, c2, epsilon, minus_lr_t):
 def add_scaled(g, w, factor):
     for i in range(g.size):
         g[i] = g[i] + w[i] * factor
+
+
+@_jit
+def relu_grad(g, x, out):
+    for i in range(g.size):
+        out[i] = g[i] if x[i] > 0 else 0
+

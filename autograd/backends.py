@@ -16,6 +16,8 @@ import math
 
 import numpy as np
 
+from . import kernels
+
 INF = math.inf
 NAN = math.nan
 
@@ -122,6 +124,11 @@ class FloatMath:
         return g if mask else 0.0
 
     @staticmethod
+    def relu_grad(g, x):
+        """relu′ applied to g: gate(g, step(x))."""
+        return g if x > 0 else 0.0
+
+    @staticmethod
     def leaky_relu(x, slope):
         return x if x > 0 else slope * x
 
@@ -214,6 +221,12 @@ class ArrayMath:
         if type(g) is np.ndarray and not np.isfinite(g).all():
             return np.where(mask != 0, g, 0).astype(np.result_type(g, mask), copy=False)
         return g * mask
+
+    @staticmethod
+    def relu_grad(g, x):
+        """gate(g, step(x)), in one compiled pass when `autograd.kernels` can."""
+        out = kernels.relu_grad(g, x)
+        return ArrayMath.gate(g, ArrayMath.step(x)) if out is None else out
 
     @staticmethod
     def leaky_relu(x, slope):
@@ -362,6 +375,10 @@ class NodeMath:
             return g if data else type(g)._leaf(0.0, False)
         from .tensor import where
         return where(np.asarray(data) != 0, g, 0.0)
+
+    @classmethod
+    def relu_grad(cls, g, x):
+        return cls.gate(g, cls.step(x))
 
     @classmethod
     def leaky_step(cls, x, slope):

@@ -122,3 +122,17 @@ def add_scaled(g, w, factor):
         kernels.add_scaled(g.reshape(-1), w.reshape(-1), g.dtype.type(factor))
         return
     g += w * np.asarray(factor, dtype=g.dtype)
+
+
+def relu_grad(g, x):
+    """relu′ applied to the gradient g, as a new array: g where x > 0, else 0 — a selection,
+    so an inf or nan in g where relu is flat gives 0 (PyTorch's threshold_backward). None when
+    the compiled loop does not apply: the caller's numpy rule, ``g · [x > 0]`` redone as a
+    selection when g holds an inf or nan, gives the same numbers (its masked entries are −0
+    for negative g where the loop writes +0, which compare equal)."""
+    kernels = _kernels(g.size) if type(g) is np.ndarray else False
+    if kernels and _fusable(g, x) and g.dtype.kind == "f":
+        out = np.empty_like(g)
+        kernels.relu_grad(g.reshape(-1), x.reshape(-1), out.reshape(-1))
+        return out
+    return None

@@ -99,7 +99,7 @@ SIGMOID = Op("sigmoid",
 
 RELU = Op("relu",
           lambda m, x: m.relu(x),
-          (lambda m, g, y, x: m.gate(g, m.step(x)),),      # relu′ = [x > 0]
+          (lambda m, g, y, x: m.relu_grad(g, x),),         # gate(g, step(x)): relu′ = [x > 0]
           ("[u > 0]",))
 
 LEAKY_RELU = Op("leaky_relu",

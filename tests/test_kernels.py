@@ -171,3 +171,43 @@ def test_add_l2_gradient_on_either_path(monkeypatch, compiled_kernels):
     slow = run()
     np.testing.assert_array_equal(fast[0], slow[0])
     assert fast[1] == slow[1]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_grad_selects_like_the_numpy_rule(compiled_kernels, dtype):
+    from autograd.backends import ArrayMath
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((40, 30)).astype(dtype)
+    x[0, :4] = [0.0, -0.0, np.nan, np.inf]
+    g = rng.standard_normal((40, 30)).astype(dtype)
+    g[1, :3] = [np.inf, -np.inf, np.nan]
+    x[1, :3] = [-1.0, 2.0, -3.0]             # inf where flat → 0; −inf passed; nan where flat → 0
+    fast = kernels.relu_grad(g, x)
+    assert fast is not None and fast.dtype == dtype
+    with np.errstate(invalid="ignore"):
+        slow = ArrayMath.gate(g, ArrayMath.step(x))
+    np.testing.assert_array_equal(fast, slow)
+    assert fast[1, 0] == 0 and fast[1, 1] == -np.inf and fast[1, 2] == 0
+    assert not np.signbit(fast[x <= 0]).any()        # +0 where flat (numpy's product: −0)
+    np.testing.assert_array_equal(ArrayMath.relu_grad(g, x), fast)
+
+
+def test_relu_grad_leaves_other_layouts_to_numpy(compiled_kernels):
+    x = np.ones((3, 4), np.float32)
+    assert kernels.relu_grad(np.ones((4, 3), np.float32).T, x) is None     # not contiguous
+    assert kernels.relu_grad(np.ones((3, 4)), x) is None                   # dtypes differ
+    assert kernels.relu_grad(np.ones((3, 4), np.float32), np.ones(4, np.float32)) is None
+
+
+def test_relu_backward_through_a_tensor_on_either_path(monkeypatch, compiled_kernels):
+    from autograd import Tensor
+
+    def run():
+        rng = np.random.default_rng(6)
+        w = Tensor(rng.standard_normal((50, 40)).astype(np.float32), requires_grad=True)
+        ((w * 3.0).relu() * Tensor(rng.standard_normal((50, 40)).astype(np.float32))).sum() \
+            .backward()
+        return w.grad
+    fast = run()
+    monkeypatch.setattr(kernels, "_loaded", False)
+    np.testing.assert_array_equal(fast, run())
