@@ -248,11 +248,11 @@ class ArrayMath:
 
     @staticmethod
     def mT(x):
-        return np.swapaxes(x, -1, -2)
+        return x.swapaxes(-1, -2)       # the method: np.swapaxes adds a wrapper call
 
     @staticmethod
     def ndim(x):
-        return np.ndim(x)
+        return x.ndim if type(x) is np.ndarray else np.ndim(x)
 
     @staticmethod
     def astype(x, dtype):
@@ -264,7 +264,7 @@ class ArrayMath:
 
     @staticmethod
     def shape(x):
-        return np.shape(x)
+        return x.shape if type(x) is np.ndarray else np.shape(x)
 
     @staticmethod
     def const(like, data):

@@ -58,9 +58,12 @@ def unbroadcast(m, g, parent):
     broadcasting is undone): over the leading axes numpy added and the axes of size 1. A
     gradient has its node's dtype (a float32 leaf in a float64 expression gets a float32
     gradient, as in PyTorch)."""
-    if m.dtype(g) != parent.data.dtype:
-        g = m.astype(g, parent.data.dtype)
-    shape = parent.data.shape
+    data = parent.data
+    if type(g) is np.ndarray and g.dtype == data.dtype and g.shape == data.shape:
+        return g                                    # the common case, first
+    if m.dtype(g) != data.dtype:
+        g = m.astype(g, data.dtype)
+    shape = data.shape
     g_shape = g.shape
     if g_shape == shape:
         return g
