@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 
 import numpy as np
 
@@ -34,6 +35,9 @@ def _load():
             _loaded = _compiled
         except ImportError:         # numba not installed: the numpy fallbacks
             pass
+        except Exception as error:  # e.g. no writable folder for numba's cache
+            warnings.warn(f"chainrule's compiled kernels are unavailable ({error}); using "
+                          f"numpy (the same numbers, slower)", RuntimeWarning, stacklevel=3)
     return _loaded
 
 

@@ -211,3 +211,28 @@ def test_relu_backward_through_a_tensor_on_either_path(monkeypatch, compiled_ker
     fast = run()
     monkeypatch.setattr(kernels, "_loaded", False)
     np.testing.assert_array_equal(fast, run())
+
+
+def test_a_numba_that_cannot_start_falls_back_to_numpy_with_a_warning(monkeypatch):
+    """E.g. numba finds no writable folder for its cache: a warning naming the cause, then the
+    numpy path (the same numbers)."""
+    import sys
+
+    import autograd
+
+    class Refuse:
+        def find_spec(self, name, path=None, target=None):
+            if name == "autograd._compiled":
+                raise RuntimeError("cannot cache function: no locator available")
+            return None
+
+    monkeypatch.delitem(sys.modules, "autograd._compiled", raising=False)
+    monkeypatch.delattr(autograd, "_compiled", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [Refuse()] + sys.meta_path)
+    monkeypatch.setattr(kernels, "_loaded", None)
+    with pytest.warns(RuntimeWarning, match="no locator available.*numpy"):
+        assert not kernels.compiled(kernels.LARGE)
+    w, g = np.ones(4, np.float32), np.full(4, 2.0, np.float32)
+    m, v = np.zeros(4, np.float32), np.zeros(4, np.float32)
+    kernels.adam_update(w, g, m, v, 0.9, 0.999, 1e-8, 0.1)
+    np.testing.assert_allclose(w, 1 - 0.1 * 0.2 / (np.sqrt(0.004) + 1e-8), rtol=1e-6)
