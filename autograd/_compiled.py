@@ -32,3 +32,12 @@ def relu_grad(g, x, out):
     for i in range(g.size):
         out[i] = g[i] if x[i] > 0 else 0
 
+
+
+@_jit
+def sgd_update(w, g, v, momentum, lr, nesterov):
+    for i in range(w.size):
+        gi = g[i]
+        vi = v[i] * momentum - gi * lr
+        v[i] = vi
+        w[i] = w[i] + ((vi * momentum - gi * lr) if nesterov else vi)

@@ -99,6 +99,23 @@ def adam_update(w, g, m, v, beta_1, beta_2, epsilon, lr_t, scratch=None, work=No
     w += adam_step_numpy(m, v, g, t1, t2, beta_1, beta_2, epsilon, lr_t)
 
 
+def sgd_update(w, g, v, lr, momentum, nesterov, work=None):
+    """One SGD step in place, scikit-learn's arithmetic in w's dtype, in one compiled pass:
+
+        v ← μ·v − α·g;   w ← w + (μ·v − α·g if nesterov else v).
+
+    Returns False, changing nothing, when the loop does not apply (numba absent or not yet
+    worth importing, or arrays not all C-contiguous of one shape and dtype): the caller's
+    numpy rule then gives these same floats. ``work`` as in `adam_update`."""
+    kernels = _kernels(w.size if work is None else work)
+    if not (kernels and _fusable(w, g, v)):
+        return False
+    t = w.dtype.type
+    kernels.sgd_update(w.reshape(-1), g.reshape(-1), v.reshape(-1), t(momentum), t(lr),
+                       bool(nesterov))
+    return True
+
+
 def adam_step_numpy(m, v, g, t1, t2, beta_1, beta_2, epsilon, lr_t):
     """The numpy fallback of `adam_update` without its last line: m and v updated in place and
     the step −α_t m/(√v + ε) written into t2 (returned), t1 the scratch. scikit-learn's

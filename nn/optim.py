@@ -177,6 +177,20 @@ class SGD(Optimizer):
             raise ValueError(f"power_t must be a finite number >= 0, got {power_t!r}")
         self.power_t = float(power_t)
         self.velocities = [_zeros_like(p) for p in self.params]
+        self._size = sum(p.data.size for p in self.params if isinstance(p.data, np.ndarray))
+
+    def step(self):
+        """One update of every parameter whose ``.grad`` is not None: an array in one fused
+        pass when `autograd.kernels` can (the same floats), else the formula in numpy."""
+        for i, p in enumerate(self.params):
+            g = _gradient(p)
+            if g is None:
+                continue
+            _check_grad_shape(i, p, g)
+            if not (isinstance(p.data, np.ndarray)
+                    and kernels.sgd_update(p.data, g, self.velocities[i], self._lr,
+                                           self.momentum, self.nesterov, work=self._size)):
+                _add_to(p, self._update(i, g))
 
     def _update(self, i, g):
         mu, lr = self.momentum, self._lr

@@ -236,3 +236,38 @@ def test_a_numba_that_cannot_start_falls_back_to_numpy_with_a_warning(monkeypatc
     m, v = np.zeros(4, np.float32), np.zeros(4, np.float32)
     kernels.adam_update(w, g, m, v, 0.9, 0.999, 1e-8, 0.1)
     np.testing.assert_allclose(w, 1 - 0.1 * 0.2 / (np.sqrt(0.004) + 1e-8), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("momentum, nesterov", [(0.0, False), (0.9, False), (0.9, True)])
+def test_sgd_gives_the_same_weights_on_either_path(monkeypatch, compiled_kernels, dtype,
+                                                   momentum, nesterov):
+    from nn.optim import SGD
+
+    def run():
+        rng = np.random.default_rng(7)
+        params = ArrayParameter.wrap([rng.standard_normal((6, 5)).astype(dtype),
+                                      rng.standard_normal(5).astype(dtype)])
+        opt = SGD(params, lr=0.05, momentum=momentum, nesterov=nesterov)
+        for step in range(4):
+            for p in params:
+                p.grad = rng.standard_normal(p.data.shape).astype(dtype)
+            if step == 2:
+                params[1].grad = None
+            opt.step()
+        return [p.data for p in params] + [np.asarray(v) for v in opt.velocities]
+    fast = run()
+    monkeypatch.setattr(kernels, "_loaded", False)
+    for a, b in zip(fast, run()):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+
+
+def test_sgd_with_a_gradient_of_another_dtype_takes_the_numpy_rule(compiled_kernels):
+    from nn.optim import SGD
+    w = ArrayParameter(np.ones(3, np.float32))
+    opt = SGD([w], lr=0.5, momentum=0.5)
+    w.grad = np.full(3, 2.0)                 # float64: numpy's promotion, then cast into w
+    opt.step()
+    np.testing.assert_array_equal(w.data, np.zeros(3, np.float32))
+    assert w.data.dtype == np.float32
