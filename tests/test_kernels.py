@@ -393,3 +393,60 @@ def test_add_scaled_of_mixed_dtypes_is_the_expression_it_replaced(monkeypatch, g
         return out
     for got in _both_paths(monkeypatch, run):
         np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("n_params", [1, 2])
+def test_adam_rounds_a_gradient_to_its_parameters_dtype_on_every_path(monkeypatch, n_params):
+    """A float64 gradient (or a list) for a float32 parameter: rounded to float32 first, as
+    the packed path's copy does — so whether numba was imported earlier in the process (any
+    large work) no longer changes the weights. Was: per-parameter float64 products."""
+    def run(rounded):
+        rng = np.random.default_rng(11)
+        params = ArrayParameter.wrap([rng.standard_normal(7).astype(np.float32)
+                                      for _ in range(n_params)])
+        opt = Adam(params, lr=0.1)
+        for step in range(3):
+            for p in params:
+                g = rng.standard_normal(7) * 1.2345678901
+                p.grad = (g.astype(np.float32) if rounded
+                          else list(g) if step == 1 else g)
+            opt.step()
+        return [p.data for p in params] + list(opt.ms) + list(opt.vs)
+    expected = run(rounded=True)
+    for got in _both_paths(monkeypatch, lambda: run(rounded=False)):
+        for a, b in zip(got, expected):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_a_bad_gradient_leaves_adam_as_it_was_on_either_path(monkeypatch):
+    """Every gradient's shape is checked before anything moves: the compiled path updated the
+    parameters before the bad one, the numpy path had already counted the step."""
+    def run():
+        params = ArrayParameter.wrap([np.ones(3, np.float32), np.ones(2, np.float32)])
+        opt = Adam(params, lr=0.1)
+        params[0].grad, params[1].grad = np.ones(3, np.float32), np.ones(3, np.float32)
+        with pytest.raises(ValueError, match="parameter 1: gradient of shape"):
+            opt.step()
+        return [p.data for p in params] + list(opt.ms) + [opt.t, opt.steps]
+    for got in _both_paths(monkeypatch, run):
+        assert not isinstance(got, Exception), got
+        for a in got[:4]:
+            assert (a == (1 if a is got[0] or a is got[1] else 0)).all()
+        assert got[4:] == [0, [0, 0]]
+
+
+def test_a_read_only_parameter_is_refused_before_adam_changes_anything(monkeypatch):
+    def run():
+        frozen = np.ones(3, np.float32)
+        frozen.flags.writeable = False
+        params = ArrayParameter.wrap([np.ones(2, np.float32), frozen])
+        opt = Adam(params, lr=0.1)
+        for p in params:
+            p.grad = np.ones_like(p.data)
+        with pytest.raises(ValueError, match="parameter 1: its array is read-only"):
+            opt.step()
+        return [params[0].data] + list(opt.ms) + list(opt.vs) + [opt.t, opt.steps]
+    for got in _both_paths(monkeypatch, run):
+        assert not isinstance(got, Exception), got
+        assert (got[0] == 1).all() and all((a == 0).all() for a in got[1:5])
+        assert got[5:] == [0, [0, 0]]
