@@ -3,15 +3,36 @@
 Defined at module level so numba can cache the machine code on disk (``cache=True``): a fresh
 process loads it instead of compiling again. ``error_model='numpy'``: a division by zero gives
 inf or nan as numpy's does, not an exception (and lets the loops vectorise).
+
+A loop reads its inputs while it writes its outputs, element by element, so an input sharing
+memory with an output (a gradient that is a window of Adam's moments, say) is copied first, as
+numpy's ufuncs do: the numbers of separate arrays. Arrays numba cannot write into (read-only
+ones) fail to compile with a `TypingError`, before anything is written.
 """
 import numba
 import numpy as np
+from numba.core.errors import TypingError  # noqa: F401  (kernels catches it)
 
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 
 @_jit
+def _overlap(a, b):
+    """a's and b's bytes intersect (contiguous arrays: [start, start + nbytes))."""
+    a0, b0 = a.ctypes.data, b.ctypes.data
+    return a0 < b0 + b.nbytes and b0 < a0 + a.nbytes
+
+
+@_jit
 def adam_update(w, g, m, v, b1, c1, b2, c2, epsilon, minus_lr_t):
+    if _overlap(g, w) or _overlap(g, m) or _overlap(g, v):
+        _adam_loop(w, g.copy(), m, v, b1, c1, b2, c2, epsilon, minus_lr_t)
+    else:
+        _adam_loop(w, g, m, v, b1, c1, b2, c2, epsilon, minus_lr_t)
+
+
+@_jit
+def _adam_loop(w, g, m, v, b1, c1, b2, c2, epsilon, minus_lr_t):
     for i in range(w.size):
         gi = g[i]
         mi = m[i] * b1 + gi * c1
@@ -23,6 +44,14 @@ def adam_update(w, g, m, v, b1, c1, b2, c2, epsilon, minus_lr_t):
 
 @_jit
 def add_scaled(g, w, factor):
+    if _overlap(g, w):
+        _add_scaled_loop(g, w.copy(), factor)
+    else:
+        _add_scaled_loop(g, w, factor)
+
+
+@_jit
+def _add_scaled_loop(g, w, factor):
     for i in range(g.size):
         g[i] = g[i] + w[i] * factor
 
@@ -33,9 +62,16 @@ def relu_grad(g, x, out):
         out[i] = g[i] if x[i] > 0 else 0
 
 
-
 @_jit
 def sgd_update(w, g, v, momentum, lr, nesterov):
+    if _overlap(g, w) or _overlap(g, v):
+        _sgd_loop(w, g.copy(), v, momentum, lr, nesterov)
+    else:
+        _sgd_loop(w, g, v, momentum, lr, nesterov)
+
+
+@_jit
+def _sgd_loop(w, g, v, momentum, lr, nesterov):
     for i in range(w.size):
         gi = g[i]
         vi = v[i] * momentum - gi * lr

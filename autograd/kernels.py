@@ -8,7 +8,9 @@ makes one pass and keeps every intermediate in a register — the difference bet
 Each kernel computes the same floats as its numpy fallback, bit for bit: the same operations in
 the same order in the array's dtype, every scalar rounded to that dtype first (as numpy does
 with a Python float), and no fused multiply-add (numba contracts nothing unless asked for
-fastmath). ``tests/test_kernels.py`` checks this on both paths.
+fastmath). ``tests/test_kernels.py`` checks this on both paths. Arrays the loops do not take —
+another layout or shape, float16, a non-native byte order, integers — go the numpy way, so
+both paths give the same numbers and the same errors.
 
 Numba is imported on the first call of a kernel over `LARGE` elements or more, not with
 chainrule (its import takes ~0.3 s), and compiled code is cached on disk next to this file (or
@@ -59,17 +61,24 @@ def compiled(size=LARGE):
     return bool(_kernels(size))
 
 
+# The dtypes the loops run on: numba has no float16 on the CPU and reads no non-native byte
+# order ('>f4'), and it would run an integer array's float arithmetic truncated, silently.
+_FLOATS = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
+_ndarray = np.ndarray          # (a global name, not an attribute lookup, on the hot path)
+
+
 def _fusable(w, *others):
-    """w and the others: C-contiguous numpy arrays of one shape and dtype (the loops index the
-    flat buffers, so any other layout, a dtype mix or a broadcast shape takes the numpy path)."""
-    if type(w) is not np.ndarray or not w.flags.c_contiguous:
+    """w and the others: C-contiguous numpy arrays of one shape and one dtype, float32 or
+    float64 in native byte order (the loops index the flat buffers, so any other layout, a
+    dtype mix or a broadcast shape takes the numpy path)."""
+    if type(w) is not _ndarray or not w.flags.c_contiguous:
         return False
     dtype, shape = w.dtype, w.shape
     for a in others:
-        if (type(a) is not np.ndarray or a.dtype != dtype or a.shape != shape
-                or not a.flags.c_contiguous):
+        if (type(a) is not _ndarray or (a.dtype is not dtype and a.dtype != dtype)
+                or a.shape != shape or not a.flags.c_contiguous):
             return False
-    return True
+    return dtype in _FLOATS
 
 
 @functools.lru_cache(maxsize=64)
@@ -84,18 +93,31 @@ def adam_update(w, g, m, v, beta_1, beta_2, epsilon, lr_t, scratch=None, work=No
 
         m ← β₁m + (1−β₁)g,   v ← β₂v + (1−β₂)g²,   w ← w + (−α_t m) / (√v + ε).
 
-    ``w, m, v`` are arrays of one shape and dtype, updated in place; ``g`` has their shape.
-    ``scratch`` (two arrays like w) spares the numpy fallback its temporaries. ``work``: the
-    size of the whole update this is part of (all of an optimiser's parameters; w's size if
-    None), which decides whether numba is worth importing (`LARGE`).
+    ``w, m, v`` are arrays of one shape and dtype, updated in place; ``g`` has their shape and
+    is rounded to their dtype first (a float64 gradient of a float32 w: float32 arithmetic,
+    as `nn.optim.Adam`'s packed copy does). ``scratch`` (two arrays like w) spares the numpy
+    fallback its temporaries. ``work``: the size of the whole update this is part of (all of
+    an optimiser's parameters; w's size if None), which decides whether numba is worth
+    importing (`LARGE`).
     """
     kernels = _kernels(w.size if work is None else work)
-    if kernels and _fusable(w, g, m, v):
+    if kernels and not _fusable(w, g, m, v):
+        g = _rounded(g, w.dtype)
+        kernels = _fusable(w, g, m, v) and kernels
+    if kernels:
         dtype = w.dtype
-        kernels.adam_update(w.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
-                            *_adam_constants(dtype, beta_1, beta_2, epsilon), dtype.type(-lr_t))
-        return
+        try:
+            kernels.adam_update(w.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
+                                *_adam_constants(dtype, beta_1, beta_2, epsilon),
+                                dtype.type(-lr_t))
+            return
+        except kernels.TypingError:         # read-only w, m or v: numpy's error, below
+            pass
+    g = _rounded(g, w.dtype)
     t1, t2 = scratch if scratch is not None else (np.empty_like(w), np.empty_like(w))
+    if (np.may_share_memory(g, m) or np.may_share_memory(g, v)
+            or np.may_share_memory(g, t1) or np.may_share_memory(g, t2)):
+        g = g.copy()        # the passes below write m, v and the scratch while reading g
     w += adam_step_numpy(m, v, g, t1, t2, beta_1, beta_2, epsilon, lr_t)
 
 
@@ -105,15 +127,27 @@ def sgd_update(w, g, v, lr, momentum, nesterov, work=None):
         v ← μ·v − α·g;   w ← w + (μ·v − α·g if nesterov else v).
 
     Returns False, changing nothing, when the loop does not apply (numba absent or not yet
-    worth importing, or arrays not all C-contiguous of one shape and dtype): the caller's
-    numpy rule then gives these same floats. ``work`` as in `adam_update`."""
+    worth importing; arrays not all C-contiguous float32 or float64 of one shape and dtype;
+    a read-only w or v): the caller's numpy rule then gives these same floats, or numpy's
+    error. ``work`` as in `adam_update`."""
     kernels = _kernels(w.size if work is None else work)
     if not (kernels and _fusable(w, g, v)):
         return False
     t = w.dtype.type
-    kernels.sgd_update(w.reshape(-1), g.reshape(-1), v.reshape(-1), t(momentum), t(lr),
-                       bool(nesterov))
+    try:
+        kernels.sgd_update(w.reshape(-1), g.reshape(-1), v.reshape(-1), t(momentum), t(lr),
+                           bool(nesterov))
+    except kernels.TypingError:             # read-only w or v
+        return False
     return True
+
+
+def _rounded(g, dtype):
+    """g as an array of ``dtype`` (itself if it is one already): numpy's same-kind cast, as
+    ``np.copyto`` rounds a gradient into Adam's packed buffer."""
+    if type(g) is np.ndarray and g.dtype == dtype:
+        return g
+    return np.asarray(g).astype(dtype, casting="same_kind")
 
 
 def adam_step_numpy(m, v, g, t1, t2, beta_1, beta_2, epsilon, lr_t):
@@ -136,13 +170,17 @@ def adam_step_numpy(m, v, g, t1, t2, beta_1, beta_2, epsilon, lr_t):
 
 
 def add_scaled(g, w, factor):
-    """g ← g + w·factor in place (g and w of one shape and dtype), ``factor`` rounded to their
-    dtype: the floats of ``g += w * factor`` without the temporary."""
+    """g ← g + w·factor in place (g an array; w of g's shape), ``factor`` rounded to w's
+    dtype: the floats of ``g += w * factor`` without the temporary (w·factor in w's dtype,
+    then added into g's, also when the two differ)."""
     kernels = _kernels(g.size)
     if kernels and _fusable(g, w):
-        kernels.add_scaled(g.reshape(-1), w.reshape(-1), g.dtype.type(factor))
-        return
-    g += w * np.asarray(factor, dtype=g.dtype)
+        try:
+            kernels.add_scaled(g.reshape(-1), w.reshape(-1), g.dtype.type(factor))
+            return
+        except kernels.TypingError:         # a read-only g: numpy's error, below
+            pass
+    g += w * np.asarray(factor, dtype=w.dtype)
 
 
 def relu_grad(g, x):
@@ -152,7 +190,7 @@ def relu_grad(g, x):
     selection when g holds an inf or nan, gives the same numbers (its masked entries are −0
     for negative g where the loop writes +0, which compare equal)."""
     kernels = _kernels(g.size) if type(g) is np.ndarray else False
-    if kernels and _fusable(g, x) and g.dtype.kind == "f":
+    if kernels and _fusable(g, x):
         out = np.empty_like(g)
         kernels.relu_grad(g.reshape(-1), x.reshape(-1), out.reshape(-1))
         return out

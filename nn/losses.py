@@ -207,6 +207,8 @@ def add_l2_gradient(weights, lam, convention="ufldl", n_train=None, batch=None):
         decay = np.asarray(c, dtype=W.data.dtype) * 2
         if W.grad is None:
             W.grad = W.data * decay
-        else:
+        elif type(W.grad) is np.ndarray:
             kernels.add_scaled(W.grad, W.data, decay)      # W.grad += W·decay, one pass
+        else:           # a number (a 0-d leaf's accumulated gradient): nothing to write into
+            W.grad = W.grad + W.data * decay
     return total * np.asarray(c, dtype=total.dtype)

@@ -84,6 +84,15 @@ def _check_grad_shape(i, p, g):
                          f"shape {p.data.shape}")
 
 
+def _check_writeable(i, p):
+    """An array parameter is updated in place: a read-only one (np.broadcast_to's view, a
+    read-only memory map) is refused before anything changes."""
+    data = p.data
+    if type(data) is np.ndarray and not data.flags.writeable:
+        raise ValueError(f"parameter {i}: its array is read-only, so it cannot be updated in "
+                         f"place (give the optimiser a writeable copy)")
+
+
 def _zeros_like(p):
     return 0.0 if isinstance(p.data, float) else np.zeros_like(p.data)
 
@@ -241,7 +250,10 @@ class Adam(Optimizer):
     the whole buffer, not once per parameter — the same floats (the same operations in the
     same order, scikit-learn's, element by element), half the numpy calls for two layers.
     When `autograd.kernels` runs compiled (numba installed) each parameter's update is instead
-    one fused pass over w, g, m and v — again the same floats, ~4× less memory traffic.
+    one fused pass over w, g, m and v — again the same floats, ~4× less memory traffic. On
+    every path a gradient is first rounded to its parameter's dtype (a float64 gradient of a
+    float32 parameter: float32 arithmetic), and every gradient's shape is checked before any
+    parameter moves.
 
     t counts steps; a parameter skipped (``.grad`` None) does not advance its own count
     (``steps[i]``), so its bias correction after it is unfrozen is that of its own first
@@ -264,6 +276,9 @@ class Adam(Optimizer):
         by_dtype = {}
         for i, p in enumerate(self.params):
             if isinstance(p.data, np.ndarray):
+                if p.data.dtype.kind in "biu":      # m/(√v + ε) has no integer rounding
+                    raise TypeError(f"Adam updates floating-point parameters; parameter {i} "
+                                    f"holds {p.data.dtype} (convert it with .astype(float))")
                 by_dtype.setdefault(p.data.dtype, []).append(i)
         for dtype, indices in by_dtype.items():
             self._groups.append(_Packed([self.params[i].data.shape for i in indices], dtype,
@@ -288,22 +303,30 @@ class Adam(Optimizer):
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        if "_size" not in state:        # pickled before the compiled kernels (no _size yet)
+            self._size = sum(p.data.size for p in self.params
+                             if isinstance(p.data, np.ndarray))
         self._link_views()
 
     def _bias_corrected_lr(self, t):
         return self._lr * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
 
     def step(self):
+        params = self.params
+        grads = [_gradient(p) for p in params]
+        for i, g in enumerate(grads):   # all checked first: a bad one leaves every one as it was
+            if g is not None:
+                _check_grad_shape(i, params[i], g)
+                _check_writeable(i, params[i])
         self.t += 1
         self.lr_t = self._bias_corrected_lr(self.t)
         # compiled kernels update each parameter in one pass: packing would only add copies
-        done = () if kernels.compiled(self._size) else self._packed_steps()
+        done = () if kernels.compiled(self._size) else self._packed_steps(grads)
         steps, b1, b2, epsilon = self.steps, self.beta_1, self.beta_2, self.epsilon
-        for i, p in enumerate(self.params):
-            g = _gradient(p)
+        for i, p in enumerate(params):
+            g = grads[i]
             if g is None or i in done:
                 continue
-            _check_grad_shape(i, p, g)
             steps[i] += 1
             lr_t = self.lr_t if steps[i] == self.t else self._bias_corrected_lr(steps[i])
             if isinstance(p.data, np.ndarray):
@@ -312,31 +335,31 @@ class Adam(Optimizer):
             else:
                 _add_to(p, self._update(i, g, lr_t))
 
-    def _packed_steps(self):
+    def _packed_steps(self, grads):
         """The numpy path's packed updates: each group whose parameters all have a gradient
         and have never been skipped, at once over its flat buffers. Returns their indices."""
-        params, steps, done = self.params, self.steps, set()
+        steps, done = self.steps, set()
         for group in self._groups:
-            grads = [_gradient(params[i]) for i in group.indices]
-            if any(g is None for g in grads) or any(steps[i] != self.t - 1
-                                                    for i in group.indices):
+            mine = [grads[i] for i in group.indices]
+            if any(g is None for g in mine) or any(steps[i] != self.t - 1
+                                                   for i in group.indices):
                 continue        # skipped now or before: one parameter at a time
-            self._packed_step(group, grads)
+            self._packed_step(group, mine)
             for i in group.indices:
                 steps[i] = self.t
             done.update(group.indices)
         return done
 
     def _packed_step(self, group, grads):
-        """The update of every parameter of the group at once, over the flat buffers."""
+        """The update of every parameter of the group at once, over the flat buffers. Each
+        gradient is first rounded to the group's dtype (copied into t2), unless a lone one
+        already has it and shares no memory with the buffers the update writes."""
         b1, b2 = self.beta_1, self.beta_2
         m, v, t1, t2 = group.m, group.v, group.t1, group.t2
-        for i, grad in zip(group.indices, grads):
-            if np.shape(grad) != self.params[i].data.shape:  # (copyto would broadcast it)
-                raise ValueError(f"parameter {i}: gradient of shape {np.shape(grad)} for a "
-                                 f"parameter of shape {self.params[i].data.shape}")
-        if len(grads) == 1:
-            g = grads[0].reshape(-1)
+        g = grads[0] if len(grads) == 1 else None
+        if (type(g) is np.ndarray and g.dtype == m.dtype and not np.may_share_memory(g, m)
+                and not np.may_share_memory(g, v) and not np.may_share_memory(g, t1)):
+            g = g.reshape(-1)
         else:
             for view, grad in zip(group.t2_views, grads):
                 np.copyto(view, grad)

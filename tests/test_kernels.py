@@ -271,3 +271,247 @@ def test_sgd_with_a_gradient_of_another_dtype_takes_the_numpy_rule(compiled_kern
     opt.step()
     np.testing.assert_array_equal(w.data, np.zeros(3, np.float32))
     assert w.data.dtype == np.float32
+
+
+def _both_paths(monkeypatch, run):
+    """run() on the compiled path, then on the numpy path: its two results (or exceptions)."""
+    from autograd import _compiled
+    results = []
+    for loaded in (_compiled, False):
+        monkeypatch.setattr(kernels, "_loaded", loaded)
+        try:
+            results.append(run())
+        except Exception as error:        # noqa: BLE001  (compared below)
+            results.append(error)
+    return results
+
+
+@pytest.mark.parametrize("dtype", [np.float16, ">f4", ">f8"])
+def test_dtypes_numba_cannot_run_take_the_numpy_path(monkeypatch, dtype):
+    """float16 (numba has none on the CPU) and non-native byte order ('>f4', as read from a
+    big-endian file): the numpy fallbacks' numbers, not a NotImplementedError or TypingError."""
+    dtype = np.dtype(dtype)
+    rng = np.random.default_rng(7)
+    w, g = (rng.standard_normal(64).astype(dtype) for _ in range(2))
+
+    def adam():
+        arrays = [w.copy(), np.zeros_like(w), np.zeros_like(w)]
+        kernels.adam_update(arrays[0], g, arrays[1], arrays[2], 0.9, 0.999, 1e-3, 1e-2)
+        return arrays
+
+    def l2():
+        out = g.copy()
+        kernels.add_scaled(out, w, 0.25)
+        return [out]
+
+    def relu():
+        from autograd.backends import ArrayMath
+        return [ArrayMath.relu_grad(g, w)]
+
+    for run in (adam, l2, relu):
+        fast, slow = _both_paths(monkeypatch, run)
+        assert not isinstance(fast, Exception), fast
+        for a, b in zip(fast, slow):
+            assert a.dtype.type is dtype.type      # (numpy's relu rule answers in native order)
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, ">f4"])
+def test_relu_backward_of_float16_and_big_endian_tensors_runs_compiled_or_not(monkeypatch,
+                                                                            dtype):
+    from autograd import Tensor
+
+    def run():
+        x = Tensor(np.linspace(-1, 1, 40).astype(dtype), requires_grad=True)
+        (x.relu() * 2.0).sum().backward()
+        return x.grad
+    fast, slow = _both_paths(monkeypatch, run)
+    assert not isinstance(fast, Exception), fast
+    np.testing.assert_array_equal(fast, slow)
+
+
+def test_integer_arrays_are_not_run_through_the_float_loops(monkeypatch):
+    """The compiled loop would round β₁ to the integer 0 and store −2⁶³ into w without a word;
+    the numpy path's error (an integer array cannot hold Adam's floats) on both paths."""
+    def run():
+        w = np.arange(6)
+        kernels.adam_update(w, np.ones(6, np.int64), np.zeros(6, np.int64),
+                            np.zeros(6, np.int64), 0.9, 0.999, 1e-8, 0.01)
+        return w
+    fast, slow = _both_paths(monkeypatch, run)
+    assert isinstance(slow, TypeError)
+    assert type(fast) is type(slow) and str(fast) == str(slow)
+
+
+def test_read_only_outputs_give_numpys_error_on_either_path(monkeypatch):
+    """A read-only w, m, v (Adam) or g (L2) is numpy's ValueError, not numba's TypingError;
+    a read-only input is only read, so it works and gives the same numbers."""
+    rng = np.random.default_rng(8)
+    base = [rng.standard_normal(50).astype(np.float32) for _ in range(4)]
+
+    def adam(read_only):
+        w, g, m, v = (a.copy() for a in base)
+        v = np.abs(v)
+        (w, g, m, v)[read_only].flags.writeable = False
+        kernels.adam_update(w, g, m, v, 0.9, 0.999, 1e-8, 1e-2)
+        return w, m, v
+
+    for read_only in (0, 2, 3):
+        fast, slow = _both_paths(monkeypatch, lambda r=read_only: adam(r))
+        assert isinstance(fast, ValueError) and isinstance(slow, ValueError)
+        assert "read-only" in str(fast) and "read-only" in str(slow)
+    fast, slow = _both_paths(monkeypatch, lambda: adam(1))          # g: read, never written
+    for a, b in zip(fast, slow):
+        np.testing.assert_array_equal(a, b)
+
+    def l2():
+        g = base[0].copy()
+        g.flags.writeable = False
+        kernels.add_scaled(g, base[1], 0.5)
+    fast, slow = _both_paths(monkeypatch, l2)
+    assert isinstance(fast, ValueError) and "read-only" in str(fast)
+    assert type(fast) is type(slow) and str(fast) == str(slow)
+
+
+@pytest.mark.parametrize("alias", ["m", "v", "w", "m shifted", "scratch"])
+def test_a_gradient_sharing_memory_with_the_state_gives_the_numbers_of_a_copy(monkeypatch,
+                                                                            alias):
+    """Both paths read g while they write w, m, v (and the numpy path its scratch): g that is
+    one of them, or a window of the same buffer, is read as it was when the step began."""
+    rng = np.random.default_rng(9)
+    start = rng.standard_normal(4 * 33).astype(np.float32)
+
+    def run(copy_g):
+        buf = start.copy()
+        w, m, v = buf[:32], buf[33:65], np.abs(buf[66:98])
+        buf[66:98] = v
+        v = buf[66:98]
+        scratch = (buf[99:131], np.empty(32, np.float32))
+        g = {"m": m, "v": v, "w": w, "m shifted": buf[34:66], "scratch": scratch[0]}[alias]
+        kernels.adam_update(w, g.copy() if copy_g else g, m, v, 0.9, 0.999, 1e-8, 1e-2,
+                            scratch)
+        return [w.copy(), m.copy(), v.copy()]
+
+    expected = _both_paths(monkeypatch, lambda: run(True))[1]
+    for got in _both_paths(monkeypatch, lambda: run(False)):
+        for a, b in zip(got, expected):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_add_scaled_with_w_a_window_of_g_reads_w_as_it_was(monkeypatch):
+    def run():
+        buf = np.linspace(0.1, 1.0, 41).astype(np.float32)
+        kernels.add_scaled(buf[1:], buf[:-1], 0.5)      # g[i] += w[i]·½ with w[i] = g[i − 1]
+        return buf
+    expected = np.linspace(0.1, 1.0, 41).astype(np.float32)
+    expected[1:] += expected[:-1] * np.float32(0.5)
+    for got in _both_paths(monkeypatch, run):
+        np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("g_dtype, w_dtype", [(np.float64, np.float32),
+                                              (np.float32, np.float64)])
+def test_add_scaled_of_mixed_dtypes_is_the_expression_it_replaced(monkeypatch, g_dtype,
+                                                                   w_dtype):
+    """add_l2_gradient's W.grad += W·decay, decay in W's dtype: W·decay is rounded in W's
+    dtype, as before the kernel (not in W.grad's)."""
+    rng = np.random.default_rng(10)
+    g = rng.standard_normal(1000).astype(g_dtype)
+    w = rng.standard_normal(1000).astype(w_dtype)
+    decay = np.asarray(1e-4 / 3, dtype=w_dtype) * 2
+    expected = g.copy()
+    expected += w * decay
+
+    def run():
+        out = g.copy()
+        kernels.add_scaled(out, w, decay)
+        return out
+    for got in _both_paths(monkeypatch, run):
+        np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("n_params", [1, 2])
+def test_adam_rounds_a_gradient_to_its_parameters_dtype_on_every_path(monkeypatch, n_params):
+    """A float64 gradient (or a list) for a float32 parameter: rounded to float32 first, as
+    the packed path's copy does — so whether numba was imported earlier in the process (any
+    large work) no longer changes the weights. Was: per-parameter float64 products."""
+    def run(rounded):
+        rng = np.random.default_rng(11)
+        params = ArrayParameter.wrap([rng.standard_normal(7).astype(np.float32)
+                                      for _ in range(n_params)])
+        opt = Adam(params, lr=0.1)
+        for step in range(3):
+            for p in params:
+                g = rng.standard_normal(7) * 1.2345678901
+                p.grad = (g.astype(np.float32) if rounded
+                          else list(g) if step == 1 else g)
+            opt.step()
+        return [p.data for p in params] + list(opt.ms) + list(opt.vs)
+    expected = run(rounded=True)
+    for got in _both_paths(monkeypatch, lambda: run(rounded=False)):
+        for a, b in zip(got, expected):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_a_bad_gradient_leaves_adam_as_it_was_on_either_path(monkeypatch):
+    """Every gradient's shape is checked before anything moves: the compiled path updated the
+    parameters before the bad one, the numpy path had already counted the step."""
+    def run():
+        params = ArrayParameter.wrap([np.ones(3, np.float32), np.ones(2, np.float32)])
+        opt = Adam(params, lr=0.1)
+        params[0].grad, params[1].grad = np.ones(3, np.float32), np.ones(3, np.float32)
+        with pytest.raises(ValueError, match="parameter 1: gradient of shape"):
+            opt.step()
+        return [p.data for p in params] + list(opt.ms) + [opt.t, opt.steps]
+    for got in _both_paths(monkeypatch, run):
+        assert not isinstance(got, Exception), got
+        for a in got[:4]:
+            assert (a == (1 if a is got[0] or a is got[1] else 0)).all()
+        assert got[4:] == [0, [0, 0]]
+
+
+def test_a_read_only_parameter_is_refused_before_adam_changes_anything(monkeypatch):
+    def run():
+        frozen = np.ones(3, np.float32)
+        frozen.flags.writeable = False
+        params = ArrayParameter.wrap([np.ones(2, np.float32), frozen])
+        opt = Adam(params, lr=0.1)
+        for p in params:
+            p.grad = np.ones_like(p.data)
+        with pytest.raises(ValueError, match="parameter 1: its array is read-only"):
+            opt.step()
+        return [params[0].data] + list(opt.ms) + list(opt.vs) + [opt.t, opt.steps]
+    for got in _both_paths(monkeypatch, run):
+        assert not isinstance(got, Exception), got
+        assert (got[0] == 1).all() and all((a == 0).all() for a in got[1:5])
+        assert got[5:] == [0, [0, 0]]
+
+
+def test_sgd_on_a_read_only_parameter_is_numpys_error_and_changes_nothing(compiled_kernels):
+    from nn.optim import SGD
+    data = np.ones(4, np.float32)
+    data.setflags(write=False)
+    w = ArrayParameter(data)
+    opt = SGD([w], lr=0.1, momentum=0.9)
+    w.grad = np.ones(4, np.float32)
+    with pytest.raises(ValueError, match="read-only"):
+        opt.step()
+    np.testing.assert_array_equal(w.data, 1.0)
+
+
+def test_sgd_with_a_gradient_overlapping_its_velocity_reads_a_copy(monkeypatch,
+                                                                   compiled_kernels):
+    from nn.optim import SGD
+
+    def run():
+        w = ArrayParameter(np.arange(6, dtype=np.float64))
+        opt = SGD([w], lr=0.5, momentum=0.9)
+        w.grad = np.ones(6)
+        opt.step()
+        w.grad = opt.velocities[0]          # the gradient is the velocity buffer itself
+        opt.step()
+        return w.data.copy(), np.array(opt.velocities[0])
+    fast = run()
+    monkeypatch.setattr(kernels, "_loaded", False)
+    for a, b in zip(fast, run()):
+        np.testing.assert_array_equal(a, b)

@@ -131,3 +131,13 @@ def test_costs_of_an_empty_batch_are_nan_not_a_crash():
     out = t.log_softmax()
     out.sum().backward()
     assert out.data.shape == t.grad.shape == (3, 0)
+
+
+def test_add_l2_gradient_adds_to_a_0d_weights_accumulated_gradient():
+    """Two backward passes leave a 0-d leaf's .grad a numpy scalar (0-d + 0-d is a scalar in
+    numpy): the decay is added to it, not to a temporary that is dropped."""
+    W = Tensor(np.float32(2.0), requires_grad=True)
+    (W * 3.0).backward()
+    (W * 3.0).backward()
+    losses.add_l2_gradient([W], 0.5, "sklearn", batch=1)      # c = ½/(2·1): 2c·W = 1
+    assert float(W.grad) == 7.0

@@ -288,3 +288,29 @@ def test_a_value_without_a_gradient_is_skipped_like_a_none_grad(make):
     before = p.data
     opt.step()
     assert p.data == before
+
+
+def test_adam_refuses_integer_parameters():
+    # the numpy path failed at the first step (after counting it), the compiled one wrote −2⁶³
+    with pytest.raises(TypeError, match="parameter 1 holds int64"):
+        Adam([ArrayParameter(np.zeros(2)), ArrayParameter(np.arange(3))])
+
+
+def test_an_adam_pickled_before_the_compiled_kernels_trains_on():
+    """Estimators are pickled with their Adam; one saved before Adam had ``_size`` (the work
+    that decides whether numba is imported) steps after loading instead of AttributeError."""
+    import pickle
+    params = _params()
+    opt = Adam(params, lr=0.01)
+    for p, g in zip(params, _grads()[0]):
+        p.grad = g
+    opt.step()
+    new = pickle.loads(pickle.dumps(opt))
+    del opt._size                                  # the state an older version pickled
+    old = pickle.loads(pickle.dumps(opt))
+    for optimizer in (new, old):
+        for p, g in zip(optimizer.params, _grads()[1]):
+            p.grad = g
+        optimizer.step()
+    for p, q in zip(new.params, old.params):
+        np.testing.assert_array_equal(p.data, q.data)
