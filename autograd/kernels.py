@@ -14,8 +14,8 @@ both paths give the same numbers and the same errors.
 
 Numba is imported on the first call of a kernel over `LARGE` elements or more, not with
 chainrule (its import takes ~0.3 s), and compiled code is cached on disk next to this file (or
-in numba's user cache). Set the
-environment variable ``CHAINRULE_KERNELS=numpy`` to use the numpy fallbacks.
+in numba's user cache). Set the environment variable ``CHAINRULE_KERNELS=numpy`` to use the
+numpy fallbacks.
 """
 from __future__ import annotations
 
@@ -59,6 +59,11 @@ def _kernels(size):
 def compiled(size=LARGE):
     """True when work over ``size`` elements runs compiled (numba), False when numpy does."""
     return bool(_kernels(size))
+
+
+def in_use():
+    """True once the compiled loops are loaded (some work was large enough), so running."""
+    return bool(_loaded)
 
 
 # The dtypes the loops run on: numba has no float16 on the CPU and reads no non-native byte

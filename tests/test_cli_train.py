@@ -282,3 +282,18 @@ def test_batch_size_outside_mini_batch_mode_is_an_error(capsys, tmp_path):
                                "stochastic", "--batch-size", "50", "--out", tmp_path / "o")
     assert status == 2 and "--batch-size applies to --batch-mode mini-batch only" in err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("loaded", [False, True])
+def test_train_says_when_the_updates_ran_compiled(monkeypatch, capsys, tmp_path, loaded):
+    from autograd import kernels
+    if loaded:
+        pytest.importorskip("numba")
+        from autograd import _compiled
+        monkeypatch.setattr(kernels, "_loaded", _compiled)
+    else:
+        monkeypatch.setattr(kernels, "_loaded", False)
+    status, out, _ = run_cli(capsys, "train", "--dataset", "digits", "--epochs", "1",
+                             "--no-progress", "--out", tmp_path)
+    assert status == 0
+    assert ("fused numba loops for the update, L2 and relu′" in out) == loaded
