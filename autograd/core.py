@@ -414,7 +414,11 @@ def _backprop(root, seed, create_graph, store=False, keep=(), observe=None):
                     if own is not None:
                         g = own(g)
                     previous = node._grad
-                    node._grad = g if previous is None else previous + g
+                    if previous is None:
+                        node._grad = g
+                    else:       # (a 0-d array's sum is a numpy scalar: own makes it an array)
+                        total = previous + g
+                        node._grad = total if own is None else own(total)
             if node not in keep:
                 del grads[node]
             if not parents:

@@ -1016,3 +1016,14 @@ def test_std_of_a_constant_feature_has_a_zero_gradient():
     np.testing.assert_array_equal(t.grad, np.zeros((2, 3)))
     with np.errstate(divide="ignore"):
         assert np.all(np.isinf(Tensor(np.ones((2, 3)) * [1, 2, 3]).var(axis=1, ddof=3).data))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_0d_leafs_gradient_stays_an_array_when_passes_accumulate(dtype):
+    x = Tensor(np.array(2.0, dtype=dtype), requires_grad=True)
+    (x * x).backward()
+    (x * 3.0).backward()                  # accumulated across passes: 4 + 3
+    assert type(x.grad) is np.ndarray and x.grad.shape == () and x.grad.dtype == dtype
+    assert x.grad == 7.0
+    x.grad[...] = 0.0                     # writable in place, as after one pass
+    assert x.grad == 0.0
