@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import threading
 import time
+import traceback
 
 FORMATS = ("svg", "png", "pdf")
 WASM_FORMATS = ("svg",)
@@ -182,6 +183,11 @@ def _run_wasm(source, fmt, timeout):
         try:
             outcome["data"] = graphviz.render(store, source, fmt)
         except BaseException as exc:             # handed to the waiting thread
+            # The error's traceback keeps its frames: without their variables (and the store
+            # here), a kept error (sys.last_value in a REPL or notebook) does not keep the
+            # instance, and the memory its layout grew, alive.
+            del store
+            traceback.clear_frames(exc.__traceback__)
             outcome["error"] = exc
 
     # The render runs in a worker thread, which wasm holds until it returns (wasmtime drops the

@@ -264,3 +264,20 @@ def test_ctrl_c_stops_a_wasm_render(no_dot, how):
         signal.signal(signal.SIGINT, previous)
     assert wasm_workers() == []
     assert set(LABELS) <= set(svg_texts(to_svg(DOT)))
+
+
+def wasm_stores():
+    import gc
+    import wasmtime
+    gc.collect()
+    return [o for o in gc.get_objects() if isinstance(o, wasmtime.Store)]
+
+
+@pytest.mark.parametrize("source, timeout", [(slow_dot(), 0.3), ("digraph { a -> ", 60)])
+def test_a_kept_wasm_error_does_not_keep_the_instance_alive(no_dot, source, timeout):
+    """The error (held on to as sys.last_value in a REPL or notebook) carries no store, and
+    so not the memory that the stopped or failed layout grew."""
+    to_svg(DOT)
+    with pytest.raises(RenderError) as kept:
+        to_svg(source, timeout=timeout)
+    assert wasm_stores() == [], kept.value
