@@ -177,6 +177,7 @@ class MLP(Module):
         for l, layer in enumerate(self.layers):
             shapes[f"layers.{l}.W"] = (layer.n_in, layer.n_out)
             shapes[f"layers.{l}.b"] = (layer.n_out,)
+        state = self._arrays_from_numbers(state)
         _check_state(shapes, state, prefix)
         arrays = {}
         for name in shapes:
@@ -194,6 +195,20 @@ class MLP(Module):
                         w.data = float(W[i, j])
                     n.b.data = float(b[j])
         return apply
+
+    def _arrays_from_numbers(self, state):
+        """``state`` with one key per number (``layers.0.W.i.j``, ``layers.0.b.j``: the names
+        of `named_parameters`, as a `Module` holding this network saved it before it kept its
+        own state) made into this state_dict's arrays; any other state as it is."""
+        numbers = [name for name, _ in self.named_parameters()]
+        if not hasattr(state, "keys") or set(state.keys()) != set(numbers):
+            return state
+        arrays = {}
+        for l, layer in enumerate(self.layers):
+            arrays[f"layers.{l}.W"] = [[state[f"layers.{l}.W.{i}.{j}"] for j in range(layer.n_out)]
+                                       for i in range(layer.n_in)]
+            arrays[f"layers.{l}.b"] = [state[f"layers.{l}.b.{j}"] for j in range(layer.n_out)]
+        return arrays
 
     def __repr__(self):
         inner = ", ".join(repr(layer) for layer in self.layers)

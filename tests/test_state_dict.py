@@ -6,7 +6,7 @@ import pytest
 
 import nn
 from autograd import Tensor
-from nn.module import Module, load_arrays, save_arrays
+from nn.module import ModelFileError, Module, load_arrays, save_arrays
 
 
 class Holder(Module):
@@ -240,3 +240,20 @@ def test_a_checkpoint_of_a_value_network_loads_into_a_holder_under_its_name(tmp_
                             "head.W": holder.head.W.data, "head.b": holder.head.b.data})
     _assert_same_state({k[4:]: v for k, v in holder.state_dict().items()
                         if k.startswith("net.")}, net.state_dict())
+
+
+def test_a_holder_file_written_before_nesting_still_loads(tmp_path):
+    # before, a nested ValueMLP was saved as its parameters, one key per number under the
+    # names of named_parameters (net.layers.0.W.i.j, net.layers.0.b.j)
+    model = Holder(nn.ValueMLP(3, [4, 2], seed=1), seed=1)
+    np.savez(tmp_path / "old.npz",
+             **{name: np.array(p.data) for name, p in model.named_parameters()})
+    fresh = Holder(nn.ValueMLP(3, [4, 2], seed=2), seed=2)
+    _assert_same_state(fresh.load(tmp_path / "old.npz").state_dict(), model.state_dict())
+    # a bad number in such a file is named, and changes nothing
+    old = load_arrays(tmp_path / "old.npz")
+    old["net.layers.1.W.3.1"] = np.array("x")
+    before = _snapshot(fresh)
+    with pytest.raises(ModelFileError, match=r"net\.layers\.1\.W"):
+        fresh.load_state_dict(old)
+    _assert_unchanged(fresh, before)
