@@ -543,8 +543,18 @@ class _Digraph(graphviz.Digraph):
     running ``dot``."""
 
     def _repr_image_svg_xml(self):
-        from .render import to_svg
-        return to_svg(self.source)
+        from .render import DISPLAY_TIMEOUT, to_svg
+        return to_svg(self.source, timeout=DISPLAY_TIMEOUT)
+
+    def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
+        # graphviz's bundle has only the picture, so a graph that cannot be rendered (too big
+        # for the display's time limit, no renderer) would show a traceback: show why instead
+        from .render import RenderError, display_text
+        try:
+            return super()._repr_mimebundle_(include, exclude, **kwargs)
+        except RenderError as error:
+            return {"text/plain": display_text(f"<graph of {self.source.count('->')} edges>",
+                                               str(error))}
 
 
 def draw_to_file(root, path, format=None, renderer=None, **kw):

