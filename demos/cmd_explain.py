@@ -35,6 +35,8 @@ def add_parser(subparsers):
                    help="picture layout: left to right (default) or top to bottom")
     p.add_argument("--max-steps", type=int, default=200, metavar="N",
                    help="print at most N backward steps (default 200)")
+    p.add_argument("--timeout", type=_seconds, default=60.0, metavar="SECONDS",
+                   help="stop drawing the picture after SECONDS (default 60; 0: no limit)")
     p.set_defaults(run=run)
 
 
@@ -49,16 +51,30 @@ def build(expression, inputs):
         raise UserError(str(error)) from None
 
 
-def render_picture(dot, path, shown=None):
-    """Render a graphviz.Digraph to ``path``; a failure becomes a one-line UserError naming
-    ``shown`` (the file the user asked for, when ``path`` is its staging name)."""
+def _seconds(text):
+    """--timeout: a number of seconds ≥ 0; 0 means no limit (None)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value or None
+
+
+def render_picture(dot, path, shown=None, timeout=60.0, timeout_option=None):
+    """Render a graphviz.Digraph to ``path`` (stopped after ``timeout`` seconds; None: no
+    limit); a failure becomes a one-line UserError naming ``shown`` (the file the user asked
+    for, when ``path`` is its staging name), and for a render stopped at the limit the
+    command's ``timeout_option`` that changes it."""
     from autograd.render import RenderError, render
     directory = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(directory, exist_ok=True)
-        return render(dot, path)
+        return render(dot, path, timeout=timeout)
     except (RenderError, ValueError) as error:
-        raise UserError(f"cannot write {shown or path}: {error}") from None
+        hint = f" ({timeout_option})" if timeout_option and "within" in str(error) else ""
+        raise UserError(f"cannot write {shown or path}: {error}{hint}") from None
     except OSError as error:                # the reason, not the temporary file's name
         raise UserError(f"cannot write {shown or path}: {error.strerror or error}") from None
 
@@ -111,6 +127,7 @@ def run(args):
     text = explain(root, format=args.format, max_steps=args.max_steps)
     print(text.replace("raise max_steps", "raise --max-steps"), end="")
     if dot is not None:
-        path = render_picture(dot, args.output)
+        path = render_picture(dot, args.output, timeout=args.timeout,
+                              timeout_option="--timeout SECONDS; 0 for no limit")
         print(f"\nwrote {path}")
     return 0

@@ -154,3 +154,32 @@ def test_a_format_no_renderer_can_make_is_refused_before_printing(chainrule, mon
     monkeypatch.setattr(rd, "find_dot", lambda: None)
     status, out, err = chainrule("explain", "x*2", "x=1", "-o", str(tmp_path / "g.png"))
     assert status == 2 and out == "" and "apt-get install graphviz" in err
+
+
+def test_explain_timeout_reaches_the_renderer_and_its_error_names_the_option(chainrule,
+                                                                            tmp_path,
+                                                                            monkeypatch):
+    seen = []
+
+    def slow(dot, path, format=None, renderer=None, timeout=None):
+        seen.append(timeout)
+        raise rd.RenderError(f"dot did not finish the SVG within {timeout:g} s")
+    monkeypatch.setattr(rd, "render", slow)
+    out = tmp_path / "g.svg"
+    status, text, err = chainrule("explain", "x*y", "x=1", "y=2", "-o", str(out),
+                                  "--timeout", "0.25")
+    assert status == 2 and seen == [0.25]
+    assert err.strip().endswith("within 0.25 s (--timeout SECONDS; 0 for no limit)")
+    assert not out.exists()
+
+    monkeypatch.setattr(rd, "render", lambda dot, path, format=None, renderer=None,
+                        timeout=None: seen.append(timeout) or str(path))
+    status, _, err = chainrule("explain", "x*y", "x=1", "y=2", "-o", str(out), "--timeout", "0")
+    assert status == 0, err
+    assert seen[-1] is None                 # 0: no limit
+
+
+@pytest.mark.parametrize("bad", ["-1", "abc", "inf", "nan"])
+def test_explain_refuses_a_bad_timeout(chainrule, bad):
+    status, _, err = chainrule("explain", "x*y", "x=1", "y=2", "--timeout", bad)
+    assert status == 2 and "--timeout" in err
