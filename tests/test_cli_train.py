@@ -288,7 +288,6 @@ def test_batch_size_outside_mini_batch_mode_is_an_error(capsys, tmp_path):
 def test_train_says_when_the_updates_ran_compiled(monkeypatch, capsys, tmp_path, loaded):
     from autograd import kernels
     if loaded:
-        pytest.importorskip("numba")
         from autograd import _compiled
         monkeypatch.setattr(kernels, "_loaded", _compiled)
     else:

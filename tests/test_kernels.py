@@ -11,7 +11,7 @@ from nn import losses
 from nn.optim import Adam, ArrayParameter
 from nn.train import fit
 
-numba = pytest.importorskip("numba", reason="the compiled path needs numba (install_requires)")
+import numba  # noqa: E402,F401  (install_requires: the compiled path is tested, never skipped)
 
 
 @pytest.fixture
