@@ -24,19 +24,21 @@ def _overlap(a, b):
 
 
 @_jit
-def adam_update(w, g, m, v, b1, c1, b2, c2, epsilon, minus_lr_t):
+def adam_update(w, g, m, v, b1, c1, b2, c2, epsilon, minus_lr_t, tiny, zero):
     if _overlap(g, w) or _overlap(g, m) or _overlap(g, v):
-        _adam_loop(w, g.copy(), m, v, b1, c1, b2, c2, epsilon, minus_lr_t)
+        _adam_loop(w, g.copy(), m, v, b1, c1, b2, c2, epsilon, minus_lr_t, tiny, zero)
     else:
-        _adam_loop(w, g, m, v, b1, c1, b2, c2, epsilon, minus_lr_t)
+        _adam_loop(w, g, m, v, b1, c1, b2, c2, epsilon, minus_lr_t, tiny, zero)
 
 
 @_jit
-def _adam_loop(w, g, m, v, b1, c1, b2, c2, epsilon, minus_lr_t):
+def _adam_loop(w, g, m, v, b1, c1, b2, c2, epsilon, minus_lr_t, tiny, zero):
     for i in range(w.size):
         gi = g[i]
         mi = m[i] * b1 + gi * c1
         vi = v[i] * b2 + (gi * gi) * c2
+        mi = zero if abs(mi) < tiny else mi        # subnormal moments flushed to 0 (see
+        vi = zero if vi < tiny else vi              # kernels.adam_step_numpy); nan stays
         m[i] = mi
         v[i] = vi
         w[i] = w[i] + (mi * minus_lr_t) / (np.sqrt(vi) + epsilon)

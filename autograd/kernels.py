@@ -8,7 +8,8 @@ makes one pass and keeps every intermediate in a register — the difference bet
 Each kernel computes the same floats as its numpy fallback, bit for bit: the same operations in
 the same order in the array's dtype, every scalar rounded to that dtype first (as numpy does
 with a Python float), and no fused multiply-add (numba contracts nothing unless asked for
-fastmath). ``tests/test_kernels.py`` checks this on both paths. Arrays the loops do not take —
+fastmath). ``tests/test_kernels.py`` checks this on both paths. Both paths also set Adam's
+subnormal moments to 0 (see `_flush_subnormal`). Arrays the loops do not take —
 another layout or shape, float16, a non-native byte order, integers — go the numpy way, so
 both paths give the same numbers and the same errors.
 
@@ -93,6 +94,12 @@ def _adam_constants(dtype, beta_1, beta_2, epsilon):
     return t(beta_1), t(1 - beta_1), t(beta_2), t(1 - beta_2), t(epsilon)
 
 
+@functools.lru_cache(maxsize=8)
+def _flush_constants(dtype):
+    """(the dtype's smallest normal number, 0): moments below it are set to 0."""
+    return dtype.type(np.finfo(dtype).tiny), dtype.type(0)
+
+
 def adam_update(w, g, m, v, beta_1, beta_2, epsilon, lr_t, scratch=None, work=None):
     """One Adam step in place, scikit-learn's arithmetic in w's dtype:
 
@@ -114,7 +121,7 @@ def adam_update(w, g, m, v, beta_1, beta_2, epsilon, lr_t, scratch=None, work=No
         try:
             kernels.adam_update(w.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
                                 *_adam_constants(dtype, beta_1, beta_2, epsilon),
-                                dtype.type(-lr_t))
+                                dtype.type(-lr_t), *_flush_constants(dtype))
             return
         except kernels.TypingError:         # read-only w, m or v: numpy's error, below
             pass
@@ -167,11 +174,28 @@ def adam_step_numpy(m, v, g, t1, t2, beta_1, beta_2, epsilon, lr_t):
     np.multiply(g, g, out=t1)
     t1 *= 1 - beta_2
     v += t1
+    _flush_subnormal(m, t1)
+    _flush_subnormal(v, None)           # (v ≥ 0: no absolute value needed)
     np.sqrt(v, out=t1)
     t1 += epsilon
     np.multiply(m, -lr_t, out=t2)
     t2 /= t1
     return t2
+
+
+def _flush_subnormal(x, scratch):
+    """x's subnormal entries (0 < |x| < the smallest normal number) set to 0, scratch taking
+    |x| (None: x is known to be ≥ 0).
+
+    A moment whose gradient stays exactly 0 (the weights of an always-blank pixel, without
+    L2) decays by β₁ per step into the subnormal range and sticks there: 0.9·k ulps rounds
+    back to k for k ≤ 4, so it never reaches 0. Arithmetic on subnormal floats is slow on
+    x86 (measured: Fashion-MNIST without L2 ran 0.33 s/epoch from the third epoch on, with
+    2,949 subnormal moments, against 0.26 s). Set to 0 they change a step by at most
+    α_t·(smallest normal)/ε (~1e-33 in float32), below a normal weight's resolution."""
+    if x.dtype.kind == "f" and x.size:
+        size = x if scratch is None else np.abs(x, out=scratch)
+        np.copyto(x, 0, where=size < np.finfo(x.dtype).tiny)
 
 
 def add_scaled(g, w, factor):

@@ -255,6 +255,12 @@ class Adam(Optimizer):
     float32 parameter: float32 arithmetic), and every gradient's shape is checked before any
     parameter moves.
 
+    One departure from scikit-learn: a moment that falls below the dtype's smallest normal
+    number is set to 0 (`autograd.kernels`' flush). A gradient that stays exactly 0 (the
+    weights of an always-blank pixel, without L2) would otherwise leave m stuck among the
+    subnormal floats, whose arithmetic is slow: Fashion-MNIST without L2 ran 27% slower per
+    epoch from the third on. The flush moves a step by at most α_t·(smallest normal)/ε.
+
     t counts steps; a parameter skipped (``.grad`` None) does not advance its own count
     (``steps[i]``), so its bias correction after it is unfrozen is that of its own first
     steps, as in PyTorch. When nothing is ever skipped every count is t.

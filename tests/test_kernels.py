@@ -515,3 +515,50 @@ def test_sgd_with_a_gradient_overlapping_its_velocity_reads_a_copy(monkeypatch,
     monkeypatch.setattr(kernels, "_loaded", False)
     for a, b in zip(fast, run()):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("path", ["compiled", "numpy"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_moment_whose_gradient_stays_zero_reaches_zero_not_a_subnormal(monkeypatch, path,
+                                                                          dtype):
+    """m ← β₁m decays into the subnormal range and would stick there (0.9·k ulps rounds back
+    to k for k ≤ 4), making every later step slow: it is set to 0, on both paths alike."""
+    from autograd import _compiled
+    from nn.optim import Adam
+    monkeypatch.setattr(kernels, "_loaded", _compiled if path == "compiled" else False)
+    w = ArrayParameter(np.ones(6, dtype))
+    opt = Adam([w], lr=1e-3)
+    w.grad = np.array([1e-3, -1e-3, 0.0, 5.0, np.nan, 1e-30], dtype)
+    opt.step()
+    w.grad = np.zeros(6, dtype)
+    tiny = np.finfo(dtype).tiny
+    for _ in range(8000 if dtype == np.float64 else 1200):
+        opt.step()
+    m, v = opt.ms[0], opt.vs[0]
+    finite = np.isfinite(m)
+    assert not np.any((m[finite] != 0) & (np.abs(m[finite]) < tiny))
+    assert not np.any((v[finite] != 0) & (v[finite] < tiny))
+    assert np.all(m[finite] == 0) and np.isnan(m[4])      # decayed to 0; nan stays nan
+    assert np.all(np.isfinite(w.data[finite]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_flush_keeps_both_paths_equal_on_tiny_and_huge_moments(monkeypatch, dtype):
+    from autograd import _compiled
+    tiny = np.finfo(dtype).tiny
+    w = np.ones(7, dtype)
+    g = np.array([0, 0, 0, 0, 1e-20, -1e-20, 3.0], dtype)
+    m = np.array([tiny * 4, -tiny * 4, tiny / 8, -tiny / 8, 0, -0.0, 1e30], dtype)
+    v = np.array([tiny * 2, tiny / 4, 0, tiny, 1e-40, 0, 1e30], dtype)
+    results = []
+    for loaded in (_compiled, False):
+        monkeypatch.setattr(kernels, "_loaded", loaded)
+        arrays = [a.copy() for a in (w, m, v)]
+        kernels.adam_update(arrays[0], g, arrays[1], arrays[2], 0.9, 0.999, 1e-8, 1e-3)
+        results.append(arrays)
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(np.signbit(a), np.signbit(b))     # zeros too
+    m_after = results[0][1]
+    assert m_after[2] == m_after[3] == 0 and not np.signbit(m_after[3])  # flushed to +0
+    assert m_after[1] == np.float64(-tiny * 4) * 0.9 or m_after[1] < 0     # normal: kept
