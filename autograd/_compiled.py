@@ -65,17 +65,18 @@ def relu_grad(g, x, out):
 
 
 @_jit
-def sgd_update(w, g, v, momentum, lr, nesterov):
+def sgd_update(w, g, v, momentum, lr, nesterov, tiny, zero):
     if _overlap(g, w) or _overlap(g, v):
-        _sgd_loop(w, g.copy(), v, momentum, lr, nesterov)
+        _sgd_loop(w, g.copy(), v, momentum, lr, nesterov, tiny, zero)
     else:
-        _sgd_loop(w, g, v, momentum, lr, nesterov)
+        _sgd_loop(w, g, v, momentum, lr, nesterov, tiny, zero)
 
 
 @_jit
-def _sgd_loop(w, g, v, momentum, lr, nesterov):
+def _sgd_loop(w, g, v, momentum, lr, nesterov, tiny, zero):
     for i in range(w.size):
         gi = g[i]
         vi = v[i] * momentum - gi * lr
+        vi = zero if abs(vi) < tiny else vi        # as Adam's moments (kernels)
         v[i] = vi
         w[i] = w[i] + ((vi * momentum - gi * lr) if nesterov else vi)

@@ -9,7 +9,7 @@ Each kernel computes the same floats as its numpy fallback, bit for bit: the sam
 the same order in the array's dtype, every scalar rounded to that dtype first (as numpy does
 with a Python float), and no fused multiply-add (numba contracts nothing unless asked for
 fastmath). ``tests/test_kernels.py`` checks this on both paths. Both paths also set Adam's
-subnormal moments to 0 (see `_flush_subnormal`). Arrays the loops do not take —
+subnormal moments to 0 (see `flush_subnormal`). Arrays the loops do not take —
 another layout or shape, float16, a non-native byte order, integers — go the numpy way, so
 both paths give the same numbers and the same errors.
 
@@ -136,7 +136,9 @@ def adam_update(w, g, m, v, beta_1, beta_2, epsilon, lr_t, scratch=None, work=No
 def sgd_update(w, g, v, lr, momentum, nesterov, work=None):
     """One SGD step in place, scikit-learn's arithmetic in w's dtype, in one compiled pass:
 
-        v ← μ·v − α·g;   w ← w + (μ·v − α·g if nesterov else v).
+        v ← μ·v − α·g;   w ← w + (μ·v − α·g if nesterov else v),
+
+    a subnormal velocity set to 0 as Adam's moments are (`flush_subnormal`).
 
     Returns False, changing nothing, when the loop does not apply (numba absent or not yet
     worth importing; arrays not all C-contiguous float32 or float64 of one shape and dtype;
@@ -148,7 +150,7 @@ def sgd_update(w, g, v, lr, momentum, nesterov, work=None):
     t = w.dtype.type
     try:
         kernels.sgd_update(w.reshape(-1), g.reshape(-1), v.reshape(-1), t(momentum), t(lr),
-                           bool(nesterov))
+                           bool(nesterov), *_flush_constants(w.dtype))
     except kernels.TypingError:             # read-only w or v
         return False
     return True
@@ -174,8 +176,8 @@ def adam_step_numpy(m, v, g, t1, t2, beta_1, beta_2, epsilon, lr_t):
     np.multiply(g, g, out=t1)
     t1 *= 1 - beta_2
     v += t1
-    _flush_subnormal(m, t1)
-    _flush_subnormal(v, None)           # (v ≥ 0: no absolute value needed)
+    flush_subnormal(m, t1)
+    flush_subnormal(v, None)           # (v ≥ 0: no absolute value needed)
     np.sqrt(v, out=t1)
     t1 += epsilon
     np.multiply(m, -lr_t, out=t2)
@@ -183,7 +185,7 @@ def adam_step_numpy(m, v, g, t1, t2, beta_1, beta_2, epsilon, lr_t):
     return t2
 
 
-def _flush_subnormal(x, scratch):
+def flush_subnormal(x, scratch):
     """x's subnormal entries (0 < |x| < the smallest normal number) set to 0, scratch taking
     |x| (None: x is known to be ≥ 0).
 

@@ -169,7 +169,8 @@ class SGD(Optimizer):
     """``SGD(params, lr=0.001, momentum=0.0, nesterov=False, schedule='constant', power_t=0.5)``.
 
     v = μ·v − α·g;  Δ = μ·v − α·g (Nesterov) or v;  w = w + Δ.  With μ = 0 this is the
-    document's w = w − α ∂J/∂w.
+    document's w = w − α ∂J/∂w. A velocity below the smallest normal float is set to 0, as
+    `Adam`'s moments are (so a gradient that stays 0 does not leave it stuck subnormal).
     """
 
     def __init__(self, params, lr=0.001, momentum=0.0, nesterov=False, schedule="constant",
@@ -204,6 +205,8 @@ class SGD(Optimizer):
     def _update(self, i, g):
         mu, lr = self.momentum, self._lr
         v = mu * self.velocities[i] - lr * g
+        if type(v) is np.ndarray:       # as the compiled loop: no velocity stuck subnormal
+            kernels.flush_subnormal(v, np.empty_like(v))
         self.velocities[i] = v
         return mu * v - lr * g if self.nesterov else v
 

@@ -562,3 +562,21 @@ def test_the_flush_keeps_both_paths_equal_on_tiny_and_huge_moments(monkeypatch, 
     m_after = results[0][1]
     assert m_after[2] == m_after[3] == 0 and not np.signbit(m_after[3])  # flushed to +0
     assert m_after[1] == np.float64(-tiny * 4) * 0.9 or m_after[1] < 0     # normal: kept
+
+
+@pytest.mark.parametrize("path", ["compiled", "numpy"])
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_a_velocity_whose_gradient_stays_zero_reaches_zero_not_a_subnormal(monkeypatch, path,
+                                                                           nesterov):
+    from autograd import _compiled
+    from nn.optim import SGD
+    monkeypatch.setattr(kernels, "_loaded", _compiled if path == "compiled" else False)
+    w = ArrayParameter(np.ones(4, np.float32))
+    opt = SGD([w], lr=0.1, momentum=0.9, nesterov=nesterov)
+    w.grad = np.array([1e-3, -1e-3, 2.0, np.nan], np.float32)
+    opt.step()
+    w.grad = np.zeros(4, np.float32)
+    for _ in range(1200):
+        opt.step()
+    v = np.asarray(opt.velocities[0])
+    assert np.all(v[:3] == 0) and np.isnan(v[3])           # decayed to 0; nan stays nan
