@@ -93,6 +93,11 @@ def _check_writeable(i, p):
                          f"place (give the optimiser a writeable copy)")
 
 
+def _array_size(params):
+    """How many numbers the array parameters hold (the work of one update)."""
+    return sum(p.data.size for p in params if isinstance(p.data, np.ndarray))
+
+
 def _zeros_like(p):
     return 0.0 if isinstance(p.data, float) else np.zeros_like(p.data)
 
@@ -129,6 +134,7 @@ class Optimizer:
                                 "a numpy array in nn.optim.ArrayParameter")
         self.lr_init = _positive("lr", lr)
         self._lr = self.lr_init
+        self._size = _array_size(self.params)     # decides whether compiled kernels pay
 
     @property
     def lr(self):
@@ -187,7 +193,6 @@ class SGD(Optimizer):
             raise ValueError(f"power_t must be a finite number >= 0, got {power_t!r}")
         self.power_t = float(power_t)
         self.velocities = [_zeros_like(p) for p in self.params]
-        self._size = sum(p.data.size for p in self.params if isinstance(p.data, np.ndarray))
 
     def step(self):
         """One update of every parameter whose ``.grad`` is not None: an array in one fused
@@ -281,7 +286,6 @@ class Adam(Optimizer):
         self.ms, self.vs = [0.0] * n, [0.0] * n
         self._scratch = [None] * n
         self._groups = []
-        self._size = sum(p.data.size for p in self.params if isinstance(p.data, np.ndarray))
         by_dtype = {}
         for i, p in enumerate(self.params):
             if isinstance(p.data, np.ndarray):
@@ -313,8 +317,7 @@ class Adam(Optimizer):
     def __setstate__(self, state):
         self.__dict__.update(state)
         if "_size" not in state:        # pickled before the compiled kernels (no _size yet)
-            self._size = sum(p.data.size for p in self.params
-                             if isinstance(p.data, np.ndarray))
+            self._size = _array_size(self.params)
         self._link_views()
 
     def _bias_corrected_lr(self, t):
