@@ -224,9 +224,18 @@ class ArrayMath:
 
     @staticmethod
     def relu_grad(g, x):
-        """gate(g, step(x)), in one compiled pass when `autograd.kernels` can."""
+        """gate(g, step(x)), in one compiled pass when `autograd.kernels` can. Else numpy's,
+        with the mask left boolean when g and x share a dtype (a cast pass fewer, the same
+        numbers: g·1 and g·0)."""
         out = kernels.relu_grad(g, x)
-        return ArrayMath.gate(g, ArrayMath.step(x)) if out is None else out
+        if out is not None:
+            return out
+        if type(g) is np.ndarray and type(x) is np.ndarray and g.dtype == x.dtype:
+            mask = x > 0
+            if np.isfinite(g).all():
+                return g * mask
+            return np.where(mask, g, 0).astype(g.dtype, copy=False)
+        return ArrayMath.gate(g, ArrayMath.step(x))
 
     @staticmethod
     def leaky_relu(x, slope):

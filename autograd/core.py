@@ -401,7 +401,9 @@ def _backprop(root, seed, create_graph, store=False, keep=(), observe=None):
     get = grads.get
     ready = [root]
     pop, push = ready.pop, ready.append
-    with (enable_grad() if create_graph else no_grad()):
+    recording = MODE.grad_enabled       # (set and restored here, not by a context manager: hot)
+    MODE.grad_enabled = create_graph
+    try:
         while ready:
             node = pop()
             g = grads[node]
@@ -469,6 +471,8 @@ def _backprop(root, seed, create_graph, store=False, keep=(), observe=None):
             # Drop the loop's own references, so that a leaf gradient made here is unshared
             # when its turn comes and `_own_grad` can keep it instead of copying it.
             contribution = previous = None
+    finally:
+        MODE.grad_enabled = recording
     return grads
 
 

@@ -59,8 +59,12 @@ def unbroadcast(m, g, parent):
     gradient has its node's dtype (a float32 leaf in a float64 expression gets a float32
     gradient, as in PyTorch)."""
     data = parent.data
-    if type(g) is np.ndarray and g.dtype == data.dtype and g.shape == data.shape:
-        return g                                    # the common case, first
+    if type(g) is np.ndarray and g.dtype == data.dtype:     # the common cases, first
+        g_shape, shape = g.shape, data.shape
+        if g_shape == shape:
+            return g
+        if len(g_shape) == 2 and len(shape) == 1 and g_shape[1] == shape[0]:
+            return np.add.reduce(g, axis=0)         # a bias's gradient: the rows summed
     if m.dtype(g) != data.dtype:
         g = m.astype(g, data.dtype)
     shape = data.shape

@@ -192,6 +192,32 @@ def test_relu_grad_selects_like_the_numpy_rule(compiled_kernels, dtype):
     np.testing.assert_array_equal(ArrayMath.relu_grad(g, x), fast)
 
 
+@pytest.mark.parametrize("g_dtype, x_dtype", [(np.float32, np.float32), (np.float64, np.float64),
+                                              (np.float32, np.float64), (np.float64, np.float32),
+                                              (np.float16, np.float16)])
+def test_relu_grad_numpy_path_gives_the_gate_rules_numbers(monkeypatch, g_dtype, x_dtype):
+    """Without the compiled loop relu′ multiplies by a boolean mask when the dtypes agree: the
+    floats of gate(g, step(x)) (the signs of the zeros too), the dtype of g·step(x), and a
+    selection where g holds an inf or nan."""
+    from autograd.backends import ArrayMath
+    monkeypatch.setattr(kernels, "_loaded", False)
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((7, 5)).astype(x_dtype)
+    x[0, :4] = [0.0, -0.0, np.nan, np.inf]
+    g = rng.standard_normal((7, 5)).astype(g_dtype)
+    for finite in (True, False):
+        if not finite:
+            g[1, :3] = [np.inf, -np.inf, np.nan]
+            x[1, :3] = [-1.0, 2.0, -3.0]
+        with np.errstate(invalid="ignore"):
+            expected = ArrayMath.gate(g, ArrayMath.step(x))
+        got = ArrayMath.relu_grad(g, x)
+        assert got.dtype == expected.dtype == np.result_type(g, x)
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(expected))
+    assert got[1, 0] == 0 and got[1, 1] == -np.inf and got[1, 2] == 0
+
+
 def test_relu_grad_leaves_other_layouts_to_numpy(compiled_kernels):
     x = np.ones((3, 4), np.float32)
     assert kernels.relu_grad(np.ones((4, 3), np.float32).T, x) is None     # not contiguous
