@@ -115,6 +115,8 @@ def broken_copy(trained, tmp_path, model_bytes=None, sidecar=None):
     ("absurd sizes", "does not match model.json"),
     ("negative image shape", "must be positive"),
     ("nan weights", "NaN or inf weights"),
+    ("text weights", "layers.0.W holds <U"),
+    ("a text member", "notes.txt holds raw bytes"),
 ])
 def test_predict_broken_model_files_are_one_line_errors(trained, tmp_path, capsys, case,
                                                         message):
@@ -133,6 +135,9 @@ def test_predict_broken_model_files_are_one_line_errors(trained, tmp_path, capsy
         "negative image shape": dict(sidecar=lambda p: json.dumps(
             {**json.loads(p.read_text()), "image_shape": [-8, -8]})),
         "nan weights": dict(model_bytes=lambda p: _nan_model(p)),
+        "text weights": dict(model_bytes=lambda p: _edited_model(
+            p, lambda a: a.update({"layers.0.W": a["layers.0.W"].astype(str)}))),
+        "a text member": dict(model_bytes=lambda p: _edited_model(p, extra=b"hello")),
     }[case]
     folder = broken_copy(trained, tmp_path, **edit)
     image = tmp_path / "digit.png"
@@ -204,6 +209,19 @@ def _nan_model(path):
     arrays["layers.0.W"][0, 0] = np.nan
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _edited_model(path, edit=lambda arrays: None, extra=None):
+    """The .npz at ``path`` with its arrays edited, and with a non-array member ``extra``."""
+    import zipfile
+    arrays = dict(np.load(path))
+    edit(arrays)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    if extra is not None:
+        with zipfile.ZipFile(buffer, "a") as archive:
+            archive.writestr("notes.txt", extra)
     return buffer.getvalue()
 
 
