@@ -114,6 +114,7 @@ def broken_copy(trained, tmp_path, model_bytes=None, sidecar=None):
     ("sidecar without dataset", "no 'dataset'"),
     ("absurd sizes", "does not match model.json"),
     ("negative image shape", "must be positive"),
+    ("infinite image shape", "cannot convert float infinity"),
     ("nan weights", "NaN or inf weights"),
     ("text weights", "layers.0.W holds <U"),
     ("a text member", "notes.txt holds raw bytes"),
@@ -134,6 +135,8 @@ def test_predict_broken_model_files_are_one_line_errors(trained, tmp_path, capsy
             {**json.loads(p.read_text()), "sizes": [64, 10 ** 12, 10]})),
         "negative image shape": dict(sidecar=lambda p: json.dumps(
             {**json.loads(p.read_text()), "image_shape": [-8, -8]})),
+        "infinite image shape": dict(sidecar=lambda p: json.dumps(
+            {**json.loads(p.read_text()), "image_shape": [float("inf"), 8]})),
         "nan weights": dict(model_bytes=lambda p: _nan_model(p)),
         "text weights": dict(model_bytes=lambda p: _edited_model(
             p, lambda a: a.update({"layers.0.W": a["layers.0.W"].astype(str)}))),
