@@ -296,6 +296,9 @@ def load_idx_folder(folder, name, flatten=True, scale=True, dtype=np.float32, so
         if X.ndim != 3 or y.ndim != 1 or X.shape[0] != y.shape[0]:
             raise DataError(f"{name}: {folder}: {split} images {X.shape} and labels {y.shape} "
                             f"do not match (need n × rows × cols images and n labels)")
+        if not X.size:      # nothing to train or test on (and no pixels to reshape by)
+            path = _find_idx(folder, IDX_FILES[f"X_{split}"])
+            raise DataError(f"{name}: {path}: the {split} images {X.shape} hold no pixels")
     if arrays["X_train"].shape[1:] != arrays["X_test"].shape[1:]:
         raise DataError(f"{name}: {folder}: training images are "
                         f"{'×'.join(map(str, arrays['X_train'].shape[1:]))} but test images "

@@ -429,3 +429,14 @@ def test_scaling_helpers_take_lists_and_extreme_float32():
     assert minmax_scale(wide)[0].tolist() == [[0.0, 0.0], [1.0, 1.0]]
     assert len(train_val_split(np.arange(10), np.arange(10), fraction=0.25)[1]) == 3
     assert make_moons(10, noise=np.int64(0))[0].shape == (10, 2)
+
+
+@pytest.mark.parametrize("images", [(0, 4, 4), (5, 0, 4)])
+def test_loading_refuses_images_without_pixels(tmp_path, images):
+    write_idx(tmp_path / "train-images-idx3-ubyte", np.zeros(images, np.uint8))
+    write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(images[0], np.uint8))
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((3, 4, 4), np.uint8))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(3, np.uint8))
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte: the train images \(.*\) "
+                                        r"hold no pixels"):
+        load_mnist(root=tmp_path)
