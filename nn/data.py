@@ -299,6 +299,12 @@ def load_idx_folder(folder, name, flatten=True, scale=True, dtype=np.float32, so
         if not X.size:      # nothing to train or test on (and no pixels to reshape by)
             path = _find_idx(folder, IDX_FILES[f"X_{split}"])
             raise DataError(f"{name}: {path}: the {split} images {X.shape} hold no pixels")
+        # class indices: astype(int64) would turn 0.5 into 0 and nan into a huge negative
+        whole = y.dtype.kind != "f" or np.all(np.isfinite(y) & (y == np.round(y)))
+        if not whole or (y.size and y.min() < 0):
+            path = _find_idx(folder, IDX_FILES[f"y_{split}"])
+            raise DataError(f"{name}: {path}: the {split} labels must be whole numbers ≥ 0 "
+                            f"(class indices), got values in {y.min()}..{y.max()}")
     if arrays["X_train"].shape[1:] != arrays["X_test"].shape[1:]:
         raise DataError(f"{name}: {folder}: training images are "
                         f"{'×'.join(map(str, arrays['X_train'].shape[1:]))} but test images "

@@ -440,3 +440,16 @@ def test_loading_refuses_images_without_pixels(tmp_path, images):
     with pytest.raises(DataError, match=r"train-images-idx3-ubyte: the train images \(.*\) "
                                         r"hold no pixels"):
         load_mnist(root=tmp_path)
+
+
+@pytest.mark.parametrize("labels", [np.array([0, 1, -1], np.int8),
+                                    np.array([0, 1, 0.5], np.float32),
+                                    np.array([0, 1, np.nan])])
+def test_loading_refuses_labels_that_are_not_class_indices(tmp_path, labels):
+    write_idx(tmp_path / "train-images-idx3-ubyte", np.zeros((3, 4, 4), np.uint8))
+    write_idx(tmp_path / "train-labels-idx1-ubyte", labels)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((3, 4, 4), np.uint8))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(3, np.uint8))
+    with pytest.raises(DataError, match="train-labels-idx1-ubyte: the train labels must be "
+                                        "whole numbers ≥ 0"):
+        load_mnist(root=tmp_path)
