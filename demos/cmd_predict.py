@@ -9,6 +9,7 @@ Images are never resized: one of the wrong size is an error naming both sizes.
 from __future__ import annotations
 
 import argparse
+import warnings
 
 import numpy as np
 
@@ -94,7 +95,12 @@ def read_images(path, shape, invert):
         return [(f"{path}[{i}]", x) for i, x in enumerate(X)]
     from PIL import Image, UnidentifiedImageError
     try:
-        with Image.open(path) as image:
+        # a picture far larger than the model's input is refused below by its size: Pillow's
+        # warning about it is noise, and its error (at twice the limit) is the same refusal
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
             width, height = image.size
             if (height, width) != (rows, cols):
                 raise UserError(f"{path}: image is {width}×{height} pixels but the model takes "
@@ -108,6 +114,9 @@ def read_images(path, shape, invert):
                                 f"image with 8- or 16-bit pixels")
             else:                                 # 8-bit grayscale, as the training pixels
                 pixels = np.asarray(image.convert("L"), dtype=np.float64)
+    except Image.DecompressionBombError as error:
+        raise UserError(f"{path}: image too large to read ({error}); the model takes "
+                        f"{cols}×{rows} images") from None
     except UnidentifiedImageError:
         raise UserError(f"{path}: not a PNG/JPEG image Pillow can read, nor an IDX file") \
             from None

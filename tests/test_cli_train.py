@@ -3,6 +3,7 @@ import contextlib
 import io
 import os
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -163,6 +164,22 @@ def test_predict_scales_16_bit_images_like_8_bit_ones(trained, tmp_path, capsys)
     assert status == 0, err
     lines = {l.split()[0]: l.split()[1:] for l in out.splitlines() if l.startswith(str(tmp_path))}
     assert lines[str(eight)] == lines[str(sixteen)]
+
+
+def test_predict_a_decompression_bomb_is_a_one_line_error(trained, tmp_path, capsys,
+                                                          monkeypatch):
+    # 8×8 = 64 pixels: past twice Pillow's limit it raises, past the limit it only warns
+    image = tmp_path / "huge.png"
+    digit_png(image, load_digits().X_test[0])
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20)
+    status, out, err = run_cli(capsys, "predict", trained[2], image)
+    assert status == 2 and "image too large to read" in err and str(image) in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        status, out, err = run_cli(capsys, "predict", trained[2], image)
+    assert status == 0 and not err, err
 
 
 @pytest.mark.parametrize("argv, message", [
