@@ -45,6 +45,8 @@ def seed(text):
 def output_folder(path, option="--out"):
     """Check, before any work, that ``path`` is a folder or can be made one (it is made when the
     first file is written, so a failed run leaves nothing behind); else a UserError naming it."""
+    if not path:            # os.makedirs("") fails only after the work, naming no file
+        raise UserError(f"{option} '': no folder named (use . for the current folder)")
     if os.path.exists(path) and not os.path.isdir(path):
         raise UserError(f"{option} {path}: cannot create the folder (a file of that name exists)")
     parent = os.path.abspath(path)

@@ -117,7 +117,7 @@ def run(args):
         raise UserError(f"{args.expression!r} has no inputs (give them as name=value), so there "
                         "is nothing to differentiate")
     dot = None
-    if args.output:                         # the picture's path and size, before any output
+    if args.output is not None:             # the picture's path and size, before any output
         check_picture_path(args.output)
         try:
             dot = draw(root, rankdir=args.rankdir, highlight=highlight)

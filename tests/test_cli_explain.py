@@ -58,6 +58,7 @@ def test_explain_formats_without_picture(chainrule):
     (("x * 2", "x=abc"), "not a number"),
     (("x * 2", "x=1", "--highlight", "y"), "not an input"),
     (("x * 2", "x=1", "-o", "graph.gif"), "-o graph.gif: the picture's format comes from"),
+    (("x * 2", "x=1", "-o", ""), "the picture's format comes from"),    # not ignored
     (("3",), "has no inputs"),
     (("2*3",), "has no inputs"),
 ])

@@ -203,6 +203,15 @@ def test_out_that_is_a_file_is_a_one_line_error(tmp_path, capsys, command):
     assert len(err.strip().splitlines()) == 1 and taken.read_text() == "mine"
 
 
+@pytest.mark.parametrize("command", ["train", "descent", "gallery", "walkthrough"])
+def test_an_empty_out_is_a_one_line_error_before_any_work(tmp_path, capsys, monkeypatch,
+                                                          command):
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run_cli(capsys, command, "--out", "")
+    assert status == 2 and "--out '': no folder named" in err, err
+    assert len(err.strip().splitlines()) == 1 and not out and not os.listdir(tmp_path)
+
+
 def test_predict_truncated_idx(trained, tmp_path, capsys):
     idx = tmp_path / "cut-idx3-ubyte"
     write_idx(idx, np.zeros((4, 8, 8), np.uint8))
