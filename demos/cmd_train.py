@@ -271,9 +271,14 @@ def load_model(model_path):
         shape = [int(s) for s in meta["image_shape"]]
         if len(sizes) < 2 or min(sizes) < 1 or min(shape, default=0) < 1:
             raise ValueError(f"sizes {sizes} and image shape {shape} must be positive")
-        dtype = np.dtype(meta["dtype"])
+        # np.dtype(None) is float64, and MLP gives a short list's last layer identity
+        dtype = np.dtype(meta["dtype"]) if isinstance(meta["dtype"], str) else None
         if dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype {dtype} is not float32 or float64")
+        activations = meta["activations"]
+        if not isinstance(activations, list) or len(activations) != len(sizes) - 1:
+            raise ValueError(f"activations {activations!r} must name one per layer "
+                             f"({len(sizes) - 1} for sizes {sizes})")
         names = list(meta["class_names"])
         if len(names) != sizes[-1] or int(np.prod(shape)) != sizes[0]:
             raise ValueError(f"{len(names)} class names and image shape {shape} do not fit "

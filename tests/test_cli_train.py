@@ -116,6 +116,8 @@ def broken_copy(trained, tmp_path, model_bytes=None, sidecar=None):
     ("absurd sizes", "does not match model.json"),
     ("negative image shape", "must be positive"),
     ("infinite image shape", "cannot convert float infinity"),
+    ("one activation for two layers", "must name one per layer (2 for sizes"),
+    ("dtype null", "dtype None is not float32"),
     ("nan weights", "NaN or inf weights"),
     ("text weights", "layers.0.W holds <U"),
     ("a text member", "notes.txt holds raw bytes"),
@@ -138,6 +140,10 @@ def test_predict_broken_model_files_are_one_line_errors(trained, tmp_path, capsy
             {**json.loads(p.read_text()), "image_shape": [-8, -8]})),
         "infinite image shape": dict(sidecar=lambda p: json.dumps(
             {**json.loads(p.read_text()), "image_shape": [float("inf"), 8]})),
+        "one activation for two layers": dict(sidecar=lambda p: json.dumps(
+            {**json.loads(p.read_text()), "activations": ["relu"]})),
+        "dtype null": dict(sidecar=lambda p: json.dumps(
+            {**json.loads(p.read_text()), "dtype": None})),
         "nan weights": dict(model_bytes=lambda p: _nan_model(p)),
         "text weights": dict(model_bytes=lambda p: _edited_model(
             p, lambda a: a.update({"layers.0.W": a["layers.0.W"].astype(str)}))),
