@@ -147,8 +147,10 @@ def run(args):
     for path in args.images:                 # every file is checked before anything is printed
         items.extend(read_images(path, shape, args.invert))
     names = meta["class_names"]
-    X = np.stack([x for _, x in items]).astype(model.dtype)
-    P = probabilities(outputs(model, X), meta.get("cost"))
+    # overflow is reported once, below, in one line (not as numpy's warnings first)
+    with np.errstate(over="ignore", invalid="ignore"):
+        X = np.stack([x for _, x in items]).astype(model.dtype)
+        P = probabilities(outputs(model, X), meta.get("cost"))
     if not np.all(np.isfinite(P)):
         raise UserError(f"{args.model}: the model's outputs are not finite numbers (its weights "
                         f"overflow on these images)")

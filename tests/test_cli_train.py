@@ -280,6 +280,15 @@ def test_predict_reads_idx_by_content_and_refuses_empty_or_nan_files(trained, tm
         assert status == 2 and message in err and len(err.strip().splitlines()) == 1, err
 
 
+def test_predict_float_images_that_overflow_the_model_are_one_line(trained, tmp_path, capsys):
+    write_idx(tmp_path / "huge.idx", np.full((1, 8, 8), 1e300))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # numpy's overflow warnings would be lines too
+        status, out, err = run_cli(capsys, "predict", trained[2], tmp_path / "huge.idx")
+    assert status == 2 and "not finite numbers" in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
 def test_a_diverged_run_saves_nothing(tmp_path, capsys):
     status, out, err = run_cli(capsys, "train", "--dataset", "digits", "--epochs", "2",
                                "--optimizer", "sgd", "--lr", "1e30", "--no-progress",
