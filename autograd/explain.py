@@ -287,18 +287,37 @@ def _numeric_check(root, order, leaves, narrated, grad_out):
               else (np.array(leaf.data, dtype=np.float64), False) for leaf in leaves]
     with np.errstate(all="ignore"):
         numeric, noise = _central_differences(f, points, 1e-6)
-    checks = [InputCheck(i, np.asarray(a, dtype=np.float64), n, relative_error(a, n), e, 1e-6)
-              for i, (a, n, e) in enumerate(zip(narrated, numeric, noise))]
+    checks, undefined = [], []
+    for i, (a, n, e) in enumerate(zip(narrated, numeric, noise)):
+        a, n = np.asarray(a, dtype=np.float64), np.asarray(n, dtype=np.float64)
+        # f(x ± ε) not finite (x at the edge of log's or sqrt's domain, an overflow): there is
+        # no difference quotient to hold the rule against, which is not a disagreement
+        gap = ~np.isfinite(n)
+        undefined.append((int(gap.sum()), gap.size))
+        if gap.any():
+            a, n, e = (np.where(gap, 0.0, v) for v in (a, n, e))
+        checks.append(InputCheck(i, a, n, relative_error(a, n), e, 1e-6))
+    unchecked = [(leaf.label or "a leaf") if k == size else
+                 f"{k} of the {size} entries of {leaf.label or 'a leaf'}"
+                 for leaf, (k, size) in zip(leaves, undefined) if k]
+    untaken = ("" if not unchecked else
+               f"not taken for {', '.join(unchecked[:5])}: the function is not finite at or "
+               f"within ε of the point (outside its domain, e.g. log or sqrt at 0, or "
+               f"overflowing), so there is no difference quotient to hold the rules against")
+    also = f"; {untaken}" if untaken else ""
     bad = [(leaf, c) for leaf, c in zip(leaves, checks) if c.status == "FAIL"]
     noisy = [leaf for leaf, c in zip(leaves, checks) if c.status == "INCONCLUSIVE"]
+    if unchecked and all(k == size for k, size in undefined):
+        return f"Central differences (ε = 1e-6, float64, the forward pass re-run): {untaken}"
     if not bad and noisy:
         return (f"Central differences (ε = 1e-6, float64, the forward pass re-run): too noisy "
                 f"to tell for {', '.join(leaf.label or 'a leaf' for leaf in noisy[:5])} (their "
-                f"rounding is as large as the gradient); the others agree")
+                f"rounding is as large as the gradient); the others agree{also}")
     if not bad:
         worst = max(c.relative_error for c in checks)
+        every = "the narrated gradients" if unchecked else "every narrated gradient"
         return (f"Central differences (ε = 1e-6, float64, the forward pass re-run): they agree "
-                f"with every narrated gradient (largest relative difference {worst:.1e}) ✓")
+                f"with {every} (largest relative difference {worst:.1e}){also} ✓")
     leaf, c = bad[0]
     where = "" if c.worst is None or not c.worst[0] else f" entry {c.worst[0]}"
     got = (c.worst[1], c.worst[2]) if c.worst else (float(np.ravel(c.analytic)[0]),
@@ -306,7 +325,7 @@ def _numeric_check(root, order, leaves, narrated, grad_out):
     return (f"Central differences (ε = 1e-6, float64, the forward pass re-run): they DISAGREE "
             f"for {leaf.label or 'a leaf'}{where}: narrated {_num(got[0])}, numeric "
             f"{_num(got[1])} (a wrong derivative rule, or a kink such as relu or abs at exactly "
-            f"0) ✗")
+            f"0){also} ✗")
 
 
 def _close(a, b):

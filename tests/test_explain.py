@@ -168,6 +168,33 @@ def test_central_differences_catch_a_wrong_rule_the_engine_check_cannot(monkeypa
     assert "not run (200 leaf entries" in explain((big * big).sum())
 
 
+def test_central_differences_that_cannot_be_taken_are_not_a_disagreement(monkeypatch):
+    """At the edge of a domain (log or sqrt at 0) f(x − ε) is nan: no difference quotient
+    exists, so the check says it was not taken instead of blaming the derivative rules, and
+    it still holds the rules against the entries and leaves where one exists."""
+    last = lambda root: explain(root).splitlines()[-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = Value(0.0, label="x")
+        for root in (x.log(), x.sqrt() * x):
+            line = last(root)
+            assert "not taken for x" in line and "DISAGREE" not in line and "✗" not in line
+        x, y = Value(0.0, label="x"), Value(2.0, label="y")
+        line = last(x.sqrt() + y * y)
+        assert "they agree with the narrated gradients" in line and "not taken for x" in line
+        assert line.endswith("✓")
+        v = Tensor(np.array([0.0, 1.0, 4.0]), requires_grad=True, label="v")
+        line = last(v.sqrt().sum())
+        assert "not taken for 1 of the 3 entries of v" in line and line.endswith("✓")
+        assert "DISAGREE" not in line
+        # a wrong rule is still caught on the entries that have a difference quotient
+        from autograd import rules
+        vjp = rules.SQRT.vjps[0]
+        monkeypatch.setattr(rules.SQRT, "vjps", (lambda m, g, y, u: vjp(m, g, y, u) * 0.5,))
+        v = Tensor(np.array([0.0, 1.0, 4.0]), requires_grad=True, label="v")
+        line = last(v.sqrt().sum())
+        assert "they DISAGREE for v" in line and "not taken for 1 of the 3 entries" in line
+
+
 def test_a_grad_holding_more_than_the_pass_is_named_as_such():
     x = Value(2.0, label="x")
     y = x * x
