@@ -254,7 +254,7 @@ def _numeric_check(root, order, leaves, narrated, grad_out):
     """The narrated gradients against central differences of the recorded function itself
     (each op's forward re-run on perturbed leaves, in float64): unlike the engine check, this
     does not reuse the derivative rules. One line, or None with too many entries."""
-    from .gradcheck import InputCheck, _central_differences, relative_error
+    from .gradcheck import NO_QUOTIENT, InputCheck, _central_differences, relative_error
     size = sum(int(np.size(leaf.data)) for leaf in leaves)
     if not leaves:
         return None
@@ -300,10 +300,7 @@ def _numeric_check(root, order, leaves, narrated, grad_out):
     unchecked = [(leaf.label or "a leaf") if k == size else
                  f"{k} of the {size} entries of {leaf.label or 'a leaf'}"
                  for leaf, (k, size) in zip(leaves, undefined) if k]
-    untaken = ("" if not unchecked else
-               f"not taken for {', '.join(unchecked[:5])}: the function is not finite at or "
-               f"within ε of the point (outside its domain, e.g. log or sqrt at 0, or "
-               f"overflowing), so there is no difference quotient to hold the rules against")
+    untaken = f"not taken for {', '.join(unchecked[:5])}: {NO_QUOTIENT}" if unchecked else ""
     also = f"; {untaken}" if untaken else ""
     bad = [(leaf, c) for leaf, c in zip(leaves, checks) if c.status == "FAIL"]
     noisy = [leaf for leaf, c in zip(leaves, checks) if c.status == "INCONCLUSIVE"]

@@ -54,6 +54,9 @@ def _scalar(out):
 ENTRY_RTOL = 1e-4          # each entry: |a − n| ≤ 1e-4·(|a| + |n|) + its allowance
 NOISE_RTOL = 1e-3          # the most relative error rounding noise may excuse
 NOISE_FACTOR = 8           # rounding in f itself: a few ulps of |f| (sums, cancellations)
+# why a central difference can be nan or inf where the derivative rules give a number
+NO_QUOTIENT = ("f is not finite at or within ε of the point (outside its domain, e.g. log or "
+               "sqrt at 0, or overflowing), so there is no difference quotient to check against")
 
 
 def numerical_grad(f, *inputs, eps=1e-6):
@@ -183,6 +186,8 @@ class GradcheckReport:
             if c.worst is not None:
                 k, a, n = c.worst
                 line += f"  (entry {k}: autograd {a:.6g}, numeric {n:.6g})"
+                if not np.isfinite(n):
+                    line += f" — {NO_QUOTIENT}"
             elif c.status == "INCONCLUSIVE":
                 line += ("  (the differences' rounding noise is as large as the gradient: "
                          "scale f, or check at another point)")

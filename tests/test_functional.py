@@ -255,6 +255,14 @@ def test_gradients_takes_one_node_or_a_list_of_nodes():
     assert v.grad == 8.0
 
 
+def test_gradcheck_says_why_a_difference_at_a_domains_edge_is_nan():
+    with np.errstate(divide="ignore", invalid="ignore"):
+        report = gradcheck(lambda x: x.sqrt().sum(), np.array([1.0, 0.0]))
+    assert report.status == "FAIL" and report.inputs[0].worst[0] == (1,)
+    assert "numeric nan" in str(report) and "no difference quotient" in str(report)
+    assert "no difference quotient" not in str(gradcheck(lambda x: (x * x).sum(), 0.5))
+
+
 def test_gradcheck_allows_rounding_noise_and_catches_a_wrong_small_entry():
     import warnings
     # f = 10⁻³x + 100: correct, but its differences carry ~1e-10/1e-6 of rounding noise
