@@ -260,7 +260,7 @@ def test_gradcheck_says_why_a_difference_at_a_domains_edge_is_nan():
         report = gradcheck(lambda x: x.sqrt().sum(), np.array([1.0, 0.0]))
     assert report.status == "FAIL" and report.inputs[0].worst[0] == (1,)
     assert "numeric nan" in str(report) and "no difference quotient" in str(report)
-    assert "no difference quotient" not in str(gradcheck(lambda x: (x * x).sum(), 0.5))
+    assert "no difference quotient" not in str(gradcheck(lambda x: x * x, 0.5))
 
 
 def test_gradcheck_allows_rounding_noise_and_catches_a_wrong_small_entry():
