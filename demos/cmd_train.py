@@ -293,12 +293,6 @@ def load_model(model_path):
         arrays = load_arrays(model_path)
     except nn.ModelFileError as error:               # the file itself: unreadable, truncated
         raise UserError(str(error)) from None
-    # an .npz may hold text, raw members or complex numbers: only real numbers are weights
-    for key, a in arrays.items():
-        if not isinstance(a, np.ndarray) or a.dtype.kind not in "fiu":
-            kind = a.dtype if isinstance(a, np.ndarray) else "raw bytes"
-            raise UserError(f"{model_path}: {key} holds {kind}, not real numbers (not a "
-                            f"chainrule model file)")
     # the arrays' shapes before the network is built: sizes that disagree (or are absurd) are
     # an error naming both files, not a MemoryError
     for l, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):

@@ -272,10 +272,18 @@ def load_arrays(path):
         raise ModelFileError(f"{path}: not a chainrule model file (not an .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
+            arrays = {k: data[k] for k in data.files}
     except MemoryError:                 # a header declaring a vast array
         raise ModelFileError(f"{path}: declares arrays too large to load (not a chainrule "
                              f"model file, or a damaged one)") from None
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
         raise ModelFileError(f"{path}: not a chainrule model file, or a truncated one "
                              f"({error})") from None
+    # weights are real numbers: text ('0.12' would convert), raw members, complex numbers
+    # (whose imaginary part a conversion drops) or dates are no model's
+    for key, a in arrays.items():
+        if not isinstance(a, np.ndarray) or a.dtype.kind not in "fiu":
+            kind = a.dtype if isinstance(a, np.ndarray) else "raw bytes"
+            raise ModelFileError(f"{path}: {key} holds {kind}, not real numbers (not a "
+                                 f"chainrule model file)")
+    return arrays

@@ -257,3 +257,19 @@ def test_a_holder_file_written_before_nesting_still_loads(tmp_path):
     with pytest.raises(ModelFileError, match=r"net\.layers\.1\.W"):
         fresh.load_state_dict(old)
     _assert_unchanged(fresh, before)
+
+
+@pytest.mark.parametrize("change, kind", [
+    (lambda W: W.astype(str), "<U"), (lambda W: W.astype(complex), "complex128"),
+    (lambda W: W.astype("datetime64[s]"), "datetime64")])
+def test_a_model_file_of_text_complex_or_dates_is_refused_not_converted(tmp_path, change, kind):
+    """'0.12' as text would convert to a float, a complex weight would lose its imaginary
+    part: neither is a weight a chainrule model saved, so loading names the entry and stops."""
+    model = nn.MLP(3, [2], seed=0)
+    before = [p.data.copy() for p in model.parameters()]
+    state = model.state_dict()
+    state["layers.0.W"] = change(state["layers.0.W"])
+    np.savez(tmp_path / "odd.npz", **state)
+    with pytest.raises(ModelFileError, match=rf"odd\.npz: layers\.0\.W holds {kind}"):
+        model.load(tmp_path / "odd.npz")
+    assert all(np.array_equal(p.data, b) for p, b in zip(model.parameters(), before))
