@@ -191,8 +191,8 @@ def format_table(runs, target):
     for row in rows:
         lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
                                for i, (c, w) in enumerate(zip(row, widths))))
-    for r in runs:
-        if r["record_every"] > 1:
+    for r in runs:      # (a run that never reached the target had J after every update)
+        if r["record_every"] > 1 and reached(r, target) is not None:
             lines.append(f"({r['mode']}: J evaluated after every update until it reached "
                          f"{target:g}, then every {r['record_every']} updates)")
     return "\n".join(lines)

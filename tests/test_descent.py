@@ -69,3 +69,21 @@ def test_updates_to_reach_the_target_are_exact_under_stochastic_descent():
                                     seed=3, target=target)
     assert sampled["record_every"] > 1
     assert cmd_descent.reached(sampled, target)[1] == truth
+
+
+def test_the_table_says_j_was_sampled_only_for_runs_that_reached_the_target():
+    """A run that never reaches J ≤ target has J after every update: no footnote for it."""
+    X, y, k, _ = cmd_descent.load_data("moons", seed=3)
+    Y = y.reshape(-1, 1).astype(np.float64)
+    import nn
+    init = nn.MLP(2, [8, 1], activation="sigmoid", output_activation="sigmoid",
+                  seed=3, dtype=np.float64).state_dict()
+    run = lambda target: cmd_descent.train_one("stochastic", 0.5, 1, init, [2, 8, 1], X, Y,
+                                               epochs=2, seed=3, target=target)
+    easy, never = run(10.0), run(-1.0)
+    assert cmd_descent.reached(easy, 10.0) and cmd_descent.reached(never, -1.0) is None
+    assert easy["record_every"] > 1 and never["record_every"] > 1
+    assert "J evaluated after every update until" in cmd_descent.format_table([easy], 10.0)
+    table = cmd_descent.format_table([never], -1.0)
+    assert "J evaluated" not in table and "—" in table
+    assert len(never["update_loss"]) == 2 * len(X) + 1      # J after every update, and J(0)
