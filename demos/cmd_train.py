@@ -238,6 +238,15 @@ def sidecar_path(model_path):
     return stem + ".json"
 
 
+def _whole_numbers(meta, key):
+    """meta[key] as a list of ints: 64.7 or "64" is a damaged sidecar, not 64."""
+    values = meta[key]
+    if not isinstance(values, list) or not all(isinstance(v, int) and not isinstance(v, bool)
+                                               for v in values):
+        raise ValueError(f"{key} {values!r} must be a list of whole numbers")
+    return values
+
+
 def load_model(model_path):
     """(nn.MLP with the saved weights, sidecar dict) or UserError in one line."""
     import nn
@@ -267,8 +276,7 @@ def load_model(model_path):
         missing = [key for key in SIDECAR_KEYS if key not in meta]
         if missing:
             raise ValueError(f"no {', '.join(repr(key) for key in missing)}")
-        sizes = [int(s) for s in meta["sizes"]]
-        shape = [int(s) for s in meta["image_shape"]]
+        sizes, shape = _whole_numbers(meta, "sizes"), _whole_numbers(meta, "image_shape")
         if len(sizes) < 2 or min(sizes) < 1 or min(shape, default=0) < 1:
             raise ValueError(f"sizes {sizes} and image shape {shape} must be positive")
         # np.dtype(None) is float64, and MLP gives a short list's last layer identity
@@ -279,14 +287,16 @@ def load_model(model_path):
         if not isinstance(activations, list) or len(activations) != len(sizes) - 1:
             raise ValueError(f"activations {activations!r} must name one per layer "
                              f"({len(sizes) - 1} for sizes {sizes})")
-        names = list(meta["class_names"])
+        names = meta["class_names"]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"class_names {names!r} must be a list of names")
         if len(names) != sizes[-1] or int(np.prod(shape)) != sizes[0]:
             raise ValueError(f"{len(names)} class names and image shape {shape} do not fit "
                              f"sizes {sizes}")
         if not isinstance(meta["dataset"], str) or meta["cost"] not in ("document", "mse",
                                                                          "cross_entropy"):
             raise ValueError(f"dataset {meta['dataset']!r} or cost {meta['cost']!r} unknown")
-    except (KeyError, TypeError, ValueError, OverflowError) as error:   # int(Infinity)
+    except (KeyError, TypeError, ValueError, OverflowError) as error:   # np.prod of 10**30
         raise UserError(f"{meta_path}: not a chainrule model sidecar ({error})") from None
     from nn.module import load_arrays
     try:

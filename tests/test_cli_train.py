@@ -115,7 +115,9 @@ def broken_copy(trained, tmp_path, model_bytes=None, sidecar=None):
     ("sidecar without dataset", "no 'dataset'"),
     ("absurd sizes", "does not match model.json"),
     ("negative image shape", "must be positive"),
-    ("infinite image shape", "cannot convert float infinity"),
+    ("infinite image shape", "image_shape [inf, 8] must be a list of whole numbers"),
+    ("fractional sizes", "sizes [64.7, 100, 10] must be a list of whole numbers"),
+    ("class names as one string", "class_names '0123456789' must be a list of names"),
     ("one activation for two layers", "must name one per layer (2 for sizes"),
     ("dtype null", "dtype None is not float32"),
     ("nan weights", "NaN or inf weights"),
@@ -140,6 +142,10 @@ def test_predict_broken_model_files_are_one_line_errors(trained, tmp_path, capsy
             {**json.loads(p.read_text()), "image_shape": [-8, -8]})),
         "infinite image shape": dict(sidecar=lambda p: json.dumps(
             {**json.loads(p.read_text()), "image_shape": [float("inf"), 8]})),
+        "fractional sizes": dict(sidecar=lambda p: json.dumps(
+            {**json.loads(p.read_text()), "sizes": [64.7, 100, 10]})),
+        "class names as one string": dict(sidecar=lambda p: json.dumps(
+            {**json.loads(p.read_text()), "class_names": "0123456789"})),
         "one activation for two layers": dict(sidecar=lambda p: json.dumps(
             {**json.loads(p.read_text()), "activations": ["relu"]})),
         "dtype null": dict(sidecar=lambda p: json.dumps(
