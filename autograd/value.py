@@ -502,6 +502,11 @@ class Value(Node):
         escaped(self)
         return int(self.data)
 
+    def item(self):
+        """The value as a Python float (as PyTorch's ``.item()``): a constant from here on."""
+        escaped(self)
+        return self.data
+
     def __round__(self, ndigits=None):
         return round(self.data, ndigits)
 

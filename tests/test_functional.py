@@ -224,6 +224,9 @@ def test_a_number_cut_from_the_graph_is_an_error_not_a_zero():
         grad(lambda t: (t * t).sum().item())(x)
     with pytest.raises(TypeError, match=r"plain number made from a traced value"):
         grad(lambda v: float(v * v))(3.0)
+    with pytest.raises(TypeError, match=r"plain number made from a traced value"):
+        grad(lambda v: (v * v).item())(3.0)
+    assert Value(2.5).item() == 2.5 and type(Value(2.5).item()) is float
     assert grad(lambda v: 3.0)(1.0) == 0.0          # a constant function is still fine
 
 
