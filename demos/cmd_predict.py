@@ -151,9 +151,12 @@ def run(args):
     with np.errstate(over="ignore", invalid="ignore"):
         X = np.stack([x for _, x in items]).astype(model.dtype)
         P = probabilities(outputs(model, X), meta.get("cost"))
-    if not np.all(np.isfinite(P)):
-        raise UserError(f"{args.model}: the model's outputs are not finite numbers (its weights "
-                        f"overflow on these images)")
+    overflowed = np.flatnonzero(~np.isfinite(P).all(axis=1))
+    if overflowed.size:         # name the image and its pixels: the usual cause, not the weights
+        name, x = items[overflowed[0]]
+        raise UserError(f"{name}: {args.model}'s outputs on it are not finite numbers (the "
+                        f"network overflows; this image's pixels reach {np.max(np.abs(x)):.3g}, the "
+                        f"training pixels were in [0, 1])")
     what = "probability" if meta.get("cost") == "cross_entropy" else "output h"
     print(f"model: {'-'.join(map(str, meta['sizes']))} trained on {meta['dataset']}; images "
           f"{_size(shape)}, pixel / 255 into [0, 1]"

@@ -291,7 +291,8 @@ def test_predict_float_images_that_overflow_the_model_are_one_line(trained, tmp_
     with warnings.catch_warnings():
         warnings.simplefilter("error")          # numpy's overflow warnings would be lines too
         status, out, err = run_cli(capsys, "predict", trained[2], tmp_path / "huge.idx")
-    assert status == 2 and "not finite numbers" in err, err
+    assert status == 2 and "huge.idx[0]: " in err and "not finite numbers" in err, err
+    assert "pixels reach 1e+300" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
