@@ -155,8 +155,8 @@ def run(args):
     if overflowed.size:         # name the image and its pixels: the usual cause, not the weights
         name, x = items[overflowed[0]]
         raise UserError(f"{name}: {args.model}'s outputs on it are not finite numbers (the "
-                        f"network overflows; this image's pixels reach {np.max(np.abs(x)):.3g}, the "
-                        f"training pixels were in [0, 1])")
+                        f"network overflows; this image's pixels reach "
+                        f"{np.max(np.abs(x)):.3g}, the training pixels were in [0, 1])")
     what = "probability" if meta.get("cost") == "cross_entropy" else "output h"
     print(f"model: {'-'.join(map(str, meta['sizes']))} trained on {meta['dataset']}; images "
           f"{_size(shape)}, pixel / 255 into [0, 1]"
