@@ -305,6 +305,14 @@ def load_idx_folder(folder, name, flatten=True, scale=True, dtype=np.float32, so
             path = _find_idx(folder, IDX_FILES[f"y_{split}"])
             raise DataError(f"{name}: {path}: the {split} labels must be whole numbers ≥ 0 "
                             f"(class indices), got values in {y.min()}..{y.max()}")
+        # k = max label + 1 outputs: more classes than images is a damaged file, not a task
+        # (a label of 200000 would build a 200001-output network)
+        images = len(arrays["y_train"]) + len(arrays["y_test"])
+        if y.size and y.max() >= images:
+            path = _find_idx(folder, IDX_FILES[f"y_{split}"])
+            raise DataError(f"{name}: {path}: a {split} label of {y.max()} would make "
+                            f"{int(y.max()) + 1} classes for {images} images (class indices run "
+                            f"0..k−1)")
     if arrays["X_train"].shape[1:] != arrays["X_test"].shape[1:]:
         raise DataError(f"{name}: {folder}: training images are "
                         f"{'×'.join(map(str, arrays['X_train'].shape[1:]))} but test images "

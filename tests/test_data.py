@@ -453,3 +453,17 @@ def test_loading_refuses_labels_that_are_not_class_indices(tmp_path, labels):
     with pytest.raises(DataError, match="train-labels-idx1-ubyte: the train labels must be "
                                         "whole numbers ≥ 0"):
         load_mnist(root=tmp_path)
+
+
+def test_loading_refuses_a_label_that_makes_more_classes_than_images(tmp_path):
+    """k = max label + 1: a label of 200000 among 8 images is a damaged file, named as such
+    before a 200001-output network is built."""
+    write_idx(tmp_path / "train-images-idx3-ubyte", np.zeros((5, 4, 4), np.uint8))
+    write_idx(tmp_path / "train-labels-idx1-ubyte", np.array([0, 1, 2, 1, 0], np.int32))
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((3, 4, 4), np.uint8))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.array([0, 200000, 1], np.int32))
+    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte: a test label of 200000 would "
+                                        r"make 200001 classes for 8 images"):
+        load_mnist(root=tmp_path)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.array([0, 7, 1], np.int32))
+    assert load_mnist(root=tmp_path).n_classes == 8         # as many classes as images: fine
