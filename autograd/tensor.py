@@ -343,11 +343,21 @@ class Tensor(Node):
 
     def softmax(self, axis=-1):
         """softmax(x)ᵢ = exp(xᵢ − max x) / Σⱼ exp(xⱼ − max x): finite for any finite input."""
-        return _apply(rules.SOFTMAX, self, axis=axis)
+        return _apply(rules.SOFTMAX, self, axis=self._one_axis(axis, "softmax"))
 
     def log_softmax(self, axis=-1):
         """log softmax(x)ᵢ = xᵢ − max x − log Σⱼ exp(xⱼ − max x)."""
-        return _apply(rules.LOG_SOFTMAX, self, axis=axis)
+        return _apply(rules.LOG_SOFTMAX, self, axis=self._one_axis(axis, "log_softmax"))
+
+    def _one_axis(self, axis, name):
+        """``axis`` as one int, in range (numpy's AxisError naming the op if not): the forward
+        pass indexes the shape with it, which failed with a bare IndexError or TypeError."""
+        if not isinstance(axis, numbers.Integral) or isinstance(axis, bool):
+            raise TypeError(f"{name}: axis must be one int (the axis to normalise over), got "
+                            f"{axis!r}")
+        if not -self.data.ndim <= axis < self.data.ndim:
+            raise np.exceptions.AxisError(int(axis), self.data.ndim, name)
+        return int(axis)
 
     def softmax_cross_entropy(self, target):
         """Softmax cross-entropy from logits, in one op: for logits z of shape (n, k),

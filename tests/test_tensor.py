@@ -897,6 +897,21 @@ def test_pow_at_exponent_zero_warns_nothing():
     np.testing.assert_allclose(b.grad, [0.0, np.log(2.0)])
 
 
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_bad_axis_names_the_op(name):
+    """An axis out of range or not one int is numpy's AxisError or a TypeError naming the op
+    (as sum's), not a bare IndexError from inside the forward pass."""
+    t = Tensor(np.ones((2, 3)))
+    for axis in (2, -3):
+        with pytest.raises(np.exceptions.AxisError, match=f"{name}: axis {axis} is out of"):
+            getattr(t, name)(axis=axis)
+    for axis in (None, (0, 1)):
+        with pytest.raises(TypeError, match=f"{name}: axis must be one int"):
+            getattr(t, name)(axis=axis)
+    np.testing.assert_allclose(getattr(t, name)(axis=np.int64(-2)).data,
+                               getattr(t, name)(axis=0).data)
+
+
 def test_tensor_python_protocol():
     A = Tensor(np.arange(6.0).reshape(3, 2), requires_grad=True)
     with pytest.raises(IndexError, match="whole numbers"):
