@@ -121,7 +121,16 @@ def _lift(x, like):
         return x
     if isinstance(x, (numbers.Real, np.ndarray, list, tuple)) and not isinstance(x, bool):
         return Tensor(x, dtype=like.data.dtype)
+    if isinstance(x, Node):             # a Value: the other engine
+        raise TypeError(_MIXED_ENGINES)
     raise TypeError(f"unsupported operand type for Tensor: {type(x).__name__}")
+
+
+# Value and Tensor share the graph core but not a graph: say so, and how a float became a Value
+_MIXED_ENGINES = ("a Value and a Tensor cannot be combined in one expression (separate "
+                  "graphs): make the number a Tensor, e.g. Tensor(v.data) or Tensor(2.0). "
+                  "grad, jacobian and hessian trace a Python float argument as a Value and an "
+                  "array as a Tensor: pass np.array(2.0) to get a 0-d Tensor")
 
 
 def _shape_error(op, a, b, error):

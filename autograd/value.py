@@ -114,6 +114,14 @@ def _as_value(x):
         return _constant(x)
     if kind is int or (isinstance(x, numbers.Real) and not isinstance(x, bool)):
         return _constant(float(x))
+    if isinstance(x, Node):             # a Tensor: the other engine
+        from .tensor import _MIXED_ENGINES
+        raise TypeError(_MIXED_ENGINES)
+    if getattr(x, "ndim", 0):           # an array: the Tensor engine's
+        raise TypeError(f"unsupported operand type for Value: {kind.__name__} of shape "
+                        f"{x.shape}; a Value is one number, arrays belong in a Tensor. grad, "
+                        f"jacobian and hessian trace a Python float argument as a Value and an "
+                        f"array as a Tensor: pass np.array(2.0) to get a 0-d Tensor")
     raise TypeError(f"unsupported operand type for Value: {kind.__name__} ({x!r})")
 
 

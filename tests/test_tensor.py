@@ -912,6 +912,19 @@ def test_softmax_bad_axis_names_the_op(name):
                                getattr(t, name)(axis=0).data)
 
 
+def test_value_and_tensor_mixed_says_why_and_how():
+    """A Value and a Tensor in one expression (as grad makes of a float argument beside an
+    array one) is a TypeError that says they are separate engines and how to get a Tensor."""
+    for make in (lambda: Tensor(np.ones(2)) * Value(2.0), lambda: Value(2.0) * Tensor(np.ones(2)),
+                 lambda: autograd.grad(lambda x, W: (Tensor(W) * x).sum())(2.0, np.ones(2))):
+        with pytest.raises(TypeError, match="a Value and a Tensor cannot be combined.*np.array"):
+            make()
+    with pytest.raises(TypeError, match=r"ndarray of shape \(2,\).*pass np.array\(2.0\)"):
+        autograd.grad(lambda x, W: (W * x).sum())(2.0, np.ones(2))     # the array meets a Value
+    np.testing.assert_array_equal(
+        autograd.grad(lambda x, W: (W * x).sum())(np.array(2.0), np.ones(2)), 2.0)
+
+
 def test_tensor_python_protocol():
     A = Tensor(np.arange(6.0).reshape(3, 2), requires_grad=True)
     with pytest.raises(IndexError, match="whole numbers"):
