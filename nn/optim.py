@@ -93,6 +93,21 @@ def _check_writeable(i, p):
                          f"place (give the optimiser a writeable copy)")
 
 
+def _check_distinct(params):
+    """A parameter listed twice would be stepped twice per step (Adam with two sets of
+    moments): refused, as PyTorch warns it will be. Two holders of one array count as one."""
+    first = {}
+    for i, p in enumerate(params):
+        keys = [id(p)] + ([id(p.data)] if isinstance(p.data, np.ndarray) else [])
+        for key in keys:
+            if key in first:
+                raise ValueError(f"parameters {first[key]} and {i} are the same parameter: "
+                                 f"each must be listed once (a shared one would be updated "
+                                 f"twice per step)")
+        for key in keys:
+            first[key] = i
+
+
 def _array_size(params):
     """How many numbers the array parameters hold (the work of one update)."""
     return sum(p.data.size for p in params if isinstance(p.data, np.ndarray))
@@ -132,6 +147,7 @@ class Optimizer:
             if not (hasattr(p, "data") and hasattr(p, "grad")):
                 raise TypeError(f"parameter {i} ({type(p).__name__}) has no .data/.grad; wrap "
                                 "a numpy array in nn.optim.ArrayParameter")
+        _check_distinct(self.params)
         self.lr_init = _positive("lr", lr)
         self._lr = self.lr_init
         self._size = _array_size(self.params)     # decides whether compiled kernels pay

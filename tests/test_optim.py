@@ -174,6 +174,22 @@ def test_bare_arrays_are_refused_with_a_hint():
         SGD([np.zeros(3)])
 
 
+@pytest.mark.parametrize("cls", [SGD, Adam])
+def test_a_parameter_listed_twice_is_refused(cls):
+    """Listed twice, a parameter was silently stepped twice per step (PyTorch warns and will
+    refuse); so is an array held by two ArrayParameters."""
+    p = Tensor(np.ones(2), requires_grad=True)
+    with pytest.raises(ValueError, match="parameters 0 and 2 are the same parameter"):
+        cls([p, Tensor(np.ones(2), requires_grad=True), p], lr=0.1)
+    a = np.ones(3)
+    with pytest.raises(ValueError, match="parameters 0 and 1 are the same"):
+        cls([ArrayParameter(a), ArrayParameter(a)], lr=0.1)
+    v = Value(1.0)
+    with pytest.raises(ValueError, match="same parameter"):
+        cls([v, v], lr=0.1)
+    cls([Value(1.0), Value(1.0), ArrayParameter(np.ones(3)), ArrayParameter(np.ones(3))], lr=0.1)
+
+
 def test_repr_is_readable():
     assert repr(SGD(_params(), lr=0.1, momentum=0.9, nesterov=True)) == \
         "SGD(lr=0.1, momentum=0.9, nesterov=True, params=3)"
