@@ -216,6 +216,8 @@ def _children(value):
 
 
 def _as_data(array, like):
+    if isinstance(array, Node):     # another model's parameter (named_parameters), as PyTorch
+        array = array.data
     if isinstance(like, float):
         return float(array)
     return np.array(array, dtype=like.dtype, copy=True).reshape(like.shape)

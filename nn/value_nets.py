@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from autograd import Value, weighted_sum
+from autograd import Node, Value, weighted_sum
 
 from . import activations as act
 from .init import init_layer, rng_from
@@ -182,7 +182,9 @@ class MLP(Module):
         arrays = {}
         for name in shapes:
             try:
-                arrays[name] = np.asarray(state[name], dtype=float)
+                given = state[name]
+                arrays[name] = np.asarray(given.data if isinstance(given, Node) else given,
+                                          dtype=float)
             except (TypeError, ValueError) as error:
                 raise ModelFileError(f"state does not fit this model: parameter "
                                      f"{prefix}{name}: {error}") from None

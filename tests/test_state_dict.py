@@ -273,3 +273,19 @@ def test_a_model_file_of_text_complex_or_dates_is_refused_not_converted(tmp_path
     with pytest.raises(ModelFileError, match=rf"odd\.npz: layers\.0\.W holds {kind}"):
         model.load(tmp_path / "odd.npz")
     assert all(np.array_equal(p.data, b) for p, b in zip(model.parameters(), before))
+
+
+def test_another_models_parameters_load_as_a_state():
+    """``load_state_dict(dict(other.named_parameters()))`` copies the numbers, as PyTorch's:
+    parameters requiring a gradient were refused with numpy's 'would leave the graph' error."""
+    source = nn.MLP(3, [4, 2], seed=1)
+    X = np.random.default_rng(0).random((5, 3))
+    for target in (nn.MLP(3, [4, 2], seed=2), nn.ValueMLP(3, [4, 2], seed=2)):
+        target.load_state_dict(dict(source.named_parameters()))
+        out = target(X).data if isinstance(target, nn.MLP) else \
+            np.array([[v.data for v in target(x)] for x in X])
+        np.testing.assert_allclose(out, source(X).data, rtol=1e-12)
+    target = nn.MLP(3, [4, 2], seed=2)
+    target.load_state_dict(dict(source.named_parameters()))
+    target.layers[0].W.data[0, 0] = 99.0                   # a copy, not the source's array
+    assert source.layers[0].W.data[0, 0] != 99.0
