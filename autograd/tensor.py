@@ -407,13 +407,22 @@ class Tensor(Node):
             axes = tuple(axes[0])
         if not axes:
             axes = tuple(range(self.data.ndim - 1, -1, -1))
-        return _apply(rules.TRANSPOSE, self, axes=axes)
+        try:
+            data = rules.TRANSPOSE.forward(ArrayMath, self.data, axes)
+        except ValueError as error:         # numpy's message names neither
+            raise ValueError(f"transpose: axes {axes} are not a permutation of the "
+                             f"{self.data.ndim} axes of shape {self.data.shape} "
+                             f"({error})") from None
+        return _make(data, (self,), rules.TRANSPOSE, self.requires_grad, {"axes": axes})
 
     T = property(lambda self: self.transpose(), doc="All axes reversed, as numpy's .T.")
 
     @property
     def mT(self):
         """The last two axes swapped (matrix transpose of a batch)."""
+        if self.data.ndim < 2:
+            raise ValueError(f"mT swaps the last two axes: it needs at least 2, got shape "
+                             f"{self.data.shape}")
         axes = list(range(self.data.ndim))
         axes[-1], axes[-2] = axes[-2], axes[-1]
         return self.transpose(tuple(axes))
@@ -426,7 +435,13 @@ class Tensor(Node):
 
     def broadcast_to(self, shape):
         # The VJP is the identity; the core's unbroadcast sums it back to this shape.
-        return _apply(rules.BROADCAST_TO, self, shape=tuple(shape))
+        shape = tuple(shape)
+        try:
+            data = rules.BROADCAST_TO.forward(ArrayMath, self.data, shape)
+        except ValueError as error:         # numpy's message names neither shape
+            raise ValueError(f"broadcast_to: cannot broadcast shape {self.data.shape} to "
+                             f"{shape} ({error})") from None
+        return _make(data, (self,), rules.BROADCAST_TO, self.requires_grad, {"shape": shape})
 
     def __getitem__(self, index):
         index = _plain_index(index)

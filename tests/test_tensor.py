@@ -925,6 +925,23 @@ def test_value_and_tensor_mixed_says_why_and_how():
         autograd.grad(lambda x, W: (W * x).sum())(np.array(2.0), np.ones(2)), 2.0)
 
 
+def test_shape_op_errors_name_the_shapes():
+    """mT of a vector was a bare 'list index out of range'; transpose and broadcast_to gave
+    numpy's messages, which name no shape."""
+    with pytest.raises(ValueError, match=r"mT .* at least 2, got shape \(3,\)"):
+        Tensor(np.ones(3)).mT
+    with pytest.raises(ValueError, match=r"transpose: axes \(0, 0\) .* shape \(2, 3\)"):
+        Tensor(np.ones((2, 3))).transpose(0, 0)
+    with pytest.raises(ValueError, match=r"transpose: axes \(1, 0\) .* shape \(3,\)"):
+        Tensor(np.ones(3)).transpose(1, 0)
+    with pytest.raises(ValueError, match=r"broadcast_to: cannot broadcast shape \(2, 3\) to "
+                                         r"\(3,\)"):
+        Tensor(np.ones((2, 3))).broadcast_to((3,))
+    t = Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    (t.transpose(-1, 0).broadcast_to((4, 3, 2)) * np.arange(24.0).reshape(4, 3, 2)).sum().backward()
+    np.testing.assert_array_equal(t.grad, np.arange(24.0).reshape(4, 3, 2).sum(axis=0).T)
+
+
 def test_tensor_python_protocol():
     A = Tensor(np.arange(6.0).reshape(3, 2), requires_grad=True)
     with pytest.raises(IndexError, match="whole numbers"):
