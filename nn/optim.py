@@ -212,12 +212,19 @@ class SGD(Optimizer):
 
     def step(self):
         """One update of every parameter whose ``.grad`` is not None: an array in one fused
-        pass when `autograd.kernels` can (the same floats), else the formula in numpy."""
-        for i, p in enumerate(self.params):
-            g = _gradient(p)
+        pass when `autograd.kernels` can (the same floats), else the formula in numpy. Every
+        gradient's shape and every array's writeability is checked before any parameter
+        moves."""
+        params = self.params
+        grads = [_gradient(p) for p in params]
+        for i, g in enumerate(grads):   # all checked first, as Adam's: a bad one moves none
+            if g is not None:
+                _check_grad_shape(i, params[i], g)
+                _check_writeable(i, params[i])
+        for i, p in enumerate(params):
+            g = grads[i]
             if g is None:
                 continue
-            _check_grad_shape(i, p, g)
             if not (isinstance(p.data, np.ndarray)
                     and kernels.sgd_update(p.data, g, self.velocities[i], self._lr,
                                            self.momentum, self.nesterov, work=self._size)):

@@ -190,6 +190,24 @@ def test_a_parameter_listed_twice_is_refused(cls):
     cls([Value(1.0), Value(1.0), ArrayParameter(np.ones(3)), ArrayParameter(np.ones(3))], lr=0.1)
 
 
+@pytest.mark.parametrize("cls", [SGD, Adam])
+def test_a_bad_parameter_moves_none(cls):
+    """A wrong gradient shape or a read-only array is refused before any parameter moves (SGD
+    updated the parameters before the bad one, then raised; a read-only one gave numpy's
+    'output array is read-only')."""
+    a = Tensor(np.ones(2), requires_grad=True)
+    b = Tensor(np.ones(3), requires_grad=True)
+    opt = cls([a, b], lr=0.1)
+    a.grad, b.grad = np.ones(2), np.ones(2)
+    with pytest.raises(ValueError, match="parameter 1: gradient of shape"):
+        opt.step()
+    np.testing.assert_array_equal(a.data, np.ones(2))
+    b.data, b.grad = np.broadcast_to(np.ones(3), (3,)), np.ones(3)
+    with pytest.raises(ValueError, match="parameter 1: its array is read-only"):
+        opt.step()
+    np.testing.assert_array_equal(a.data, np.ones(2))
+
+
 def test_repr_is_readable():
     assert repr(SGD(_params(), lr=0.1, momentum=0.9, nesterov=True)) == \
         "SGD(lr=0.1, momentum=0.9, nesterov=True, params=3)"
