@@ -591,12 +591,15 @@ def _first_tensor(items):
 
 
 def concatenate(tensors, axis=0):
-    """Join tensors along an existing axis; each input gets its slice of the gradient."""
+    """Join tensors along an existing axis (``axis=None``: flattened first, as numpy's); each
+    input gets its slice of the gradient."""
     tensors = list(tensors)
     if not tensors:
         raise ValueError("concatenate: needs at least one tensor")
     like = _first_tensor(tensors)
     tensors = tuple(_lift(t, like) for t in tensors)
+    if axis is None:        # numpy's: the inputs flattened, then joined (the VJP needs an axis)
+        tensors, axis = tuple(t.reshape(-1) for t in tensors), 0
     try:
         data = np.concatenate([t.data for t in tensors], axis=axis)
     except ValueError as error:

@@ -942,6 +942,18 @@ def test_shape_op_errors_name_the_shapes():
     np.testing.assert_array_equal(t.grad, np.arange(24.0).reshape(4, 3, 2).sum(axis=0).T)
 
 
+def test_concatenate_axis_none_flattens_and_differentiates():
+    """axis=None joins the flattened inputs, as numpy's; its forward pass worked but the
+    backward pass failed with 'tuple indices must be integers or slices, not NoneType'."""
+    a = Tensor(np.arange(4.0).reshape(2, 2), requires_grad=True)
+    b = Tensor(np.arange(3.0), requires_grad=True)
+    out = concatenate([a, b], axis=None)
+    np.testing.assert_array_equal(out.data, np.concatenate([a.data, b.data], axis=None))
+    (out * np.arange(7.0)).sum().backward()
+    np.testing.assert_array_equal(a.grad, [[0.0, 1.0], [2.0, 3.0]])
+    np.testing.assert_array_equal(b.grad, [4.0, 5.0, 6.0])
+
+
 def test_tensor_python_protocol():
     A = Tensor(np.arange(6.0).reshape(3, 2), requires_grad=True)
     with pytest.raises(IndexError, match="whole numbers"):
