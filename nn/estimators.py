@@ -20,6 +20,10 @@ Per batch of n rows the objective is (row convention, the document's notation):
                                   mean over n·k entries, J/k, and so does ours, so k outputs stop
                                   at the same epoch)
 
+The classifier's log losses are differentiated exactly, from the logits; the value reported
+(``loss_curve_``, ``loss_``, the stopping rule, what L-BFGS sees) is scikit-learn's, which clips
+each probability to [ε, 1 − ε] first, so a confidently wrong row counts −log ε ≈ 36.04, not −log p.
+
 The regressor's ``loss='poisson'``: log-link (exp output, ``out_activation_ = 'exp'``) and
 scikit-learn's half Poisson deviance 1/n Σᵢⱼ [yᵢⱼ log(yᵢⱼ/ŷᵢⱼ) − yᵢⱼ + ŷᵢⱼ], differentiated
 from the logits z (ŷ = exp z), so its gradient (ŷ − y)/n is the canonical one.
@@ -48,7 +52,7 @@ import math
 import warnings
 
 import numpy as np
-from scipy.special import xlogy
+from scipy.special import expit, xlogy
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
@@ -294,6 +298,7 @@ class _BaseMLP(BaseEstimator):
         alpha, convention = float(self.alpha), self.l2_convention
         weights = self._model.weights()
         shown = self._shown_cost_factor()
+        shown_value = self._shown_value()
 
         def step(h, Yb, n, wb=None):
             if wb is not None and not wb.sum():           # scikit-learn's np.average says so
@@ -302,6 +307,8 @@ class _BaseMLP(BaseEstimator):
             J = cost(h, Yb, n) if wb is None else self._weighted_cost(h, Yb, wb)
             J.backward()
             value = J.data if shown == 1 else J.data * shown
+            if shown_value is not None:
+                value = shown_value(h.data, Yb, n, wb, value)
             if alpha == 0:
                 return value
             return value + losses.add_l2_gradient(weights, alpha, convention, n_train=n_train,
@@ -328,6 +335,11 @@ class _BaseMLP(BaseEstimator):
     def _shown_cost_factor(self):
         """loss_curve_ shows the cost times this (1: the cost differentiated)."""
         return 1
+
+    def _shown_value(self):
+        """None, or ``shown(z, Yb, n, wb, J)``: the batch's loss as scikit-learn computes it
+        from J's node z (the value reported and handed to L-BFGS; gradients are J's)."""
+        return None
 
     def _fit_lbfgs(self, X, Y, sample_weight):
         """scikit-learn's ``_fit_lbfgs``: scipy's L-BFGS-B on the whole set's J (cost + L2)
@@ -557,6 +569,36 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         # binary log loss from the logit z: −[y log σ(z) + (1 − y) log(1 − σ(z))]
         #   = softplus(z) − y·z   (finite for any z)
         return lambda z, Yb, n: (z.softplus() - z * Yb).sum() * (1.0 / n)
+
+    def _shown_value(self):
+        """scikit-learn's log loss of a batch: it clips each probability to [ε, 1 − ε] before
+        the log (ε the dtype's eps), so a term −log p is at most −log ε, and takes log(1 − p)
+        of a rounded p. Ours, J from the logits z, is exact; the two differ once a term −log p
+        exceeds about (−log ε)/2, so only then is scikit-learn's formula evaluated. Its
+        gradient is the unclipped loss's, as ours: only the value differs."""
+        if self._cost() != "cross_entropy":
+            return None
+        eps = np.finfo(self._model.dtype).eps
+        c = -math.log(eps) / 2
+        softmax = self.out_activation_ == "softmax"
+        # a bound on −log p: max z − min z + log k (softmax), |z| + log 2 (logistic)
+        reach = math.log(self.n_outputs_) if softmax else math.log(2)
+
+        def shown(z, Y, n, w, J):
+            if w is None and J * n <= c:        # the terms are >= 0 and sum to n·J
+                return J
+            hi, lo = z.max(), z.min()
+            if (hi - lo if softmax else max(hi, -lo)) + reach <= c:
+                return J
+            if softmax:
+                p = np.exp(z - z.max(axis=1, keepdims=True))
+                p = np.clip(p / p.sum(axis=1, keepdims=True), eps, 1 - eps)
+                terms = xlogy(Y, p)
+            else:
+                p = np.clip(expit(z), eps, 1 - eps)
+                terms = xlogy(Y, p) + xlogy(1 - Y, 1 - p)
+            return -np.average(terms, weights=w, axis=0).sum()
+        return shown
 
     @available_if(_stochastic_solver)
     def partial_fit(self, X, y, sample_weight=None, classes=None):

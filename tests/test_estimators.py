@@ -419,3 +419,23 @@ def test_passes_scikit_learns_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(estimator)
+
+
+@pytest.mark.parametrize("kind, solver", [("multiclass", "adam"), ("multiclass", "sgd"),
+                                          ("binary", "lbfgs"), ("multilabel", "lbfgs")])
+def test_saturated_log_loss_is_sklearns_clipped_value(kind, solver):
+    """Unscaled pixels (0…16) saturate the first outputs: scikit-learn's log loss clips each
+    probability to [ε, 1 − ε], so loss_curve_, loss_ and the value L-BFGS sees are its clipped
+    numbers (the exact J read 15.25 for its 15.18; L-BFGS then took other steps)."""
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:300], y[:300]
+    y = {"multiclass": y, "binary": y > 4,
+         "multilabel": np.stack([y > 4, y % 2 == 0], axis=1).astype(int)}[kind]
+    kw = dict(solver=solver, max_iter=3, learning_rate_init=0.002, random_state=0)
+    ours, theirs = quiet(MLPClassifier(**kw).fit, X, y), quiet(SkClassifier(**kw).fit, X, y)
+    assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-12)
+    if solver != "lbfgs":
+        np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-12)
+        assert ours.best_loss_ == pytest.approx(theirs.best_loss_, rel=1e-12)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
