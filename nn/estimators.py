@@ -60,7 +60,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import check_classification_targets, unique_labels
+from sklearn.utils.multiclass import (check_classification_targets, type_of_target,
+                                      unique_labels)
 from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, column_or_1d,
                                       validate_data)
 
@@ -535,7 +536,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                              f"partial_fit, was: {self.classes_!r}")
         if first_pass:
             self._label_binarizer = LabelBinarizer()
-            self._label_binarizer.fit(y if classes is None else classes)
+            # multilabel indicator targets: their columns are the labels, whatever classes
+            # says (scikit-learn's partial_fit fits on y then too)
+            multilabel = type_of_target(y).startswith("multilabel")
+            self._label_binarizer.fit(y if classes is None or multilabel else classes)
             self.classes_ = self._label_binarizer.classes_
             if len(self.classes_) < 2 and self._label_binarizer.y_type_ != "multilabel":
                 raise ValueError(f"MLPClassifier needs at least 2 classes, y has 1 class: "

@@ -439,3 +439,18 @@ def test_saturated_log_loss_is_sklearns_clipped_value(kind, solver):
         assert ours.best_loss_ == pytest.approx(theirs.best_loss_, rel=1e-12)
     for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_partial_fit_multilabel_as_sklearn():
+    # the label binarizer is fitted on the indicator y, not on classes (which made every
+    # multilabel partial_fit fail: "The object was not fitted with multilabel input")
+    X, y = targets_of_kind("multilabel")
+    kw = dict(hidden_layer_sizes=(6,), random_state=0, learning_rate_init=0.05)
+    ours, theirs = MLPClassifier(**kw), SkClassifier(**kw)
+    for est in (ours, theirs):
+        est.partial_fit(X, y, classes=[0, 1, 2])
+        est.partial_fit(X[:40], y[:40])
+    np.testing.assert_array_equal(ours.classes_, theirs.classes_)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-12)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-12)
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
