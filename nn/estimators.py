@@ -236,7 +236,9 @@ class _BaseMLP(BaseEstimator):
             layer.W.data = self._random_state.uniform(-bound, bound, (fan_in, fan_out)).astype(
                 dtype)
             layer.b.data = self._random_state.uniform(-bound, bound, fan_out).astype(dtype)
-        self._best_state = None
+        # early stopping's best weights start as the initial ones (scikit-learn's _best_coefs):
+        # when no epoch scores (every validation score nan) those are restored
+        self._best_state = self._model.state_dict()
         if hasattr(self, "_optimizer"):
             del self._optimizer
         if self.solver == "lbfgs":          # as scikit-learn: no curve, no stopping state
@@ -717,7 +719,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return h.ravel() if self.n_outputs_ == 1 else h
 
     def _score(self, X, y, sample_weight=None):
-        return r2_score(y, self.predict(X), sample_weight=sample_weight)
+        h = self.predict(X)
+        if not np.isfinite(h).all():    # diverged: scikit-learn's validation score is nan
+            return np.nan
+        return r2_score(y, h, sample_weight=sample_weight)
 
 
 # -- helpers ---------------------------------------------------------------------------------

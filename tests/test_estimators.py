@@ -454,3 +454,19 @@ def test_partial_fit_multilabel_as_sklearn():
     np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-12)
     np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-12)
     np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+
+
+@pytest.mark.parametrize("scale", [100, 1e100])
+def test_early_stopping_survives_a_diverging_regressor_as_sklearn(scale):
+    """A diverged epoch scores nan (scikit-learn's validation score, not r2_score's error on
+    inf), and the best weights, the initial ones when no epoch scored, are restored."""
+    from sklearn.datasets import make_regression
+    X, y = make_regression(150, 5, noise=3, random_state=0)
+    kw = dict(hidden_layer_sizes=(6,), solver="sgd", learning_rate_init=0.1, max_iter=20,
+              random_state=0, early_stopping=True)
+    with np.errstate(all="ignore"):
+        ours = quiet(MLPRegressor(**kw).fit, X * scale, y * 100)
+        theirs = quiet(SkRegressor(**kw).fit, X * scale, y * 100)
+    assert np.isnan(ours.validation_scores_[-1]) and ours.n_iter_ == theirs.n_iter_
+    np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_, rtol=1e-12)
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-12)
