@@ -510,6 +510,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     """
 
     _default_cost = "cross_entropy"
+    loss = "log_loss"       # scikit-learn's attribute (not a parameter of the classifier)
     _costs = ("cross_entropy", "document")
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",

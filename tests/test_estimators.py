@@ -46,6 +46,7 @@ def test_same_parameters_and_defaults_as_sklearn():
         assert mine["cost"] == extra
         assert mine["l2_convention"] == "sklearn" and mine["dtype"] == np.float64
         assert mine["progress"] is False
+        assert ours.loss == theirs.loss
 
 
 def test_positional_parameters_in_sklearns_order():
