@@ -8,8 +8,9 @@ then ∂J/∂w by backward (autograd) or by the δ recursion (nn.delta), then on
 An epoch walks the training rows once, shuffled with ``np.random.default_rng(seed)``, in
 slices of ``batch_size`` (the last may be smaller), like scikit-learn's MLP solvers.
 
-The epoch's loss is scikit-learn's: Σ_b J_b · n_b / n_train over the batches, each J_b taken
-before its update. Early stopping, ``n_iter_no_change``, ``tol`` and the 'adaptive' schedule
+The epoch's loss is averaged as scikit-learn's: Σ_b J_b · n_b / n_train over the batches, each
+J_b taken before its update. J_b is the exact cost (scikit-learn's log loss clips each
+probability to [ε, 1 − ε] first; `nn.MLPClassifier` reports that one). Early stopping, ``n_iter_no_change``, ``tol`` and the 'adaptive' schedule
 follow scikit-learn's ``_fit_stochastic`` and ``_update_no_improvement_count``; the one
 difference: with ``early_stopping=False`` the loop never stops before ``epochs`` (a plateau of
 the training loss only drives the 'adaptive' learning rate).
