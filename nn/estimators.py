@@ -37,6 +37,10 @@ and scores with the weights.
 partial_fit. With ``dtype=np.float32`` the run stays float32 (scikit-learn's turns float64
 after its first step, so the two then differ by float32 rounding).
 
+Sparse X (scipy CSR or CSC; other formats converted) is taken as scikit-learn takes it, and
+densified once: the Tensor engine's matmuls are dense, so a very wide sparse X costs its dense
+size in memory.
+
 chainrule's extras (defaults keep scikit-learn's behaviour):
 
     cost           classifier: 'cross_entropy' (above) or 'document' (logistic outputs, the
@@ -94,6 +98,11 @@ def _stochastic_solver(estimator):
 
 class _BaseMLP(BaseEstimator):
     """The shared machinery; see the module docstring."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True           # CSR/CSC X, densified once (`_dense`)
+        return tags
 
     _default_cost = None
     _costs = ()
@@ -193,7 +202,9 @@ class _BaseMLP(BaseEstimator):
         fitted = hasattr(self, "_model")
         first_pass = not fitted or (not self.warm_start and not incremental)
         X, y = validate_data(self, X, y, multi_output=True, dtype=dtype, reset=first_pass,
-                             y_numeric=not isinstance(self, ClassifierMixin))
+                             y_numeric=not isinstance(self, ClassifierMixin),
+                             accept_sparse=("csr", "csc"))
+        X = _dense(X)
         if y.ndim == 2 and y.shape[1] == 1:         # a column: one target, as scikit-learn
             y = column_or_1d(y, warn=True)          # (with its DataConversionWarning)
         if sample_weight is not None:
@@ -475,7 +486,8 @@ class _BaseMLP(BaseEstimator):
     def _forward(self, X):
         """h(X) = a^(L+1) (logits turned into probabilities for the classifier)."""
         check_is_fitted(self, "_model")
-        X = validate_data(self, X, dtype=self._model.dtype, reset=False)
+        X = _dense(validate_data(self, X, dtype=self._model.dtype, reset=False,
+                                 accept_sparse=("csr", "csc")))
         with no_grad():
             return self._model(Tensor(X)).data
 
@@ -727,6 +739,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+def _dense(X):
+    """A scipy sparse matrix as a dense array (scikit-learn's MLP takes CSR/CSC input; the
+    Tensor engine's matmuls are dense, so the rows are densified once, n × features)."""
+    return X.toarray() if hasattr(X, "toarray") else X
+
 
 def _poisson_terms(z, Y):
     """exp(z) − y·z: the Poisson deviance's terms that depend on the logits z (log-link)."""

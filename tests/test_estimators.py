@@ -471,3 +471,23 @@ def test_early_stopping_survives_a_diverging_regressor_as_sklearn(scale):
     assert np.isnan(ours.validation_scores_[-1]) and ours.n_iter_ == theirs.n_iter_
     np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_, rtol=1e-12)
     np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-12)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+def test_sparse_input_trains_and_predicts_as_its_dense_rows(fmt):
+    """scikit-learn's MLP takes CSR/CSC X (COO is converted): the same fit as the dense rows,
+    and scikit-learn's own MLP on the sparse input agrees."""
+    import scipy.sparse
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:200] / 16, y[:200]
+    Xs = getattr(scipy.sparse, f"{fmt}_matrix")(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        dense = MLPClassifier(max_iter=5, random_state=0).fit(X, y)
+        sparse = MLPClassifier(max_iter=5, random_state=0).fit(Xs, y)
+        sk = SkClassifier(max_iter=5, random_state=0).fit(Xs, y)
+        reg = MLPRegressor(max_iter=5, random_state=0).fit(Xs, X[:, 20])
+    assert sparse.loss_curve_ == dense.loss_curve_
+    np.testing.assert_allclose(sparse.loss_curve_, sk.loss_curve_, rtol=1e-10)
+    np.testing.assert_array_equal(sparse.predict_proba(Xs), dense.predict_proba(X))
+    assert reg.predict(Xs).shape == (200,)
