@@ -70,6 +70,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, col
                                       validate_data)
 
 from autograd import Tensor, no_grad
+from autograd.rules import _row_max
 
 from . import losses
 from .optim import SGD, Adam
@@ -592,22 +593,28 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _shown_value(self):
         """scikit-learn's log loss of a batch: it clips each probability to [ε, 1 − ε] before
         the log (ε the dtype's eps), so a term −log p is at most −log ε, and takes log(1 − p)
-        of a rounded p. Ours, J from the logits z, is exact; the two differ once a term −log p
-        exceeds about (−log ε)/2, so only then is scikit-learn's formula evaluated. Its
-        gradient is the unclipped loss's, as ours: only the value differs."""
+        of a rounded p. Ours, J from the logits z, is exact; its gradient is the unclipped
+        loss's, as scikit-learn's, so only the value differs, and only where a term is large:
+        softmax rows with −log p_y > −log ε, logistic terms beyond about (−log ε)/2 (where
+        log(1 − p) of a rounded p departs from the exact softplus). Cheap bounds on the terms
+        decide whether scikit-learn's formula must be evaluated at all."""
         if self._cost() != "cross_entropy":
             return None
         eps = np.finfo(self._model.dtype).eps
-        c = -math.log(eps) / 2
         softmax = self.out_activation_ == "softmax"
-        # a bound on −log p: max z − min z + log k (softmax), |z| + log 2 (logistic)
-        reach = math.log(self.n_outputs_) if softmax else math.log(2)
+        if softmax:                 # −log p_y ≤ max_j z_j − z_y + log k, row by row
+            c, reach = -math.log(eps), math.log(self.n_outputs_)
+        else:                       # −log p ≤ |z| + log 2 for either label
+            c, reach = -math.log(eps) / 2, math.log(2)
 
         def shown(z, Y, n, w, J):
             if w is None and J * n <= c:        # the terms are >= 0 and sum to n·J
                 return J
-            hi, lo = z.max(), z.min()
-            if (hi - lo if softmax else max(hi, -lo)) + reach <= c:
+            if softmax:
+                worst = (_row_max(z)[:, 0] - np.einsum("ij,ij->i", z, Y)).max(initial=0)
+            else:
+                worst = max(z.max(), -z.min())
+            if worst + reach <= c:
                 return J
             if softmax:
                 p = np.exp(z - z.max(axis=1, keepdims=True))
