@@ -491,3 +491,31 @@ def test_sparse_input_trains_and_predicts_as_its_dense_rows(fmt):
     np.testing.assert_allclose(sparse.loss_curve_, sk.loss_curve_, rtol=1e-10)
     np.testing.assert_array_equal(sparse.predict_proba(Xs), dense.predict_proba(X))
     assert reg.predict(Xs).shape == (200,)
+
+
+@pytest.mark.parametrize("settings", [
+    dict(solver="sgd", learning_rate="invscaling", power_t=0.3, learning_rate_init=0.05),
+    dict(solver="sgd", learning_rate="adaptive", learning_rate_init=0.05, tol=1e-2,
+         n_iter_no_change=2),
+    dict(solver="sgd", momentum=0.9, nesterovs_momentum=False),
+    dict(solver="sgd", momentum=0.5, nesterovs_momentum=True, batch_size=500),
+    dict(solver="adam", beta_1=0.8, beta_2=0.99, epsilon=1e-6, tol=1e-2, n_iter_no_change=3),
+    dict(solver="adam", early_stopping=True, validation_fraction=0.2, n_iter_no_change=2)])
+@pytest.mark.parametrize("kind", ["multiclass", "regression"])
+def test_schedules_momentum_and_stopping_track_sklearn(digits, settings, kind):
+    """The learning-rate schedules, both momenta, Adam's constants and both stopping rules:
+    scikit-learn's curve, iteration count, learning rate and weights, to rounding."""
+    X, _, y, _ = digits
+    ours_cls, theirs_cls = MLPClassifier, SkClassifier
+    if kind == "regression":
+        y = X[:, 20:23] - X[:, 40:43]               # three real targets from the pixels
+        ours_cls, theirs_cls = MLPRegressor, SkRegressor
+    kw = dict(hidden_layer_sizes=(10,), random_state=0, max_iter=25, **settings)
+    ours, theirs = quiet(ours_cls(**kw).fit, X, y), quiet(theirs_cls(**kw).fit, X, y)
+    assert ours.n_iter_ == theirs.n_iter_ and ours.t_ == theirs.t_
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-11)
+    if settings.get("early_stopping"):
+        np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_,
+                                   rtol=1e-11)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
