@@ -382,7 +382,7 @@ class _BaseMLP(BaseEstimator):
                           options={"maxfun": self.max_fun, "maxiter": self.max_iter,
                                    "gtol": self.tol})
         self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
-        self.loss_ = float(result.fun)
+        self.loss_ = np.float64(result.fun)
         for p, lo, hi in zip(params, bounds[:-1], bounds[1:]):
             p.data = result.x[lo:hi].reshape(p.data.shape).astype(model.dtype)
             p.grad = None
@@ -432,7 +432,7 @@ class _BaseMLP(BaseEstimator):
                     accumulated += float(J) * m
                 self.n_iter_ += 1
                 self.t_ += n
-                self.loss_ = accumulated / n
+                self.loss_ = np.float64(accumulated / n)     # numpy's float, as scikit-learn's
                 self.loss_curve_.append(self.loss_)
                 if self.verbose:
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))

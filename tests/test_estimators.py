@@ -519,3 +519,15 @@ def test_schedules_momentum_and_stopping_track_sklearn(digits, settings, kind):
                                    rtol=1e-11)
     for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_losses_are_numpy_floats_as_sklearns():
+    """loss_, loss_curve_ and best_loss_ hold np.float64 (code may call .round() on them)."""
+    X, y = small_multiclass()
+    for solver in ("adam", "lbfgs"):
+        ours = quiet(MLPClassifier((6,), solver=solver, random_state=0, max_iter=3).fit, X, y)
+        theirs = quiet(SkClassifier((6,), solver=solver, random_state=0, max_iter=3).fit, X, y)
+        assert type(ours.loss_) is type(theirs.loss_) is np.float64
+        if solver == "adam":
+            assert {type(v) for v in ours.loss_curve_} == {np.float64}
+            assert type(ours.best_loss_) is type(theirs.best_loss_)
