@@ -179,6 +179,9 @@ class _BaseMLP(BaseEstimator):
                 and (self.validation_fraction > 0 or not self.early_stopping)):
             raise ValueError(f"validation_fraction must lie in (0, 1) with early_stopping "
                              f"([0, 1) without), got {self.validation_fraction!r}")
+        for name in ("shuffle", "nesterovs_momentum", "early_stopping", "warm_start"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):    # 1 is not True here
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.batch_size != "auto" and (not _is_int(self.batch_size) or self.batch_size < 1):
             raise ValueError(f"batch_size must be 'auto' or a positive integer, got "
                              f"{self.batch_size!r}")

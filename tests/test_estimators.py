@@ -411,6 +411,11 @@ def test_bad_input_errors():
         MLPClassifier(early_stopping=True, validation_fraction=0.0).fit(X, y)
     with pytest.raises(ValueError, match="n_iter_no_change"):
         MLPClassifier(n_iter_no_change=0).fit(X, y)
+    for name in ("shuffle", "nesterovs_momentum", "early_stopping", "warm_start"):
+        with pytest.raises(ValueError, match=f"{name} must be True or False, got 1"):
+            MLPClassifier(**{name: 1}).fit(X, y)
+        with pytest.raises(ValueError):          # scikit-learn refuses these too
+            SkClassifier(**{name: 1}).fit(X, y)
 
 
 @parametrize_with_checks([MLPClassifier(max_iter=100), MLPRegressor(max_iter=100)])
