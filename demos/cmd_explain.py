@@ -116,6 +116,7 @@ def run(args):
     if not leaves:
         raise UserError(f"{args.expression!r} has no inputs (give them as name=value), so there "
                         "is nothing to differentiate")
+    root.backward()                         # before drawing: the picture shows the gradients
     dot = None
     if args.output is not None:             # the picture's path and size, before any output
         check_picture_path(args.output)
@@ -123,7 +124,6 @@ def run(args):
             dot = draw(root, rankdir=args.rankdir, highlight=highlight)
         except GraphTooLarge as error:
             raise UserError(str(error)) from None
-    root.backward()
     text = explain(root, format=args.format, max_steps=args.max_steps)
     print(text.replace("raise max_steps", "raise --max-steps"), end="")
     if dot is not None:

@@ -43,6 +43,16 @@ def test_explain_writes_svg(chainrule, tmp_path):
     svg_ok(out)
 
 
+def test_explain_picture_shows_the_gradients(chainrule, tmp_path):
+    # the picture is drawn after the backward pass: every box carries its gradient
+    out = tmp_path / "graph.dot.svg"
+    status, _, err = chainrule("explain", "w*x + b", "x=0.5", "w=-1", "b=2", "-o", str(out))
+    assert status == 0, err
+    text = out.read_text()
+    assert "not computed" not in text
+    assert "grad 0.5" in text and "grad &#45;1" in text and text.count("grad 1<") == 3
+
+
 def test_explain_formats_without_picture(chainrule):
     status, text, _ = chainrule("explain", "x*x + x", "x=3", "--format", "markdown")
     assert status == 0 and text.startswith("## Backward pass") and "| `x` | `3` | `7` |" in text
