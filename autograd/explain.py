@@ -62,7 +62,8 @@ class _Latex(_Text):
     _CHARS = {"∂": r"\partial ", "×": r"\times ", "−": "-", "²": "^{2}", "σ": r"\sigma ",
               "·": r"\cdot ", "ᵀ": r"^{\top}", "≤": r"\le ", "Σ": r"\Sigma ", "δ": r"\delta ",
               "‖": r"\| ", "…": r"\dots ", "⊙": r"\odot ", "ᵇ": "^{b}", "⁻": "-",
-              "✓": r"\checkmark ", "÷": r"\div ", "√": r"\surd "}
+              "✓": r"\checkmark ", "÷": r"\div ", "√": r"\surd ",
+              "ε": r"\varepsilon "}        # (the central differences' line): pdflatex has no ε
 
     def name(self, s):
         return r"\text{" + _latex_escape(s) + "}"

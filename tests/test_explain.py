@@ -220,6 +220,17 @@ def test_latex_and_markdown_hold_any_label_and_formula():
         explain(Tensor(np.ones(2), requires_grad=True) * 2)
 
 
+def test_latex_is_ascii_apart_from_labels():
+    """pdflatex (amsmath, amssymb) stops at a Unicode symbol it has no definition for: every
+    symbol explain writes, the central differences' ε and ✓ too, is a command."""
+    x, y = Value(0.7, label="x"), Value(1.3, label="y")
+    for root in ((x * y).tanh(), x.log() / y.sqrt(), x ** y,
+                 Tensor(np.ones((20, 20)), requires_grad=True).softmax(axis=1).sum()):
+        tex = explain(root, format="latex")
+        assert "varepsilon" in tex or "not run" in tex
+        assert not [ch for ch in tex if ord(ch) > 127 and ch != "—"], tex
+
+
 def test_generated_names_never_repeat_a_users_name():
     from autograd.expr import parse_expression
     expr = parse_expression("a1*a2*a3*a4*a5*a6*a7*n10")
