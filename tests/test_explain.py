@@ -245,6 +245,19 @@ def test_generated_names_never_repeat_a_users_name():
     assert md.splitlines()[0].count("\\*") >= 4                 # the title is escaped
 
 
+def test_central_differences_not_taken_at_a_pole():
+    """1/x at 0: f(0) = inf, and (f(ε) − f(−ε))/2ε = 1e12 is no derivative; the narration's
+    −inf is not a wrong rule, and no RuntimeWarning leaks."""
+    import warnings
+    x = Value(0.0, label="x")
+    y = 1 / x + Value(2.0, label="c") * x
+    y.backward()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        last = explain(y).splitlines()[-1]
+    assert "DISAGREE" not in last and "not taken for x, c" in last
+
+
 def test_central_differences_run_casts_in_float64():
     """A narrowing astype on the path must not round the ±ε away (a false DISAGREE)."""
     x = Tensor(np.random.default_rng(0).standard_normal((3, 4)), requires_grad=True, label="x")
