@@ -179,7 +179,21 @@ def _raw(g):
     return getattr(g, "data", g)
 
 
-def _grad_lines(node, root):
+def _this_pass(root, order):
+    """{leaf: ∂root/∂leaf of root's latest pass} for the leaves whose ``.grad`` holds more than
+    that pass: a leaf's ``.grad`` accumulates (backward() run twice, or from another root
+    through a shared leaf), so it can differ from the chain rule drawn on the edges."""
+    leaves = [node for node in order if not node.parents and node.requires_grad
+              and node is not root and node.grad_state(root) == "current"]
+    if not leaves or root.grad_state(root) != "current":
+        return {}
+    seed = _raw(root.grad)                  # the latest pass's grad_out
+    fresh = [_raw(g) for g in gradients(root, leaves, seed)]
+    return {leaf: g for leaf, g in zip(leaves, fresh)
+            if not np.allclose(_raw(leaf.grad), g, rtol=1e-9, atol=1e-12, equal_nan=True)}
+
+
+def _grad_lines(node, root, this_pass=None):
     if not node.requires_grad:
         return ["no gradient (constant)"], None
     state = node.grad_state(root)
@@ -195,10 +209,14 @@ def _grad_lines(node, root):
                  [f"grad{mark}"] + _array_lines(g))
     if state == "stale":
         lines.append("stale: from another backward pass")
+    elif this_pass is not None:
+        g = np.asarray(this_pass)
+        lines += ([f"(accumulated; this pass {_num(g.reshape(()))})"] if g.size == 1 else
+                  ["accumulated; this pass:"] + _array_lines(g))
     return lines, None if state == "current" else "stale"
 
 
-def _value_label(node, root, name):
+def _value_label(node, root, name, this_pass=None):
     data = node.data
     lines = [name]
     if isinstance(data, float):
@@ -211,7 +229,7 @@ def _value_label(node, root, name):
         else:
             lines.extend(("data " + line if k == 0 and data.size == 1 else line)
                          for k, line in enumerate(_array_lines(data)))
-    grad_lines, state = _grad_lines(node, root)
+    grad_lines, state = _grad_lines(node, root, this_pass)
     return "\n".join(lines + grad_lines), state
 
 
@@ -463,12 +481,13 @@ def draw(root, rankdir="LR", show_local=True, show_formula=True, highlight=None,
     edges = []
     vid = {node: f"v{k}" for k, node in enumerate(order)}
     shown = node_names(order)
+    accumulated = _this_pass(root, order)
     for k, node in enumerate(order):
         if node in hidden:
             continue
         path_node = node in on or (node in groups and any(
             n in on for n in groups[node][0] + groups[node][1]))
-        label, state = _value_label(node, root, shown[node])
+        label, state = _value_label(node, root, shown[node], accumulated.get(node))
         fill = (_COLOURS[state] if state else _COLOURS["root"] if node is root
                 else _COLOURS["constant"] if not node.requires_grad
                 else _COLOURS["leaf"] if not node.parents else _COLOURS["value"])

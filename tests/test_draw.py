@@ -231,3 +231,23 @@ def test_gradients_of_a_pass_from_another_root_are_not_current():
     assert y.grad_state(y) == "stale" and x.grad_state(y) == "stale"
     y.backward()
     assert x.grad_state(y) == "current" and x.grad_state(z) == "stale"
+
+
+def test_accumulated_leaf_grad_says_what_this_pass_gave():
+    """.grad of a leaf adds up over backward passes (PyTorch's rule); the picture of one pass
+    must not pass the sum off as ∂root/∂leaf, which the edges and the caption give."""
+    x = Value(2.0, label="x")
+    y = x * x
+    y.backward()
+    assert "accumulated" not in draw(y).source
+    y.backward()                                            # x.grad = 8, ∂y/∂x = 4
+    src = draw(y, highlight=x).source
+    assert "grad 8\\n(accumulated; this pass 4)" in src and "= 4 " in src
+    z = x * 5                                               # another root through x
+    z.backward()
+    assert "grad 13\\n(accumulated; this pass 5)" in draw(z).source
+    W = Tensor(np.ones(2), requires_grad=True, label="W")
+    t = W * 3.0
+    t.backward(np.ones(2))
+    t.backward(np.full(2, 2.0))                             # 3 + 6; this pass (its seed 2): 6
+    assert "accumulated; this pass:\\n[6. 6.]" in draw(t).source
