@@ -151,10 +151,15 @@ def _num(x):
     return f"{x:.4g}"
 
 
+_UNWRITABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+
+
 def _text(s):
     """Text for a plain DOT label: backslashes kept literal, each line centred; never read as
-    an HTML label (graphviz takes a label in <…> for one)."""
-    return graphviz.nohtml("\\n".join(str(s).replace("\\", "\\\\").split("\n")))
+    an HTML label (graphviz takes a label in <…> for one). Control characters and lone
+    surrogates are shown escaped (\\x1b): SVG (XML) cannot hold them, NUL ends DOT's text."""
+    s = _UNWRITABLE.sub(lambda found: ascii(found.group())[1:-1], str(s))
+    return graphviz.nohtml("\\n".join(s.replace("\\", "\\\\").split("\n")))
 
 
 def _shape(shape):

@@ -164,6 +164,18 @@ def test_render_svg_parses_as_xml(tmp_path):
     assert picture(y).source == draw(y).source
 
 
+def test_control_characters_in_labels_render_to_valid_svg(tmp_path):
+    """XML cannot hold U+001B or a lone surrogate, and NUL ends DOT's text: shown escaped."""
+    from autograd.draw import draw_to_file
+    x = Value(2.0, label="esc\x1b nul\x00 sur\ud800")
+    y = (x * 3).with_label("y\x0c")
+    y.backward()
+    path = draw_to_file(y, tmp_path / "graph.svg", title="t\x01", highlight=x)
+    texts = "".join(t.text or "" for t in ET.parse(path).getroot().iter(
+        "{http://www.w3.org/2000/svg}text"))
+    assert "esc\\x1b nul\\x00 sur\\ud800" in texts and "y\\x0c" in texts
+
+
 def test_collapse_draws_a_wide_input_layer():
     # a 784-input neuron stands for ~1,570 nodes: the graph (~51k nodes) collapses to ~1,000
     model = ValueMLP(784, [32, 10], activation="tanh", output_activation="sigmoid", seed=0)
