@@ -365,12 +365,15 @@ def explain(root, format="text", max_steps=200, grad_out=None):
     if not _SIMPLE.match(r):
         r = next(c for c in ("y", "f", "out", "L", f"n{index[root]}") if c not in taken)
     rname = {root: r}
+    # with grad_out G the pass differentiates L = Σ G ⊙ root: ∂root/∂root is 1, never G
+    top = r if grad_out is None else next(c for c in ("L", "ℓ", "loss", "L′")
+                                          if c not in taken and c != r)
 
     def nm(node):
         return rname.get(node) or names[node]
 
     def d(node):
-        return notation.d(r, nm(node))
+        return notation.d(top, nm(node))
 
     n = notation.num
     w = notation.words
@@ -400,7 +403,10 @@ def explain(root, format="text", max_steps=200, grad_out=None):
     lines = []                      # (kind, text): kind "node", "edge", "sum", "note"
     steps = 0
     hidden = 0
-    lines.append(("node", f"{w('Step 0. seed: ')}{d(root)} = {n(grads[root])}"))
+    seed = f"{w('Step 0. seed: ')}{d(root)} = {n(grads[root])}"
+    if top != r:
+        seed += w(f" (the grad_out given: {top} = Σ grad_out ⊙ {r})")
+    lines.append(("node", seed))
     for event in events:
         if event[0] == "node":
             _, node, g = event
@@ -457,9 +463,10 @@ def explain(root, format="text", max_steps=200, grad_out=None):
                          f"{float(np.max(np.abs(ga - np.asarray(e)))) if ga.size else 0.0:.3g}",
                          "✓" if _close(g, e) else "✗", note))
     if scalar:
-        header = ("leaf", "value", f"∂{r}/∂leaf (narrated)", "engine", "", "document")
+        header = ("leaf", "value", f"∂{top}/∂leaf (narrated)", "engine", "", "document")
     else:
-        header = ("leaf", "shape", f"‖∂{r}/∂leaf‖ (narrated)", "largest difference to engine", "",
+        header = ("leaf", "shape", f"‖∂{top}/∂leaf‖ (narrated)", "largest difference to engine",
+                  "",
                   "document")
     if not any(row[-1] for row in rows):
         header = header[:-1]

@@ -245,6 +245,21 @@ def test_generated_names_never_repeat_a_users_name():
     assert md.splitlines()[0].count("\\*") >= 4                 # the title is escaped
 
 
+def test_grad_out_narrates_the_loss_it_defines():
+    """With grad_out G the numbers are ∂L/∂· for L = Σ G ⊙ root: ∂y/∂y is 1, so the seed 2 is
+    ∂L/∂y, and x's 12 is ∂L/∂x (∂y/∂x is 6)."""
+    x = Value(3.0, label="x")
+    y = (x * x).with_label("y")
+    text = explain(y, grad_out=2.0)
+    assert "seed: ∂L/∂y = 2" in text and "∂y/∂y" not in text
+    assert "∂L/∂x += ∂L/∂y × ∂y/∂x (input 1) = 2 × 3 = 6" in text
+    assert "∂L/∂leaf (narrated)" in text
+    assert "seed: ∂y/∂y = 1" in explain(y)
+    W = Tensor(np.ones(2), requires_grad=True, label="L")       # the name L is taken
+    tex = explain((W * 3.0).with_label("y"), grad_out=np.ones(2), format="latex")
+    assert r"\frac{\partial \text{ℓ}}{\partial \text{L}}" in tex
+
+
 def test_central_differences_not_taken_at_a_pole():
     """1/x at 0: f(0) = inf, and (f(ε) − f(−ε))/2ε = 1e12 is no derivative; the narration's
     −inf is not a wrong rule, and no RuntimeWarning leaks."""
