@@ -183,8 +183,13 @@ class _DeltaNet:
         return self.model.parameters()
 
     def holders(self, optimizer):
-        self._holders = optimizer.params if optimizer is not None else ArrayParameter.wrap(
-            self.model.parameters())
+        if optimizer is None:
+            self._holders = ArrayParameter.wrap(self.model.parameters())
+        else:
+            # in parameters() order, whatever the optimiser's: loss_and_grads hands the
+            # gradients out by position, and W^(1), W^(2) of one shape would swap them silently
+            by_array = {id(p.data): p for p in optimizer.params}
+            self._holders = [by_array[id(a)] for a in self.model.parameters()]
         return self._holders
 
     def loss_and_grads(self, xb, yb):

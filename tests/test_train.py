@@ -505,3 +505,17 @@ def test_activation_lists_per_hidden_layer_and_aliases_in_init():
         nn.MLP(2, [3, 1], activation=["tanh", "tanh"], output_activation="sigmoid")
     W, _ = init_layer("glorot", 10, 10, np.random.default_rng(0), "logistic")
     assert np.abs(W).max() <= np.sqrt(2 / 20)              # logistic is sigmoid: gain 2
+
+
+def test_an_optimizer_holding_the_delta_parameters_in_another_order_trains_the_same():
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(8, 3)), rng.random((8, 3))
+    a = DeltaNetwork.init([3, 3, 3], "sigmoid")                    # W^(1), W^(2) both 3 × 3
+    b = DeltaNetwork.init([3, 3, 3], "sigmoid")
+    fit(a, X, Y, optimizer=SGD(ArrayParameter.wrap(a.parameters()), lr=0.5), epochs=3,
+        progress=False)
+    W1, b1, W2, b2 = b.parameters()
+    fit(b, X, Y, optimizer=SGD(ArrayParameter.wrap([W2, b2, W1, b1]), lr=0.5), epochs=3,
+        progress=False)
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_array_equal(p, q)
