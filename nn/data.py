@@ -568,10 +568,17 @@ def one_hot(y, n_classes, dtype=np.float64):
 
 def standardize(X, mean=None, std=None):
     """(X − μ) / σ per column; returns (X_std, μ, σ). Pass the training μ, σ for other splits.
-    A constant column (σ = 0) is divided by 1."""
+    A constant column (σ = 0) is divided by 1: it becomes 0."""
     X = _floats(X)
-    mean = X.mean(axis=0) if mean is None else np.asarray(mean, dtype=X.dtype)
-    std = X.std(axis=0) if std is None else np.asarray(std, dtype=X.dtype)
+    # a constant column's mean is rounded (0.1 × 1001 rows / 1001 ≠ 0.1), and so its σ is a
+    # tiny number, not 0: dividing by it would turn the column into ±1 rather than 0
+    constant = len(X) > 0 and X.max(axis=0) == X.min(axis=0)
+    if mean is None:
+        mean = np.where(constant, X[0] if len(X) else 0, X.mean(axis=0))
+    mean = np.asarray(mean, dtype=X.dtype)
+    if std is None:
+        std = np.where(constant, 0, X.std(axis=0))
+    std = np.asarray(std, dtype=X.dtype)
     std = np.where(std == 0, 1, std)
     return ((X - mean) / std).astype(X.dtype, copy=False), mean, std
 

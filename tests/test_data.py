@@ -467,3 +467,12 @@ def test_loading_refuses_a_label_that_makes_more_classes_than_images(tmp_path):
         load_mnist(root=tmp_path)
     write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.array([0, 7, 1], np.int32))
     assert load_mnist(root=tmp_path).n_classes == 8         # as many classes as images: fine
+
+
+@pytest.mark.parametrize("rows, dtype", [(1001, np.float64), (100001, np.float32)])
+def test_standardize_makes_a_constant_column_zero(rows, dtype):
+    X = np.full((rows, 2), 0.1, dtype)              # a mean of 0.1s is not exactly 0.1
+    X[:, 1] = np.arange(rows)
+    Xs, mean, std = standardize(X)
+    assert np.all(Xs[:, 0] == 0) and mean[0] == dtype(0.1) and std[0] == 1
+    np.testing.assert_allclose(Xs[:, 1].std(), 1, rtol=1e-5)
