@@ -573,14 +573,17 @@ def standardize(X, mean=None, std=None):
     # a constant column's mean is rounded (0.1 × 1001 rows / 1001 ≠ 0.1), and so its σ is a
     # tiny number, not 0: dividing by it would turn the column into ±1 rather than 0
     constant = len(X) > 0 and X.max(axis=0) == X.min(axis=0)
+    # μ, σ and X − μ in float64: float32 columns near ±3e38 would overflow the sums and the
+    # differences (as in minmax_scale); μ and σ come back in X's dtype
     if mean is None:
-        mean = np.where(constant, X[0] if len(X) else 0, X.mean(axis=0))
+        mean = np.where(constant, X[0] if len(X) else 0, X.mean(axis=0, dtype=np.float64))
     mean = np.asarray(mean, dtype=X.dtype)
     if std is None:
-        std = np.where(constant, 0, X.std(axis=0))
+        std = np.where(constant, 0, X.std(axis=0, dtype=np.float64))
     std = np.asarray(std, dtype=X.dtype)
     std = np.where(std == 0, 1, std)
-    return ((X - mean) / std).astype(X.dtype, copy=False), mean, std
+    scaled = (X - mean.astype(np.float64)) / std.astype(np.float64)
+    return scaled.astype(X.dtype, copy=False), mean, std
 
 
 def minmax_scale(X, lo=None, hi=None):

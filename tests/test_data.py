@@ -6,6 +6,7 @@ import http.server
 import stat
 import os
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -476,3 +477,13 @@ def test_standardize_makes_a_constant_column_zero(rows, dtype):
     Xs, mean, std = standardize(X)
     assert np.all(Xs[:, 0] == 0) and mean[0] == dtype(0.1) and std[0] == 1
     np.testing.assert_allclose(Xs[:, 1].std(), 1, rtol=1e-5)
+
+
+def test_standardize_extreme_float32_without_overflow():
+    X = np.array([[3e38, 1], [3e38, 2], [-3e38, 3]], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")             # no overflow on the way
+        Xs, mean, std = standardize(X)
+    assert Xs.dtype == np.float32 and np.all(np.isfinite(Xs))
+    np.testing.assert_allclose(Xs[:, 0], [2 ** -0.5, 2 ** -0.5, -2 ** 0.5], rtol=1e-6)
+    np.testing.assert_allclose(mean[0], 1e38, rtol=1e-6)
