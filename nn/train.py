@@ -284,6 +284,10 @@ def _check_checkpoint(path):
     folder = os.path.dirname(os.path.abspath(path)) or "."
     if os.path.isdir(path):
         raise ValueError(f"checkpoint {path} is a folder: give a file path (e.g. best.npz)")
+    written = path if path.endswith(".npz") else path + ".npz"     # as save_arrays names it
+    if os.path.exists(written) and not os.path.isfile(written):
+        raise ValueError(f"checkpoint {path} would be written to {written}, which is not a "
+                         f"regular file (a folder, a device) and is never replaced")
     try:                                 # the one sure test: make a file there
         os.makedirs(folder, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):

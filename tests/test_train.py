@@ -519,3 +519,14 @@ def test_an_optimizer_holding_the_delta_parameters_in_another_order_trains_the_s
         progress=False)
     for p, q in zip(a.parameters(), b.parameters()):
         np.testing.assert_array_equal(p, q)
+
+
+def test_a_checkpoint_whose_npz_file_is_a_folder_fails_before_training(tmp_path):
+    X, y = _moons(20)
+    (tmp_path / "best.npz").mkdir()                 # checkpoint="best" writes best.npz
+    model = nn.MLP(2, [3, 2], seed=0)
+    before = model.layers[0].W.data.copy()
+    with pytest.raises(ValueError, match="best.npz.*not a regular file"):
+        fit(model, X, y, cost="cross_entropy", epochs=1, checkpoint=tmp_path / "best",
+            progress=False)
+    np.testing.assert_array_equal(model.layers[0].W.data, before)    # no update was made
