@@ -333,16 +333,35 @@ def load_idx_folder(folder, name, flatten=True, scale=True, dtype=np.float32, so
 def _checksum_table(name, checksums):
     """The published digests of ``name``'s files, updated by ``checksums``: ``{file: hex or
     (algorithm, hex)}`` replaces a file's digest, ``{file: None}`` checks that file by length
-    and content only. Files not named keep the published digest."""
+    and content only. Files not named keep the published digest. A bare hex string's algorithm
+    is told by its length (MD5 32, SHA-1 40, SHA-256 64, SHA-512 128 digits)."""
     table = dict(CHECKSUMS.get(name, {}))
+    files = [stem + ".gz" for stem in IDX_FILES.values()]
     for fname, value in (checksums or {}).items():
+        # a digest under another name, or of a kind told wrongly, would never be checked (or
+        # fail every download as an "md5 mismatch"): say so before fetching anything
+        if fname not in files:
+            raise DataError(f"{name}: checksums names {fname!r}, not one of the files "
+                            f"downloaded ({', '.join(files)})")
         if value is None:
             table.pop(fname, None)
             continue
         if isinstance(value, str):
-            value = ("sha256" if len(value) == 64 else "md5", value)
+            if len(value) not in _DIGEST_LENGTHS:
+                raise DataError(f"{name}: the checksum of {fname} has {len(value)} hex digits, "
+                                f"not an MD5 (32), SHA-1 (40), SHA-256 (64) or SHA-512 (128); "
+                                f"pass (algorithm, hex)")
+            value = (_DIGEST_LENGTHS[len(value)], value)
+        try:
+            hashlib.new(value[0])
+        except (ValueError, TypeError):
+            raise DataError(f"{name}: the checksum of {fname} uses {value[0]!r}, which hashlib "
+                            f"does not know") from None
         table[fname] = value
     return table
+
+
+_DIGEST_LENGTHS = {32: "md5", 40: "sha1", 64: "sha256", 128: "sha512"}
 
 
 def _check_idx_download(path, fname):

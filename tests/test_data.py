@@ -487,3 +487,23 @@ def test_standardize_extreme_float32_without_overflow():
     assert Xs.dtype == np.float32 and np.all(np.isfinite(Xs))
     np.testing.assert_allclose(Xs[:, 0], [2 ** -0.5, 2 ** -0.5, -2 ** 0.5], rtol=1e-6)
     np.testing.assert_allclose(mean[0], 1e38, rtol=1e-6)
+
+
+def test_checksums_that_could_never_be_checked_are_refused_before_any_download(tmp_path):
+    files = small_idx_files(tmp_path / "src")
+    cache = tmp_path / "cache"
+    raw_names = {name[:-3]: sha256(body) for name, body in files.items()}   # no .gz
+    sha1 = {name: hashlib.sha1(body).hexdigest() for name, body in files.items()}
+    typo = {name: sha256(body)[:-1] for name, body in files.items()}
+    unknown = {"train-images-idx3-ubyte.gz": ("sha999", "ab")}
+    with _Server(files) as server:
+        for checksums, message in ((raw_names, "not one of the files"), (typo, "63 hex digits"),
+                                   (unknown, "sha999")):
+            with pytest.raises(DataError, match=message):
+                load_mnist(download=True, cache_dir=cache, base_url=server.url,
+                           progress=False, checksums=checksums)
+            assert not os.path.exists(cache) or os.listdir(cache) == []
+        # a SHA-1 of 40 digits is checked as SHA-1 (it was taken for an MD5 and always failed)
+        ds = load_mnist(download=True, cache_dir=cache, base_url=server.url, progress=False,
+                        checksums=sha1)
+    assert ds.y_train.shape == (6,)
