@@ -444,12 +444,21 @@ def fit(model, X, y, *, cost=None, l2=None, l2_convention=None, optimizer=None, 
     _check_number("tol", tol, 0)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+    for name, flag in (("shuffle", shuffle), ("early_stopping", early_stopping),
+                       ("drop_last", drop_last)):
+        # a string such as "False" is true: it would shuffle, or hold out rows and stop early
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False, got {flag!r}")
     if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
         raise TypeError(f"checkpoint must be a path, got {type(checkpoint).__name__}")
     if checkpoint is not None:
         _check_checkpoint(os.fspath(checkpoint))
 
-    rng = np.random.default_rng(seed)
+    try:
+        rng = np.random.default_rng(seed)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"seed must be None, an integer >= 0 or a numpy Generator, got "
+                         f"{seed!r} ({error})") from None
     n = len(X)
     train = np.arange(n)
     val = None
@@ -467,8 +476,6 @@ def fit(model, X, y, *, cost=None, l2=None, l2_convention=None, optimizer=None, 
     net.configure(cost, l2, l2_convention, n_train)
     try:
         optimizer = _optimizer(optimizer, net)
-        if not isinstance(drop_last, bool):
-            raise TypeError(f"drop_last must be True or False, got {drop_last!r}")
         per_epoch = n_train // batch if drop_last else math.ceil(n_train / batch)
         bar = _progress_bar(progress, epochs * per_epoch)
         history = History()

@@ -530,3 +530,20 @@ def test_a_checkpoint_whose_npz_file_is_a_folder_fails_before_training(tmp_path)
         fit(model, X, y, cost="cross_entropy", epochs=1, checkpoint=tmp_path / "best",
             progress=False)
     np.testing.assert_array_equal(model.layers[0].W.data, before)    # no update was made
+
+
+@pytest.mark.parametrize("args, error, message", [
+    (dict(shuffle="False"), TypeError, "shuffle must be True or False, got 'False'"),
+    (dict(early_stopping="no"), TypeError, "early_stopping must be True or False"),
+    (dict(drop_last=1), TypeError, "drop_last must be True or False"),
+    (dict(seed="x"), ValueError, "seed must be"),
+    (dict(seed=-1), ValueError, "seed must be"),
+])
+def test_flags_and_seed_are_checked_before_any_update(args, error, message):
+    X, y = _moons(30)
+    model = nn.MLP(2, [4, 2], seed=0)
+    before = model.layers[0].W.data.copy()
+    with pytest.raises(error, match=message):
+        fit(model, X, y, epochs=1, progress=False, **args)
+    np.testing.assert_array_equal(model.layers[0].W.data, before)
+    fit(model, X, y, epochs=1, progress=False, shuffle=np.False_, early_stopping=np.True_)
