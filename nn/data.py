@@ -573,7 +573,9 @@ def one_hot(y, n_classes, dtype=np.float64):
     y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(f"labels must be 1-D, got shape {y.shape}")
-    if y.dtype.kind == "b" or (y.dtype.kind == "f" and np.all(y == np.round(y))):
+    # ±inf equals its own rounding, but casts to an arbitrary integer
+    whole = y.dtype.kind == "f" and np.all(np.isfinite(y) & (y == np.round(y)))
+    if y.dtype.kind == "b" or whole:
         y = y.astype(np.int64)          # a bool array would index as a mask, not as 0/1
     if y.dtype.kind not in "iu":
         raise ValueError(f"labels must be whole numbers, got dtype {y.dtype}")

@@ -507,3 +507,8 @@ def test_checksums_that_could_never_be_checked_are_refused_before_any_download(t
         ds = load_mnist(download=True, cache_dir=cache, base_url=server.url, progress=False,
                         checksums=sha1)
     assert ds.y_train.shape == (6,)
+
+
+def test_one_hot_refuses_infinite_labels():
+    with pytest.raises(ValueError, match="whole numbers"):
+        one_hot(np.array([0.0, np.inf]), 3)         # was cast to -9223372036854775808
