@@ -322,6 +322,9 @@ def backprop(weights, biases, x, y, activations, cost="document", l2=0.0, l2_con
     names = resolve_activations(activations, len(W_list))
     L = len(W_list)
     n, k = a[-1].shape
+    if n == 0:
+        raise ValueError("x has no rows: J is a mean over the batch, so an empty batch has no "
+                         "cost and no gradient")
     Y = _targets(y, n, k, cost, dtype)
     h = a[-1]
 

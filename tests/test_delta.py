@@ -205,6 +205,9 @@ def test_activation_forms():
      "identity"),
     (lambda W, b, x: backprop(W, b, x, np.zeros((3, 2)), "tanh"), "shape (4, 2)"),
     (lambda W, b, x: backprop(W, b, x, np.zeros((4, 2)), ["tanh"] * 3), "one per layer"),
+    (lambda W, b, x: backprop(W, b, x[:0], np.zeros((0, 2)), "tanh"), "x has no rows"),
+    (lambda W, b, x: backprop(W, b, x[:0], np.zeros(0, int), ("tanh", "identity"),
+                              cost="cross_entropy"), "x has no rows"),
 ])
 def test_clear_errors(call, message):
     rng = np.random.default_rng(7)
