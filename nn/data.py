@@ -590,7 +590,7 @@ def one_hot(y, n_classes, dtype=np.float64):
 def standardize(X, mean=None, std=None):
     """(X − μ) / σ per column; returns (X_std, μ, σ). Pass the training μ, σ for other splits.
     A constant column (σ = 0) is divided by 1: it becomes 0."""
-    X = _floats(X)
+    X = _floats(X, "standardize", mean is None or std is None)
     # a constant column's mean is rounded (0.1 × 1001 rows / 1001 ≠ 0.1), and so its σ is a
     # tiny number, not 0: dividing by it would turn the column into ±1 rather than 0
     constant = len(X) > 0 and X.max(axis=0) == X.min(axis=0)
@@ -610,7 +610,7 @@ def standardize(X, mean=None, std=None):
 def minmax_scale(X, lo=None, hi=None):
     """(X − min) / (max − min) per column into [0, 1]; returns (X_scaled, min, max).
     Pass the training min, max for other splits. A constant column is divided by 1."""
-    X = _floats(X)
+    X = _floats(X, "minmax_scale", lo is None or hi is None)
     lo = X.min(axis=0) if lo is None else np.asarray(lo, dtype=X.dtype)
     hi = X.max(axis=0) if hi is None else np.asarray(hi, dtype=X.dtype)
     # the span in float64: max − min of float32 columns near ±3e38 would overflow
@@ -619,9 +619,13 @@ def minmax_scale(X, lo=None, hi=None):
     return ((X - lo.astype(np.float64)) / span).astype(X.dtype, copy=False), lo, hi
 
 
-def _floats(X):
-    """X as a float array (float32/float64 kept; integers and booleans become float64)."""
+def _floats(X, name, needs_rows):
+    """X as a float array (float32/float64 kept; integers and booleans become float64); when
+    the column statistics are taken from X (``needs_rows``), it must have a row."""
     X = np.asarray(X)
+    if needs_rows and len(X) == 0:
+        raise ValueError(f"{name}: X has no rows to take the column statistics from (pass "
+                         f"those of the training set)")
     return X if X.dtype.kind == "f" else X.astype(np.float64)
 
 
@@ -630,6 +634,9 @@ def train_val_split(X, y, fraction=0.1, seed=0):
     X, y = np.asarray(X), np.asarray(y)
     if len(X) != len(y):
         raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
+    if len(X) < 2:
+        raise ValueError(f"X has {len(X)} rows: a split needs at least 2 (1 training and 1 "
+                         f"validation row)")
     if not 0 < fraction < 1:
         raise ValueError(f"fraction must lie strictly between 0 and 1, got {fraction}")
     order = np.random.default_rng(seed).permutation(len(X))

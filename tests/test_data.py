@@ -512,3 +512,17 @@ def test_checksums_that_could_never_be_checked_are_refused_before_any_download(t
 def test_one_hot_refuses_infinite_labels():
     with pytest.raises(ValueError, match="whole numbers"):
         one_hot(np.array([0.0, np.inf]), 3)         # was cast to -9223372036854775808
+
+
+def test_scaling_and_splitting_no_rows_say_so():
+    empty = np.zeros((0, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")             # not numpy's "Mean of empty slice"
+        with pytest.raises(ValueError, match="standardize: X has no rows"):
+            standardize(empty)
+    with pytest.raises(ValueError, match="minmax_scale: X has no rows"):
+        minmax_scale(empty)                        # not "zero-size array to reduction"
+    assert standardize(empty, np.zeros(3), np.ones(3))[0].shape == (0, 3)   # given μ, σ
+    assert minmax_scale(empty, np.zeros(3), np.ones(3))[0].shape == (0, 3)
+    with pytest.raises(ValueError, match="X has 0 rows: a split needs at least 2"):
+        train_val_split(empty, np.zeros(0))        # said "leaves -1 training rows"
