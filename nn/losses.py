@@ -74,6 +74,8 @@ def softmax_cross_entropy(z, y):
     one-hot rows (tᵢ one-hot: −1/n Σᵢ log softmax(zᵢ)[yᵢ]), or rows of target probabilities
     tᵢ (n × k: soft labels, label smoothing)."""
     _check_rows(z, y, "softmax_cross_entropy")
+    if not isinstance(z, Tensor) and not len(z):    # the mean of nothing, as the Tensor's
+        return Value(float("nan"), requires_grad=False)
     k = z.shape[1] if isinstance(z, Tensor) else len(z[0])
     target = _cross_entropy_targets(y, k)
     if isinstance(z, Tensor):

@@ -1,5 +1,7 @@
 """nn.losses: the L2 term added after backward (`add_l2`) gives the numbers of recording it in the
 graph; the cross-entropy cost is the fused Tensor op with the value of the chain it replaces."""
+import math
+
 import numpy as np
 import pytest
 
@@ -127,6 +129,9 @@ def test_costs_of_an_empty_batch_are_nan_not_a_crash():
               Tensor(np.zeros((0, 3)), requires_grad=True).softmax_cross_entropy(
                   np.zeros(0, int))):
         assert np.isnan(J.data)
+    for J in (losses.mse([], []), losses.document_cost([], []),     # the Value engine too
+              losses.softmax_cross_entropy([], [])):
+        assert math.isnan(J.data)
     t = Tensor(np.zeros((3, 0)), requires_grad=True)
     out = t.log_softmax()
     out.sum().backward()
