@@ -453,10 +453,16 @@ def _load_named(name, root, download_, cache_dir, base_url, checksums, progress,
             f"{', '.join(IDX_FILES.values())} (raw or .gz). Pass download=True to fetch them.")
     dest = os.fspath(cache_dir if cache_dir is not None else
                      root if root is not None else default_cache_dir(name))
+    made = not os.path.isdir(dest)
     os.makedirs(dest, exist_ok=True)
-    wanted = [stem + ".gz" for stem in _missing(dest)]
-    download(wanted, dest, base_url or BASE_URLS[name], _checksum_table(name, checksums), progress,
-             validate=_check_idx_download)
+    try:
+        wanted = [stem + ".gz" for stem in _missing(dest)]
+        download(wanted, dest, base_url or BASE_URLS[name], _checksum_table(name, checksums),
+                 progress, validate=_check_idx_download)
+    except BaseException:
+        if made and not os.listdir(dest):       # nothing fetched: no trace of the attempt
+            os.rmdir(dest)
+        raise
     return load_idx_folder(dest, name, flatten, scale, dtype, source=dest)
 
 

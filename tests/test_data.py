@@ -203,7 +203,7 @@ def test_checksum_mismatch_leaves_nothing(tmp_path):
     message = str(info.value)
     assert "checksum mismatch" in message and "0" * 64 in message
     assert sha256(files["train-images-idx3-ubyte.gz"]) in message
-    assert os.listdir(cache) == []
+    assert not cache.exists()                   # not even the folder the attempt made
 
 
 def test_default_checksum_table_rejects_other_bytes(tmp_path):
@@ -212,7 +212,7 @@ def test_default_checksum_table_rejects_other_bytes(tmp_path):
     with _Server(files) as server, pytest.raises(DataError, match="md5 checksum mismatch"):
         load_mnist(download=True, cache_dir=tmp_path / "cache", base_url=server.url,
                    progress=False)
-    assert os.listdir(tmp_path / "cache") == []
+    assert not (tmp_path / "cache").exists()
 
 
 def test_dropped_connection_leaves_no_partial_file(tmp_path):
@@ -256,6 +256,21 @@ def test_checksums_for_some_files_keep_the_published_ones_for_the_rest(tmp_path)
                    progress=False, checksums={one: sha256(files[one])})
     assert data._checksum_table("mnist", {one: None}).get(one) is None
     assert data._checksum_table("mnist", {})["t10k-labels-idx1-ubyte.gz"][0] == "md5"
+
+
+def test_a_download_that_fetches_nothing_leaves_no_cache_folder(tmp_path):
+    files = small_idx_files(tmp_path / "src")
+    page = b"<html><body>Service unavailable</body></html>"
+    cache = tmp_path / "new" / "cache"
+    with _Server({name: page for name in files}) as server, pytest.raises(DataError):
+        load_mnist(download=True, cache_dir=cache, base_url=server.url, progress=False,
+                   checksums={name: None for name in files})
+    assert not cache.exists()
+    cache.mkdir(parents=True)               # a folder that was there before is kept
+    with _Server({name: page for name in files}) as server, pytest.raises(DataError):
+        load_mnist(download=True, cache_dir=cache, base_url=server.url, progress=False,
+                   checksums={name: None for name in files})
+    assert cache.is_dir() and not list(cache.iterdir())
 
 
 def test_no_download_without_permission(tmp_path):
