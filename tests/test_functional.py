@@ -288,6 +288,16 @@ def test_gradcheck_allows_rounding_noise_and_catches_a_wrong_small_entry():
     assert any("checked in float64" in str(w.message) for w in caught)
 
 
+def test_gradcheck_does_not_pass_a_slope_wrong_everywhere_by_more_than_tol():
+    # f = x² + 5e-5·x² with the second term detached: autograd's 2x is 5e-5 too small in every
+    # entry, far outside the differences' ~1e-8 noise; only noise may excuse rel > tol
+    f = lambda t: (t * t).sum() + (Tensor(t.data) ** 2).sum() * 5e-5
+    report = gradcheck(f, np.array([0.5, -1.0, 2.0]))
+    assert 1e-6 < report.inputs[0].relative_error < 1e-3
+    assert report.status == "FAIL" and "rounding noise" not in str(report)
+    assert gradcheck(lambda v: v * v + Value(v.data) ** 2 * 5e-5, 0.5).status == "FAIL"
+
+
 def test_hessian_with_a_tuple_passes_keywords_and_numpy_ints():
     f = lambda x, y, scale=1.0: (x * x * y).sum() * scale
     blocks = hessian(f, (0, 1))(np.ones(2), np.ones(2), scale=3.0)
