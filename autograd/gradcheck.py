@@ -88,7 +88,7 @@ def _central_differences(f, points, eps):
         set_value(saved)
         (plus, minus, d1), (_, _, d2) = ends
         truncation = abs(d2 - d1) / 3 if np.isfinite(d2 - d1) else 0.0
-        return d1, unit * (abs(plus) + abs(minus)) + truncation
+        return d1, unit * abs(plus) + unit * abs(minus) + truncation    # no overflow at 1e308
 
     result, allowance = [], []
     for i, (value, scalar) in enumerate(points):
@@ -114,6 +114,11 @@ def relative_error(analytic, numeric):
     """‖a − n‖ / ‖a + n‖, UFLDL's measure; 0 when both are exactly 0."""
     a = np.asarray(analytic, dtype=np.float64)
     n = np.asarray(numeric, dtype=np.float64)
+    # scaled by the largest entry: the norms square their entries, which overflow to inf
+    # beyond 1e154 (a nan ratio) and underflow to 0 below 1e-162 (a ratio of 0 for 3e-200 vs 1e-200)
+    scale = max(float(np.max(np.abs(a), initial=0)), float(np.max(np.abs(n), initial=0)))
+    if 0 < scale < np.inf:
+        a, n = a / scale, n / scale
     denominator = np.linalg.norm(a + n)
     numerator = np.linalg.norm(a - n)
     if denominator == 0:

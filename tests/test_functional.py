@@ -298,6 +298,17 @@ def test_gradcheck_does_not_pass_a_slope_wrong_everywhere_by_more_than_tol():
     assert gradcheck(lambda v: v * v + Value(v.data) ** 2 * 5e-5, 0.5).status == "FAIL"
 
 
+def test_relative_error_and_gradcheck_at_extreme_scales():
+    from autograd import relative_error
+    # the norms square each entry: 1e200² overflowed (nan), 1e-200² underflowed (0 for a 3× gap)
+    assert relative_error([1e200], [1.1e200]) == pytest.approx(1 / 21)
+    assert relative_error([3e-200], [1e-200]) == pytest.approx(0.5)
+    assert gradcheck(lambda v: v * 1e200, 1.0).status == "PASS"        # was nan, INCONCLUSIVE
+    # f ≈ 1e308: the noise allowance u·(|f₊| + |f₋|) overflowed to inf and excused any slope
+    report = gradcheck(lambda v: v * 1e-300 + Value(v.data) * 1e308, 1.0)
+    assert report.status == "FAIL" and report.inputs[0].relative_error == pytest.approx(1.0)
+
+
 def test_hessian_with_a_tuple_passes_keywords_and_numpy_ints():
     f = lambda x, y, scale=1.0: (x * x * y).sum() * scale
     blocks = hessian(f, (0, 1))(np.ones(2), np.ones(2), scale=3.0)
