@@ -198,10 +198,14 @@ class GradcheckReport:
                 if not np.isfinite(n):
                     line += f" — {NO_QUOTIENT}"
             elif c.status == "INCONCLUSIVE":
-                line += ("  (the differences' rounding noise is as large as the gradient: "
-                         "scale f, or check at another point)")
+                # the allowance is rounding noise plus O(ε²) truncation (10⁴x³ at 0: all
+                # truncation, which scaling f does not shrink)
+                line += ("  (the differences' own error, rounding noise plus O(ε²) truncation, "
+                         "is as large as the gradient: scale f, change eps, or check at another "
+                         "point)")
             elif c.relative_error > self.tolerance:
-                line += "  (within the rounding noise of the differences)"
+                line += ("  (within the differences' own error: rounding noise plus O(ε²) "
+                         "truncation)")
             lines.append(line)
         return "\n".join(lines)
 

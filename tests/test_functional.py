@@ -309,6 +309,13 @@ def test_relative_error_and_gradcheck_at_extreme_scales():
     assert report.status == "FAIL" and report.inputs[0].relative_error == pytest.approx(1.0)
 
 
+def test_gradcheck_inconclusive_names_truncation_as_well_as_rounding():
+    # 10⁴x³ at 0: f(±ε) = ±1e-8, no rounding to speak of; D(ε) = 1e4·ε² is all truncation
+    report = gradcheck(lambda x: x ** 3 * 1e4, 0.0)
+    assert report.status == "INCONCLUSIVE"
+    assert "truncation" in str(report) and "change eps" in str(report)
+
+
 def test_hessian_with_a_tuple_passes_keywords_and_numpy_ints():
     f = lambda x, y, scale=1.0: (x * x * y).sum() * scale
     blocks = hessian(f, (0, 1))(np.ones(2), np.ones(2), scale=3.0)
