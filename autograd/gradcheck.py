@@ -13,7 +13,7 @@ verdict, per input:
                   to tol); and in both cases every entry agrees to ENTRY_RTOL (10⁻⁴) relative
                   beyond its allowance — one norm can hide a wrong small entry
     INCONCLUSIVE  every entry within its allowance but the relative error larger: the
-                  differences are too noisy to tell (scale f, or check at another point)
+                  differences are too noisy to tell (scale f, change eps, or check at another point)
     FAIL          otherwise
 """
 from __future__ import annotations
