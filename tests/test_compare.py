@@ -355,3 +355,13 @@ def test_sizes_beyond_memory_are_a_one_line_error(cli, capsys):
     status = cli(["check", "--sizes", "1000000,1000000"])
     err = capsys.readouterr().err
     assert status == 2 and "not enough memory" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv", [["--sizes", "4,99999999999999999999"],
+                                  ["--batch", "99999999999999999999"],
+                                  ["--sizes", "4000000000,4000000000", "--engine", "value"]])
+def test_sizes_beyond_numpys_index_range_are_a_one_line_error(cli, capsys, argv):
+    # numpy raises ValueError ('Maximum allowed dimension exceeded'), not MemoryError, for these
+    status = cli(["check", *argv])
+    err = capsys.readouterr().err
+    assert status == 2 and "not enough memory" in err and len(err.strip().splitlines()) == 1
