@@ -61,7 +61,17 @@ NO_QUOTIENT = ("f is not finite at or within ε of the point (outside its domain
 
 def numerical_grad(f, *inputs, eps=1e-6):
     """Central-difference gradient of scalar ``f`` at ``inputs`` (computed in float64)."""
+    _check_step(eps)
     return _central_differences(f, [_as_float64(x) for x in inputs], eps)[0]
+
+
+def _check_step(eps, tol=None):
+    # eps = 0 divided by zero, and a nan eps or tol made every entry a "non-finite f" FAIL
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not (0 < eps < np.inf):
+        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
+    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, numbers.Real)
+                            or not (0 <= tol < np.inf)):
+        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
 
 
 def _central_differences(f, points, eps):
@@ -215,6 +225,7 @@ def gradcheck(f, *inputs, tol=1e-6, eps=1e-6):
     module docstring for the test). Inputs are checked in float64, as differences need: a
     float32 input is converted, with a warning that its float32 arithmetic is not what is
     checked."""
+    _check_step(eps, tol)
     narrow = [i for i, x in enumerate(inputs)
               if np.asarray(x.data if isinstance(x, Node) else x).dtype in (np.float16,
                                                                            np.float32)]

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from autograd import Tensor, Value, grad, gradcheck, hessian, jacobian, value_and_grad
+from autograd import (Tensor, Value, grad, gradcheck, hessian, jacobian, numerical_grad,
+                      value_and_grad)
 
 
 def f_xy(x, y):
@@ -314,6 +315,18 @@ def test_gradcheck_inconclusive_names_truncation_as_well_as_rounding():
     report = gradcheck(lambda x: x ** 3 * 1e4, 0.0)
     assert report.status == "INCONCLUSIVE"
     assert "truncation" in str(report) and "change eps" in str(report)
+
+
+@pytest.mark.parametrize("kwargs", [dict(eps=0), dict(eps=-1e-6), dict(eps=float("nan")),
+                                    dict(eps="1e-6"), dict(tol=float("nan")), dict(tol=-1.0)])
+def test_gradcheck_refuses_a_bad_step_or_tolerance(kwargs):
+    # eps=0 was a ZeroDivisionError; eps=nan a FAIL blaming f for not being finite
+    name = next(iter(kwargs))
+    with pytest.raises(ValueError, match=f"{name} must be a finite number"):
+        gradcheck(lambda x: x * x, 0.5, **kwargs)
+    if name == "eps":
+        with pytest.raises(ValueError, match="eps must be a finite number > 0"):
+            numerical_grad(lambda x: x * x, 0.5, **kwargs)
 
 
 def test_hessian_with_a_tuple_passes_keywords_and_numpy_ints():
