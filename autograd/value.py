@@ -13,6 +13,7 @@ equal and hash alike (``==`` on Values means "same vertex", as `is` does for lea
 """
 from __future__ import annotations
 
+import contextlib
 import numbers
 import operator
 
@@ -356,11 +357,14 @@ def _backprop_values(root, seed, create_graph, store, keep, observe):
             if store:
                 tape._store(g, token)
     if store:
-        for leaf, total in found.items():
-            if leaf._tape is None:
-                previous = leaf._leaf_grad
-                leaf._leaf_grad = total if previous is None else previous + total
-                leaf._leaf_pass = token
+        # with create_graph, summing onto an earlier gradient is recorded too, even inside
+        # no_grad (as the Tensor engine and PyTorch): the sum stays differentiable
+        with (enable_grad() if create_graph else contextlib.nullcontext()):
+            for leaf, total in found.items():
+                if leaf._tape is None:
+                    previous = leaf._leaf_grad
+                    leaf._leaf_grad = total if previous is None else previous + total
+                    leaf._leaf_pass = token
     if start is _tape:                      # start afresh, so this graph can be freed
         _new_tape()
     return found if keep else {}

@@ -833,3 +833,18 @@ def test_weighted_sum_of_no_terms_leaves_the_bias_label_alone():
     assert weighted_sum([], [], b, label="z") is b and b.label == "b"
     assert weighted_sum([Value(2.0)], [Value(3.0)], b, label="z").label == "z"
     assert b.label == "b"
+
+
+def test_create_graph_inside_no_grad_keeps_the_accumulated_gradient_differentiable():
+    # PyTorch and the Tensor engine record the sum onto an earlier gradient too: d/dx of the
+    # accumulated 3x² + 3x² is 12x, not "a constant"
+    x = Value(2.0)
+    y1, y2 = x ** 3, x ** 3
+    with no_grad():
+        y1.backward(create_graph=True)
+        y2.backward(create_graph=True)
+    g = x.grad
+    assert g.data == 24.0 and g.requires_grad
+    x.zero_grad()
+    g.backward()
+    assert x.grad == 24.0
