@@ -104,6 +104,9 @@ def build_parser():
     return parser
 
 
+_TOO_BIG = ("Maximum allowed dimension exceeded", "array is too big")
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -118,8 +121,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"chainrule {args.command}: interrupted", file=sys.stderr)
         return 130
-    except MemoryError:
-        # sizes a user can type (--sizes 1000000,1000000) but no machine can hold
+    except (MemoryError, ValueError) as error:
+        # sizes a user can type (--sizes 1000000,1000000) but no machine can hold; past
+        # numpy's index range (--hidden 99999999999999999999) numpy says so with a ValueError
+        if isinstance(error, ValueError) and not str(error).startswith(_TOO_BIG):
+            raise
         print(f"chainrule {args.command}: error: not enough memory for these sizes; choose "
               f"smaller ones (see chainrule {args.command} --help)", file=sys.stderr)
         return 2

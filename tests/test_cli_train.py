@@ -365,3 +365,26 @@ def test_train_says_when_the_updates_ran_compiled(monkeypatch, capsys, tmp_path,
                              "--no-progress", "--out", tmp_path)
     assert status == 0
     assert ("fused numba loops for the update, L2 and relu′" in out) == loaded
+
+
+def test_sizes_past_numpys_index_range_are_the_memory_error(capsys, monkeypatch):
+    """numpy refuses a shape past its index range with a ValueError ('Maximum allowed
+    dimension exceeded'), not a MemoryError: the same one-line error, exit 2. Any other
+    ValueError reaching main is a bug, and is not hidden."""
+    import argparse
+
+    import demos.cli as cli
+    status, out, err = run_cli(capsys, "train", "--dataset", "digits", "--hidden",
+                               "99999999999999999999", "--epochs", "1", "--no-progress")
+    assert status == 2 and "not enough memory for these sizes" in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+    def broken(args):
+        raise ValueError("something else")
+
+    class Parser:
+        def parse_args(self, argv):
+            return argparse.Namespace(command="train", run=broken)
+    monkeypatch.setattr(cli, "build_parser", Parser)
+    with pytest.raises(ValueError, match="something else"):
+        cli.main([])
