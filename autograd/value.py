@@ -486,6 +486,8 @@ class Value(Node):
                 raise TypeError(f"grad_out of a Value must be a number (∂root/∂root), got "
                                 f"{type(seed).__name__}" + (f" of shape {shape}" if shape else ""))
             seed = float(seed)
+        elif not create_graph:          # its number, as the Tensor's seed (a leaf root keeps it)
+            seed = seed.data
         if create_graph and not isinstance(seed, Value):
             return Value(seed, requires_grad=False)
         return seed

@@ -848,3 +848,17 @@ def test_create_graph_inside_no_grad_keeps_the_accumulated_gradient_differentiab
     x.zero_grad()
     g.backward()
     assert x.grad == 24.0
+
+
+def test_a_value_grad_out_seeds_with_its_number_unless_create_graph():
+    """backward(Value(3.0)): the leaf root's .grad is the number 3.0, as a non-leaf root's
+    leaves get numbers (it kept the Value object itself); with create_graph it is a node."""
+    a = Value(2.0, requires_grad=True)
+    a.backward(Value(3.0))
+    assert a.grad == 3.0 and type(a.grad) is float
+    b = Value(2.0, requires_grad=True)
+    (b * 1.0).backward(Value(3.0))
+    assert type(b.grad) is float and b.grad == 3.0
+    c = Value(2.0, requires_grad=True)
+    c.backward(Value(3.0), create_graph=True)
+    assert isinstance(c.grad, Value) and c.grad.data == 3.0
