@@ -181,8 +181,21 @@ def mnist_dir(data_dir=None):
     return os.path.join(env, "mnist") if env else os.path.join("data", "mnist")
 
 
+def _flattened(ds):
+    """(ds with n × features rows, its images' [rows, cols]): the IDX loaders are asked for
+    unflattened images so that the shape survives (36 pixels may be 12×3, not 6×6)."""
+    from nn import data
+
+    if ds.X_train.ndim == 2:                    # the 8×8 digits come flat
+        return ds, image_shape(ds.X_train.shape[1])
+    flat = data.Dataset(ds.X_train.reshape(len(ds.X_train), -1), ds.y_train,
+                        ds.X_test.reshape(len(ds.X_test), -1), ds.y_test, ds.name, ds.source)
+    return flat, list(ds.X_train.shape[1:])
+
+
 def load_dataset(choice, data_dir, dtype):
-    """(Dataset, reason): the data set asked for (or the best at hand) and why it was chosen."""
+    """(Dataset, its images' [rows, cols], reason): the data set asked for (or the best at
+    hand) and why it was chosen."""
     from nn import data
 
     folder = mnist_dir(data_dir)
@@ -193,17 +206,20 @@ def load_dataset(choice, data_dir, dtype):
         if choice == "mnist" or (choice == "auto" and have_mnist):
             reason = ("MNIST files found in " + folder if choice == "auto"
                       else "--dataset mnist")
-            return data.load_idx_folder(folder, "mnist", dtype=dtype), reason
-        if choice == "fashion":
-            return data.load_fashion_mnist(dtype=dtype, progress=False), "--dataset fashion"
-        if choice == "auto" and have_fashion:
-            return (data.load_idx_folder(debian, "fashion-mnist", dtype=dtype),
-                    f"no MNIST files in {folder}; Debian's dataset-fashion-mnist is installed")
-        reason = "--dataset digits" if choice == "digits" else (
-            f"no MNIST files in {folder} and no Fashion-MNIST in {debian}")
-        return data.load_digits(dtype=dtype), reason
+            ds = data.load_idx_folder(folder, "mnist", flatten=False, dtype=dtype)
+        elif choice == "fashion":
+            ds = data.load_fashion_mnist(flatten=False, dtype=dtype, progress=False)
+            reason = "--dataset fashion"
+        elif choice == "auto" and have_fashion:
+            ds = data.load_idx_folder(debian, "fashion-mnist", flatten=False, dtype=dtype)
+            reason = f"no MNIST files in {folder}; Debian's dataset-fashion-mnist is installed"
+        else:
+            ds = data.load_digits(dtype=dtype)
+            reason = "--dataset digits" if choice == "digits" else (
+                f"no MNIST files in {folder} and no Fashion-MNIST in {debian}")
     except data.DataError as error:
         raise UserError(str(error)) from None
+    return (*_flattened(ds), reason)
 
 
 def class_names(name, k):
@@ -421,13 +437,12 @@ def run(args):
     hidden, output_activation, lr = check_args(args)
     output_folder(args.out)
     dtype = np.dtype(args.dtype)
-    ds, reason = load_dataset(args.dataset, args.data_dir, dtype)
+    ds, shape, reason = load_dataset(args.dataset, args.data_dir, dtype)
     X_train, y_train = ds.X_train, ds.y_train
     if args.limit is not None:
         X_train, y_train = X_train[:args.limit], y_train[:args.limit]
     k = ds.n_classes
     names = class_names(ds.name, k)
-    shape = image_shape(ds.X_train.shape[1])
     n_train = len(X_train)
     epochs = args.epochs or DEFAULT_EPOCHS.get(ds.name, 10)
     batch = {"batch": n_train, "stochastic": 1}.get(args.batch_mode,

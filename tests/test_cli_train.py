@@ -388,3 +388,34 @@ def test_sizes_past_numpys_index_range_are_the_memory_error(capsys, monkeypatch)
     monkeypatch.setattr(cli, "build_parser", Parser)
     with pytest.raises(ValueError, match="something else"):
         cli.main([])
+
+
+def _idx_folder(folder, shape, n_train=60, n_test=20):
+    """Four IDX files of ``shape`` images whose class is which third of the rows is lit."""
+    rng = np.random.default_rng(0)
+    folder.mkdir()
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        y = rng.integers(0, 3, n).astype(np.uint8)
+        X = rng.integers(0, 40, (n,) + shape).astype(np.uint8)
+        band = shape[0] // 3
+        for i in range(n):
+            X[i, band * y[i]:band * (y[i] + 1)] = 255
+        write_idx(folder / f"{split}-images-idx3-ubyte", X)
+        write_idx(folder / f"{split}-labels-idx1-ubyte", y)
+    return X
+
+
+def test_non_square_idx_images_keep_their_shape(tmp_path, capsys):
+    # 12×3 images have 36 pixels, a square number: the model must still take 12×3 images (its
+    # own test file), not 6×6 ones
+    X = _idx_folder(tmp_path / "data", (12, 3))
+    out = tmp_path / "out"
+    status, _, err = run_cli(capsys, "train", "--dataset", "mnist", "--data-dir",
+                             tmp_path / "data", "--epochs", "2", "--no-progress", "--out", out)
+    assert status == 0, err
+    image = tmp_path / "tall.png"
+    Image.fromarray(X[0], mode="L").save(image)
+    status, printed, err = run_cli(capsys, "predict", out, tmp_path / "data" /
+                                   "t10k-images-idx3-ubyte", image)
+    assert status == 0, err
+    assert "images 12×3" in printed
