@@ -200,7 +200,11 @@ def load_dataset(choice, data_dir, dtype):
 
     folder = mnist_dir(data_dir)
     debian = data.DEBIAN_FASHION_MNIST
-    have_mnist = os.path.isdir(folder) and not data._missing(folder)
+    missing = data._missing(folder) if os.path.isdir(folder) else None
+    have_mnist = missing == []
+    # a folder with some of the files: say which are missing, not that there are none
+    no_mnist = (f"no MNIST files in {folder}" if missing is None or len(missing) == len(
+        data.IDX_FILES) else f"MNIST folder {folder} lacks {', '.join(missing)}")
     have_fashion = os.path.isdir(debian) and not data._missing(debian)
     try:
         if choice == "mnist" or (choice == "auto" and have_mnist):
@@ -212,11 +216,11 @@ def load_dataset(choice, data_dir, dtype):
             reason = "--dataset fashion"
         elif choice == "auto" and have_fashion:
             ds = data.load_idx_folder(debian, "fashion-mnist", flatten=False, dtype=dtype)
-            reason = f"no MNIST files in {folder}; Debian's dataset-fashion-mnist is installed"
+            reason = f"{no_mnist}; Debian's dataset-fashion-mnist is installed"
         else:
             ds = data.load_digits(dtype=dtype)
             reason = "--dataset digits" if choice == "digits" else (
-                f"no MNIST files in {folder} and no Fashion-MNIST in {debian}")
+                f"{no_mnist} and no Fashion-MNIST in {debian}")
     except data.DataError as error:
         raise UserError(str(error)) from None
     return (*_flattened(ds), reason)

@@ -419,3 +419,16 @@ def test_non_square_idx_images_keep_their_shape(tmp_path, capsys):
                                    "t10k-images-idx3-ubyte", image)
     assert status == 0, err
     assert "images 12×3" in printed
+
+
+def test_auto_says_which_mnist_files_a_partial_folder_lacks(tmp_path, monkeypatch):
+    # three of the four files: the fallback's reason names the missing one, not "no MNIST files"
+    from demos import cmd_train
+    from nn import data
+    _idx_folder(tmp_path / "mnist", (6, 6))
+    (tmp_path / "mnist" / "t10k-labels-idx1-ubyte").unlink()
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", str(tmp_path / "no-fashion"))
+    ds, shape, reason = cmd_train.load_dataset("auto", tmp_path / "mnist", np.float32)
+    assert ds.name == "digits"
+    assert "no MNIST files" not in reason
+    assert "lacks t10k-labels-idx1-ubyte" in reason
