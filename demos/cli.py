@@ -75,11 +75,19 @@ def staged_outputs(folder):
     done = False
     try:
         yield staging
+        names = sorted(os.listdir(staging))
+        for name in names:
+            # os.replace cannot put a file over a folder: refuse before the first rename, so
+            # the burst never stops half-way, and name the target, not the staging file
+            target = os.path.join(folder, name)
+            if os.path.isdir(target) and not os.path.islink(target):
+                raise IsADirectoryError(21, "a folder of that name is in the way, so nothing "
+                                            "was replaced", target)
         held = {signal.SIGINT, signal.SIGTERM}
         mask = getattr(signal, "pthread_sigmask", None)
         previous = mask(signal.SIG_BLOCK, held) if mask else None
         try:
-            for name in sorted(os.listdir(staging)):
+            for name in names:
                 os.replace(os.path.join(staging, name), os.path.join(folder, name))
         finally:
             if mask:

@@ -432,3 +432,21 @@ def test_auto_says_which_mnist_files_a_partial_folder_lacks(tmp_path, monkeypatc
     assert ds.name == "digits"
     assert "no MNIST files" not in reason
     assert "lacks t10k-labels-idx1-ubyte" in reason
+
+
+def test_an_output_name_taken_by_a_folder_replaces_nothing(trained, tmp_path, capsys):
+    # weights.png is a folder: the renames must not stop half-way (a new model and sidecar
+    # beside old figures), and the error names the target, not the staging file
+    folder = tmp_path / "run"
+    shutil.copytree(trained[2], folder)
+    (folder / "weights.png").unlink()
+    (folder / "weights.png").mkdir()
+    before = {name: (folder / name).read_bytes() for name in os.listdir(folder)
+              if name != "weights.png"}
+    status, out, err = run_cli(capsys, "train", "--dataset", "digits", "--epochs", "1",
+                               "--hidden", "20", "--out", folder, "--no-progress")
+    assert status == 2
+    assert str(folder / "weights.png") in err and ".staging" not in err
+    after = {name: (folder / name).read_bytes() for name in os.listdir(folder)
+             if name != "weights.png"}
+    assert after == before and (folder / "weights.png").is_dir()
