@@ -279,8 +279,9 @@ def _missing(folder):
 def load_idx_folder(folder, name, flatten=True, scale=True, dtype=np.float32, source=None):
     """Read the four standard IDX files from ``folder`` into a ``Dataset``.
 
-    Images become rows of ``dtype`` (n × 784 when ``flatten``), divided by 255 when ``scale``;
-    labels become int64. A folder without the files raises ``DataError`` naming what is missing.
+    Images become rows of ``dtype`` (n × 784 when ``flatten``); with ``scale`` 8-bit pixels are
+    divided by 255 and float images (already numbers) are taken as they are. Labels become
+    int64. A folder without the files raises ``DataError`` naming what is missing.
     """
     folder = os.fspath(folder)
     dtype = np.dtype(dtype)
@@ -317,13 +318,20 @@ def load_idx_folder(folder, name, flatten=True, scale=True, dtype=np.float32, so
         raise DataError(f"{name}: {folder}: training images are "
                         f"{'×'.join(map(str, arrays['X_train'].shape[1:]))} but test images "
                         f"{'×'.join(map(str, arrays['X_test'].shape[1:]))}")
+    for key in ("X_train", "X_test"):
+        kind = arrays[key].dtype
+        if scale and kind != np.uint8 and kind.kind != "f":    # as `chainrule predict` reads
+            raise DataError(f"{name}: {_find_idx(folder, IDX_FILES[key])}: images of type "
+                            f"{kind} have no fixed range to scale into [0, 1] (unsigned bytes or "
+                            f"floats; scale=False reads them raw)")
     out = {}
     for key, array in arrays.items():
         if key.startswith("X"):
             array = array.reshape(array.shape[0], -1) if flatten else array
+            bytes_ = array.dtype == np.uint8
             array = array.astype(dtype)
-            if scale:
-                array /= 255  # 0..255 pixels into [0, 1]
+            if scale and bytes_:
+                array /= 255  # 0..255 pixels into [0, 1]; float images are numbers already
         else:
             array = array.astype(np.int64)
         out[key] = array

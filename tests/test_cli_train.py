@@ -450,3 +450,23 @@ def test_an_output_name_taken_by_a_folder_replaces_nothing(trained, tmp_path, ca
     after = {name: (folder / name).read_bytes() for name in os.listdir(folder)
              if name != "weights.png"}
     assert after == before and (folder / "weights.png").is_dir()
+
+
+def test_float_idx_training_images_are_taken_as_they_are(tmp_path, capsys):
+    # float IDX images are already numbers (predict takes them as they are): training on them
+    # divided by 255 trained on near-zero inputs, and predict disagreed with the test score
+    from nn.data import read_idx
+    _idx_folder(tmp_path / "bytes", (6, 6), n_train=150, n_test=60)
+    (tmp_path / "floats").mkdir()
+    for name in os.listdir(tmp_path / "bytes"):
+        array = read_idx(tmp_path / "bytes" / name)
+        write_idx(tmp_path / "floats" / name,
+                  array.astype(np.float32) / 255 if "images" in name else array)
+    scores = []
+    for data_dir in ("bytes", "floats"):
+        status, out, err = run_cli(capsys, "train", "--dataset", "mnist", "--data-dir",
+                                   tmp_path / data_dir, "--epochs", "20", "--no-progress",
+                                   "--out", tmp_path / f"out-{data_dir}")
+        assert status == 0, err
+        scores.append([l for l in out.splitlines() if l.startswith("test accuracy")][0])
+    assert scores[0] == scores[1]
