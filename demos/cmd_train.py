@@ -502,7 +502,8 @@ def run(args):
     accuracy = float(np.mean(predicted == ds.y_test))
     cm = confusion(ds.y_test, predicted, k)
     fused = "; fused numba loops for the update, L2 and relu′" if kernels.in_use() else ""
-    print(f"trained {history.epochs} epochs, {history.updates[-1]} updates in {seconds:.1f} s "
+    epochs_done = f"{history.epochs} epoch" + ("" if history.epochs == 1 else "s")
+    print(f"trained {epochs_done}, {history.updates[-1]} updates in {seconds:.1f} s "
           f"({seconds / history.epochs:.2f} s/epoch{fused}); final training loss "
           f"{history.loss[-1]:.4f}, training accuracy {history.accuracy[-1]:.4f}")
     print(f"test accuracy: {accuracy:.4f} ({int(np.sum(predicted == ds.y_test))} of "
