@@ -25,7 +25,7 @@ cols, or one rows × cols image). Each image must have exactly the model's input
 MNIST / Fashion-MNIST, 8×8 for scikit-learn's digits): nothing is resized. Pixels are scaled as
 the training data were: 8-bit value / 255 into [0, 1] (float IDX files are taken as they are).
 The training images are light on dark; pass --invert for dark-on-light images (scanned ink on
-paper): pixel → 255 − pixel.
+paper): pixel → 255 − pixel. Transparent pixels are background: black, or white with --invert.
 
 Prints one line per image: the file (and index in an IDX file), the predicted class and its
 probability (softmax of the logits for a cross-entropy model; for a model trained with the
@@ -113,6 +113,12 @@ def read_images(path, shape, invert):
                                 f"pixels have no fixed range to scale into [0, 1]; save the "
                                 f"image with 8- or 16-bit pixels")
             else:                                 # 8-bit grayscale, as the training pixels
+                if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+                    # a transparent pixel is background: dark, or light for --invert's
+                    # dark-on-light pictures (dropping alpha blanked alpha-only strokes)
+                    background = Image.new("RGBA", image.size, (255,) * 4 if invert
+                                           else (0, 0, 0, 255))
+                    image = Image.alpha_composite(background, image.convert("RGBA"))
                 pixels = np.asarray(image.convert("L"), dtype=np.float64)
     except Image.DecompressionBombError as error:
         raise UserError(f"{path}: image too large to read ({error}); the model takes "

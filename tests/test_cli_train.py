@@ -178,6 +178,26 @@ def test_predict_scales_16_bit_images_like_8_bit_ones(trained, tmp_path, capsys)
     assert lines[str(eight)] == lines[str(sixteen)]
 
 
+def test_predict_puts_transparent_pixels_on_the_background(trained, tmp_path, capsys):
+    """A digit drawn only in the alpha channel (white or black paint on a transparent
+    canvas) reads as the grayscale digit: on black as it is, on white with --invert."""
+    row = load_digits().X_test[0]
+    gray, light, dark = tmp_path / "gray.png", tmp_path / "light.png", tmp_path / "dark.png"
+    digit_png(gray, row)
+    alpha = np.round(row.reshape(8, 8) * 255).astype(np.uint8)
+    for path, paint in ((light, 255), (dark, 0)):
+        rgba = np.zeros((8, 8, 4), np.uint8)
+        rgba[..., :3], rgba[..., 3] = paint, alpha
+        Image.fromarray(rgba, mode="RGBA").save(path)
+    outputs = {}
+    for args in ((gray, light), ("--invert", dark)):
+        status, out, err = run_cli(capsys, "predict", trained[2], *args)
+        assert status == 0, err
+        outputs.update({l.split()[0]: l.split()[1:] for l in out.splitlines()
+                        if l.startswith(str(tmp_path))})
+    assert outputs[str(light)] == outputs[str(gray)] == outputs[str(dark)]
+
+
 def test_predict_a_decompression_bomb_is_a_one_line_error(trained, tmp_path, capsys,
                                                           monkeypatch):
     # 8×8 = 64 pixels: past twice Pillow's limit it raises, past the limit it only warns
