@@ -116,13 +116,6 @@ def build(args):
     if args.max_entries < 1:
         raise UserError(f"--max-entries must be at least 1, got {args.max_entries}")
     n_in, widths = sizes[0], sizes[1:]
-    # numpy refuses shapes past its index range with a ValueError, not a MemoryError: say so
-    # before allocating (W(l) is n(l) × n(l+1); X and y are batch × n(1) and batch × n(L+1))
-    largest = max(a * b for a, b in zip([args.batch, args.batch, *sizes[:-1]],
-                                         [n_in, widths[-1], *widths]))
-    if largest * 8 > np.iinfo(np.intp).max:
-        raise UserError(f"not enough memory for --sizes {args.sizes} with --batch {args.batch} "
-                        f"(an array of {largest} numbers); choose smaller ones")
     if args.engine == "tensor":
         model = nn.MLP(n_in, widths, args.activation, output, seed=args.seed)
     else:

@@ -316,7 +316,7 @@ def load_model(model_path):
         if not isinstance(meta["dataset"], str) or meta["cost"] not in ("document", "mse",
                                                                          "cross_entropy"):
             raise ValueError(f"dataset {meta['dataset']!r} or cost {meta['cost']!r} unknown")
-    except (KeyError, TypeError, ValueError, OverflowError) as error:   # (vast numbers)
+    except (KeyError, TypeError, ValueError) as error:
         raise UserError(f"{meta_path}: not a chainrule model sidecar ({error})") from None
     from nn.module import load_arrays
     try:
