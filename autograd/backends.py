@@ -231,10 +231,7 @@ class ArrayMath:
         if out is not None:
             return out
         if type(g) is np.ndarray and type(x) is np.ndarray and g.dtype == x.dtype:
-            mask = x > 0
-            if np.isfinite(g).all():
-                return g * mask
-            return np.where(mask, g, 0).astype(g.dtype, copy=False)
+            return ArrayMath.gate(g, x > 0)
         return ArrayMath.gate(g, ArrayMath.step(x))
 
     @staticmethod
