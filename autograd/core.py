@@ -419,7 +419,17 @@ def _backprop(root, seed, create_graph, store=False, keep=(), observe=None):
                     if previous is None:
                         node._grad = g
                     else:       # (a 0-d array's sum is a numpy scalar: own makes it an array)
-                        total = previous + g
+                        if not create_graph and isinstance(previous, Node) and \
+                                previous.requires_grad:
+                            # an earlier create_graph pass's gradient keeps its graph (the
+                            # sum is recorded, this pass's part a constant), as in PyTorch
+                            MODE.grad_enabled = True
+                            try:
+                                total = previous + g
+                            finally:
+                                MODE.grad_enabled = False
+                        else:
+                            total = previous + g
                         node._grad = total if own is None else own(total)
             if node not in keep:
                 del grads[node]

@@ -212,3 +212,17 @@ def test_anomaly_mode_is_silent_on_finite_graphs_and_restores():
     with np.errstate(divide="ignore"):
         z = Value(0.0).log()            # outside the mode: IEEE −inf, no exception
     assert z.data == -math.inf
+
+
+@pytest.mark.parametrize("kind", ["value", "tensor"])
+def test_a_plain_pass_after_a_create_graph_one_keeps_the_accumulated_gradients_graph(kind):
+    # PyTorch keeps x.grad's graph when a plain backward adds to it; both engines do the same:
+    # the sum is recorded, the plain pass's part is a constant (d/dx of 3x² + 2x at 2 is 6x = 12)
+    x = Value(2.0) if kind == "value" else Tensor(np.array(2.0), requires_grad=True)
+    (x ** 3).backward(create_graph=True)
+    (x * x).backward()
+    g = x.grad
+    assert float(g.data) == 16.0 and g.requires_grad
+    x.zero_grad()
+    g.backward()
+    assert float(x.grad) == 12.0
