@@ -15,12 +15,13 @@ Formats: "text", "markdown", "latex".
 from __future__ import annotations
 
 import math
+import numbers
 import re
 
 import numpy as np
 
 from .core import _backprop, gradients, topo_order
-from .draw import document_position, formula_text, local_derivative, node_names
+from .draw import document_position, formula_text, local_derivative, node_name
 
 __all__ = ["explain"]
 
@@ -152,22 +153,32 @@ def _exact(x):
 
 
 # -- the replay ----------------------------------------------------------------------------------
-def _replay(root, grad_out):
-    """Run the engine's own backward pass, recording every step it takes.
+class _Enough(Exception):
+    """Raised from inside the engine's pass once the steps to be shown are recorded."""
 
-    Returns (order, events, grads): order is the topological order (for the forward listing);
-    events are ("node", node, g) and ("edge", node, i, child, g, local, contribution, total,
-    (first six contributions, count)) in the order the engine ran them; grads maps each node
-    to ∂root/∂node.
+
+def _replay(root, grad_out, leaves, max_steps):
+    """Run the engine's own backward pass, recording the steps it takes up to its first
+    ``max_steps`` edges (None: every one).
+
+    Returns (grads, events, stopped): grads maps the root and each leaf to ∂root/∂node; events
+    are ("node", node, g) and ("edge", node, i, child, g, local, contribution, total, (first six
+    contributions, count)) in the order the engine ran them. A pass with more than max_steps
+    edges is ``stopped`` at the first one past them, and the gradients come from the engine's
+    plain pass instead: a capped story costs about a backward(), not a narration of every node.
     """
-    order = topo_order(root)
     shown, totals = {}, {}      # per node: its first contributions, and their running sum
     events = []
+    edges = 0
 
     def observe(event):
+        nonlocal edges
         if event[0] == "node":
             events.append(event)
             return
+        if max_steps is not None and edges == max_steps:
+            raise _Enough
+        edges += 1
         _, node, i, parent, g, contribution, _ = event
         first, count = shown.get(parent, ((), 0))
         shown[parent] = (first + (contribution,) if count < 6 else first, count + 1)
@@ -178,9 +189,32 @@ def _replay(root, grad_out):
         events.append(("edge", node, i, parent, g, local_derivative(node, i), contribution,
                        totals[parent], shown[parent]))
 
-    grads = _backprop(root, root._seed(grad_out, False), False, keep=set(order),
-                      observe=observe)
-    return order, events, grads
+    keep = {root, *leaves}
+    try:
+        return _backprop(root, root._seed(grad_out, False), False, keep=keep,
+                         observe=observe), events, False
+    except _Enough:
+        return _backprop(root, root._seed(grad_out, False), False, keep=keep), events, True
+
+
+class _Names:
+    """`draw.node_names` worked out only for the nodes asked about: the label, else n<position
+    in order>, primed past the labels. A position not given is found by walking the order from
+    the output's end, where the narrated steps are, so a capped story names few nodes."""
+
+    def __init__(self, order, known):
+        self.order = order
+        self.labels = {node.label for node in order if node.label}
+        self.position = known                   # {node: its index in order}
+        self.unread = len(order)                # order[unread:] is in position
+
+    def __getitem__(self, node):
+        if node.label:
+            return node.label
+        while node not in self.position:
+            self.unread -= 1
+            self.position[self.order[self.unread]] = self.unread
+        return node_name(node, self.position[node], self.labels)
 
 
 def _generic(node, i, notation):
@@ -343,11 +377,15 @@ def _close(a, b):
 def explain(root, format="text", max_steps=200, grad_out=None):
     """The backward pass from ``root`` as a readable story (see the module docstring).
 
-    ``max_steps`` caps the edge steps printed (None: all); every number still comes from the full
-    replay, and the leaf table and the final check are always complete (up to 200 leaves).
+    ``max_steps`` caps the edge steps printed and the forward nodes listed (None: all); the
+    engine's pass is narrated only that far, and the leaf table and the final check are always
+    complete (up to 200 leaves), from the whole pass.
     """
     if format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+    whole = isinstance(max_steps, numbers.Integral) and not isinstance(max_steps, bool)
+    if max_steps is not None and not (whole and max_steps >= 0):
+        raise ValueError(f"max_steps must be a whole number ≥ 0 or None, got {max_steps!r}")
     if not root.requires_grad:
         raise ValueError("explain: the output is a constant (no input it depends on requires a "
                          "gradient), so there is no backward pass to narrate")
@@ -355,15 +393,26 @@ def explain(root, format="text", max_steps=200, grad_out=None):
     if grad_out is None and np.size(root.data) != 1:
         raise ValueError(f"explain: the output has shape {np.shape(root.data)}; pass "
                          f"grad_out (∂L/∂output, of that shape) to explain(root, grad_out=…)")
-    order, events, grads = _replay(root, grad_out)
-    index = {node: k for k, node in enumerate(order)}
+    order = topo_order(root)
+    listed = order if max_steps is None else order[:max_steps]     # the forward pass shown
+    known = {node: k for k, node in enumerate(listed)}
+    leaves, edges = [], 0       # edges: the engine's steps, one per input needing a gradient
+    for k, node in enumerate(order):
+        parents = node.parents
+        if parents:
+            edges += sum(p.requires_grad for p in parents)
+        elif node.requires_grad:
+            if len(leaves) < MAX_LEAVES:
+                known[node] = k
+            leaves.append(node)
+    grads, events, stopped = _replay(root, grad_out, leaves, max_steps)
     scalar = isinstance(root.data, float)
 
-    names = node_names(order)
-    taken = set(names.values())
+    names = _Names(order, known)
+    taken = names.labels        # (no generated name n<k> is among the candidates below)
     r = names[root]
     if not _SIMPLE.match(r):
-        r = next(c for c in ("y", "f", "out", "L", f"n{index[root]}") if c not in taken)
+        r = next(c for c in ("y", "f", "out", "L", f"n{len(order) - 1}") if c not in taken)
     rname = {root: r}
     # with grad_out G the pass differentiates L = Σ G ⊙ root: ∂root/∂root is 1, never G
     top = r if grad_out is None else next(c for c in ("L", "ℓ", "loss", "L′")
@@ -392,7 +441,7 @@ def explain(root, format="text", max_steps=200, grad_out=None):
         "∂out/∂input += ∂out/∂node (upstream) × ∂node/∂input (local) = contribution",
     ]
     forward = []
-    for node in order:
+    for node in listed:
         if node.parents:
             args = ", ".join(nm(p) for p in node.parents)
             forward.append(f"{nm(node)} = {node.op.name}({args}) = {_num(node.data)}")
@@ -402,7 +451,6 @@ def explain(root, format="text", max_steps=200, grad_out=None):
 
     lines = []                      # (kind, text): kind "node", "edge", "sum", "note"
     steps = 0
-    hidden = 0
     seed = f"{w('Step 0. seed: ')}{d(root)} = {n(grads[root])}"
     if top != r:
         seed += w(f" (the grad_out given: {top} = Σ grad_out ⊙ {r})")
@@ -419,9 +467,6 @@ def explain(root, format="text", max_steps=200, grad_out=None):
             lines.append(("node", text))
             continue
         _, node, i, child, g, local, contribution, total, parts = event
-        if max_steps is not None and steps >= max_steps:
-            hidden += 1
-            continue
         steps += 1
         local_d = notation.d(nm(node), nm(child))
         if sum(p.is_vertex(child) for p in node.parents) > 1:     # x*x: say which input
@@ -446,7 +491,6 @@ def explain(root, format="text", max_steps=200, grad_out=None):
                                  f"{w(f' now has {count} contributions: ')}{shown} = "
                                  f"{n(total)}"))
 
-    leaves = [node for node in order if not node.parents and node.requires_grad]
     narrated = [grads.get(leaf, None) for leaf in leaves]
     narrated = [np.zeros_like(leaf.data) if g is None and not isinstance(leaf.data, float)
                 else (0.0 if g is None else g) for g, leaf in zip(narrated, leaves)]
@@ -476,21 +520,16 @@ def explain(root, format="text", max_steps=200, grad_out=None):
     verdict = (f"Check: the narrated gradients {'equal' if ok else 'DO NOT equal'} the engine's "
                f"for {which} ({source}) {'✓' if ok else '✗'}")
     numeric = _numeric_check(root, order, leaves, narrated, grad_out)
-    story = {"title": title, "intro": intro, "forward": forward, "lines": lines,
-             "hidden": hidden, "header": header, "rows": rows, "more_leaves": more_leaves,
-             "verdict": verdict, "numeric": numeric, "max_steps": max_steps}
+    story = {"title": title, "intro": intro, "forward": forward,
+             "more_nodes": len(order) - len(listed), "lines": lines,
+             "hidden": edges - steps if stopped else 0, "header": header, "rows": rows,
+             "more_leaves": more_leaves, "verdict": verdict, "numeric": numeric}
     return {"text": _as_text, "markdown": _as_markdown, "latex": _as_latex}[format](story)
-
-
-def _cap(items, limit):
-    if limit is None or len(items) <= limit:
-        return items, 0
-    return items[:limit], len(items) - limit
 
 
 def _as_text(s):
     out = [s["title"], "=" * len(s["title"]), *s["intro"][:1], "    " + s["intro"][1], ""]
-    forward, more = _cap(s["forward"], s["max_steps"])
+    forward, more = s["forward"], s["more_nodes"]
     out.append("Forward pass (topological order):")
     out += ["  " + line for line in forward]
     if more:
@@ -541,7 +580,7 @@ def _md_text(s):
 def _as_markdown(s):
     out = [f"## {_md_text(s['title'])}", "", s["intro"][0], "", f"    {s['intro'][1]}", "",
            "### Forward pass", ""]
-    forward, more = _cap(s["forward"], s["max_steps"])
+    forward, more = s["forward"], s["more_nodes"]
     out += [f"- {_md_code(line)}" for line in forward]
     if more:
         out.append(f"- … {more} more nodes")
@@ -576,7 +615,7 @@ def _as_latex(s):
            r"_{\text{local}} \]",
            r"\paragraph{Forward pass (topological order)}",
            "\\begin{itemize}"]
-    forward, more = _cap(s["forward"], s["max_steps"])
+    forward, more = s["forward"], s["more_nodes"]
     out += [f"\\item {_text_mode(line)}" for line in forward]
     if more:
         out.append(f"\\item \\dots\\ {more} more nodes")

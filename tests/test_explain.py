@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -120,6 +121,100 @@ def test_max_steps_caps_long_graphs():
     assert len(text.splitlines()) < 80
     assert math.isclose(leaf_table(text)["x"][1], 1.001 ** 500, rel_tol=1e-9)
     assert math.isclose(x.grad, leaf_table(text)["x"][2], rel_tol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["value", "tensor"])
+def test_max_steps_bounds_the_work_not_only_the_text(monkeypatch, kind):
+    """A long chain with a small max_steps: the local derivatives worked out and the numbers
+    written are those of the steps shown, not one per node (a 1,000,000-node chain took 40 s,
+    replaying and formatting every node before the text was cut)."""
+    module = sys.modules["autograd.explain"]        # (autograd.explain is the function)
+    calls = {"local": 0, "num": 0}
+
+    def counted(name, f):
+        def wrapper(*args):
+            calls[name] += 1
+            return f(*args)
+        return wrapper
+    monkeypatch.setattr(module, "local_derivative", counted("local", module.local_derivative))
+    monkeypatch.setattr(module, "_num", counted("num", module._num))
+    v = Value(1.0, label="x") if kind == "value" else Tensor(np.ones(2), requires_grad=True,
+                                                             label="x")
+    for _ in range(3000):
+        v = v * 1.0001
+    text = explain(v if kind == "value" else v.sum(), max_steps=5)
+    extra = 0 if kind == "value" else 1                          # the Tensor's sum
+    assert f"… {2995 + extra} more steps" in text
+    assert f"… {5996 + extra} more nodes" in text
+    assert calls["local"] <= 5 and calls["num"] < 50, calls
+
+
+GRAPHS = {
+    "chain": lambda: _chain(Value(1.0, label="x"), 12),
+    "reuse": lambda: _reuse(Value(3.0, label="a")),
+    "constant leaf": lambda: _with_constant(Value(2.0, label="x")),
+    "two tapes": lambda: _two_tapes(Value(3.0, label="x")),
+    "tensor": lambda: _chain(Tensor(np.ones(2), requires_grad=True, label="x"), 6).sum(),
+    "mlp": lambda: document_cost(TensorMLP(3, [2, 2], seed=0)(Tensor(np.ones((2, 3)))),
+                                 np.zeros((2, 2))),
+}
+
+
+def _chain(v, n):
+    for _ in range(n):
+        v = (v * 1.5).tanh()
+    return v
+
+
+def _reuse(a):
+    return a * a + a * (a + 1.0)
+
+
+def _with_constant(x):
+    c = Value(5.0, label="c", requires_grad=False)
+    return x * c + (x * x).exp() * c
+
+
+def _two_tapes(x):
+    y = (x * 2).with_label("y")
+    y.backward()                                   # later ops go on a new tape
+    return (y * y + x).tanh()
+
+
+@pytest.mark.parametrize("name", GRAPHS)
+@pytest.mark.parametrize("format", ["text", "markdown", "latex"])
+def test_a_capped_story_is_the_full_one_cut_and_counts_what_it_leaves_out(name, format):
+    """With max_steps = k the steps shown are the first k of the full story, "… N more steps"
+    counts exactly the rest, and the leaf table and the checks are the full story's."""
+    full = explain(GRAPHS[name](), format=format, max_steps=None)
+    head, tail = _split_at_leaves(full, format)
+    total = len(re.findall(r"local: ", head))
+    for k in range(total + 2):
+        capped = explain(GRAPHS[name](), format=format, max_steps=k)
+        capped_head, capped_tail = _split_at_leaves(capped, format)
+        assert capped_tail == tail
+        assert len(re.findall(r"local: ", capped_head)) == min(k, total)
+        shown = _backward_lines(capped_head)
+        assert shown == _backward_lines(head)[:len(shown)], k
+        more = re.search(r"(\d+) more steps", capped_head)
+        assert (int(more.group(1)) if more else 0) == max(total - k, 0), k
+
+
+def _backward_lines(head):
+    """The backward section's lines, without the "more steps" line and the layout after it."""
+    lines = [line for line in head.rsplit("Backward pass", 1)[1].splitlines()
+             if "more steps" not in line and line != "\\end{align*}"]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def _split_at_leaves(text, format):
+    """(everything before the leaf table, the table and the checks)."""
+    mark = {"text": "Leaf gradients:", "markdown": "### Leaf gradients",
+            "latex": "\\begin{tabular}"}[format]
+    head, tail = text.split(mark)
+    return head, tail
 
 
 def test_tensor_graph_explains_with_shapes_and_norms():
@@ -277,3 +372,11 @@ def test_central_differences_run_casts_in_float64():
     """A narrowing astype on the path must not round the ±ε away (a false DISAGREE)."""
     x = Tensor(np.random.default_rng(0).standard_normal((3, 4)), requires_grad=True, label="x")
     assert "they agree" in explain(x.astype(np.float32).sum()).splitlines()[-1]
+
+
+def test_max_steps_must_be_a_count():
+    y, _ = neuron()
+    for wrong in (-1, 2.5, "3", True):
+        with pytest.raises(ValueError, match="max_steps must be a whole number"):
+            explain(y, max_steps=wrong)
+    assert "… 4 more steps" in explain(y, max_steps=np.int64(1))
