@@ -151,15 +151,20 @@ def _num(x):
     return f"{x:.4g}"
 
 
-_UNWRITABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+_UNWRITABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def visible(s):
+    """``s`` with its control characters (all but tab and newline) and lone surrogates written
+    as Python escapes (\\x1b, \\r, \\ud800): SVG (XML) cannot hold them, NUL ends DOT's text,
+    a carriage return or an escape sequence rewrites the reader's terminal."""
+    return _UNWRITABLE.sub(lambda found: ascii(found.group())[1:-1], str(s))
 
 
 def _text(s):
     """Text for a plain DOT label: backslashes kept literal, each line centred; never read as
-    an HTML label (graphviz takes a label in <…> for one). Control characters and lone
-    surrogates are shown escaped (\\x1b): SVG (XML) cannot hold them, NUL ends DOT's text."""
-    s = _UNWRITABLE.sub(lambda found: ascii(found.group())[1:-1], str(s))
-    return graphviz.nohtml("\\n".join(s.replace("\\", "\\\\").split("\n")))
+    an HTML label (graphviz takes a label in <…> for one); control characters `visible`."""
+    return graphviz.nohtml("\\n".join(visible(s).replace("\\", "\\\\").split("\n")))
 
 
 def _shape(shape):

@@ -21,7 +21,7 @@ import re
 import numpy as np
 
 from .core import _backprop, gradients, topo_order
-from .draw import document_position, formula_text, local_derivative, node_name
+from .draw import document_position, formula_text, local_derivative, node_name, visible
 
 __all__ = ["explain"]
 
@@ -198,9 +198,10 @@ def _replay(root, grad_out, leaves, max_steps):
 
 
 class _Names:
-    """`draw.node_names` worked out only for the nodes asked about: the label, else n<position
-    in order>, primed past the labels. A position not given is found by walking the order from
-    the output's end, where the narrated steps are, so a capped story names few nodes."""
+    """`draw.node_names` worked out only for the nodes asked about: the label (its control
+    characters `visible`), else n<position in order>, primed past the labels. A position not
+    given is found by walking the order from the output's end, where the narrated steps are, so
+    a capped story names few nodes."""
 
     def __init__(self, order, known):
         self.order = order
@@ -210,7 +211,7 @@ class _Names:
 
     def __getitem__(self, node):
         if node.label:
-            return node.label
+            return visible(node.label)
         while node not in self.position:
             self.unread -= 1
             self.position[self.order[self.unread]] = self.unread
@@ -285,6 +286,11 @@ NUMERIC_ENTRIES = 100      # central differences in explain: at most this many l
 NUMERIC_WORK = 400_000     # and at most this many op re-runs (4 passes per entry × nodes)
 
 
+def _called(leaf):
+    """A leaf as the central differences' line names it."""
+    return visible(leaf.label) if leaf.label else "a leaf"
+
+
 def _numeric_check(root, order, leaves, narrated, grad_out):
     """The narrated gradients against central differences of the recorded function itself
     (each op's forward re-run on perturbed leaves, in float64): unlike the engine check, this
@@ -336,8 +342,7 @@ def _numeric_check(root, order, leaves, narrated, grad_out):
             a, n, e = (np.where(gap, 0.0, v) for v in (a, n, e))
         with np.errstate(all="ignore"):         # an inf or nan rule left: ✗, not a warning
             checks.append(InputCheck(i, a, n, relative_error(a, n), e, 1e-6))
-    unchecked = [(leaf.label or "a leaf") if k == size else
-                 f"{k} of the {size} entries of {leaf.label or 'a leaf'}"
+    unchecked = [_called(leaf) if k == size else f"{k} of the {size} entries of {_called(leaf)}"
                  for leaf, (k, size) in zip(leaves, undefined) if k]
     untaken = f"not taken for {', '.join(unchecked[:5])}: {NO_QUOTIENT}" if unchecked else ""
     also = f"; {untaken}" if untaken else ""
@@ -347,7 +352,7 @@ def _numeric_check(root, order, leaves, narrated, grad_out):
         return f"Central differences (ε = 1e-6, float64, the forward pass re-run): {untaken}"
     if not bad and noisy:
         return (f"Central differences (ε = 1e-6, float64, the forward pass re-run): too noisy "
-                f"to tell for {', '.join(leaf.label or 'a leaf' for leaf in noisy[:5])} (their "
+                f"to tell for {', '.join(map(_called, noisy[:5]))} (their "
                 f"rounding is as large as the gradient); the others agree{also}")
     if not bad:
         worst = max(c.relative_error for c in checks)
@@ -359,7 +364,7 @@ def _numeric_check(root, order, leaves, narrated, grad_out):
     got = (c.worst[1], c.worst[2]) if c.worst else (float(np.ravel(c.analytic)[0]),
                                                     float(np.ravel(c.numeric)[0]))
     return (f"Central differences (ε = 1e-6, float64, the forward pass re-run): they DISAGREE "
-            f"for {leaf.label or 'a leaf'}{where}: narrated {_num(got[0])}, numeric "
+            f"for {_called(leaf)}{where}: narrated {_num(got[0])}, numeric "
             f"{_num(got[1])} (a wrong derivative rule, or a kink such as relu or abs at exactly "
             f"0){also} ✗")
 

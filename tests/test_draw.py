@@ -263,3 +263,11 @@ def test_accumulated_leaf_grad_says_what_this_pass_gave():
     t.backward(np.ones(2))
     t.backward(np.full(2, 2.0))                             # 3 + 6; this pass (its seed 2): 6
     assert "accumulated; this pass:\\n[6. 6.]" in draw(t).source
+
+
+def test_a_carriage_return_or_c1_control_in_a_label_is_shown_escaped():
+    """\\r and U+009B (CSI) are valid XML but still control characters: shown as \\r, \\x9b."""
+    y = (Value(2.0, label="cr\r csi\x9b del\x7f") * 3).with_label("y")
+    source = draw(y).source
+    assert "cr\\\\r csi\\\\x9b del\\\\x7f" in source
+    assert not [ch for ch in source if ch in "\r\x9b\x7f"]

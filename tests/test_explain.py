@@ -380,3 +380,40 @@ def test_max_steps_must_be_a_count():
         with pytest.raises(ValueError, match="max_steps must be a whole number"):
             explain(y, max_steps=wrong)
     assert "… 4 more steps" in explain(y, max_steps=np.int64(1))
+
+
+CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+ODD_LABEL = "red\x1b[31m nul\x00 cr\r bell\x07 csi\x9b"
+
+
+def _with_odd_labels(format):
+    """A graph whose labels hold control characters, one of them on a leaf whose central
+    difference is not taken (1/x at 0): its label is also in the last line."""
+    x = Value(0.0, label=ODD_LABEL)
+    y = (1 / x + Value(2.0, label="c") * x).with_label("y\x1b]0;title\x07")
+    return explain(y, format=format)
+
+
+def test_text_shows_control_characters_in_labels_escaped():
+    """A terminal escape in a label must not recolour (or retitle) the reader's terminal, nor
+    a carriage return overwrite the line: they read as Python escapes, as `draw` shows them."""
+    text = _with_odd_labels("text")
+    assert not CONTROLS.search(text), CONTROLS.findall(text)
+    shown = "red\\x1b[31m nul\\x00 cr\\r bell\\x07 csi\\x9b"
+    assert f"  {shown} = 0  (input)" in text
+    assert f"not taken for {shown}" in text.splitlines()[-1]
+    assert "Backward pass of y = y\\x1b]0;title\\x07" in text
+
+
+def test_markdown_shows_control_characters_in_labels_escaped():
+    md = _with_odd_labels("markdown")
+    assert not CONTROLS.search(md), CONTROLS.findall(md)
+    assert "`red\\x1b[31m nul\\x00 cr\\r bell\\x07 csi\\x9b = 0  (input)`" in md
+    assert "\\\\x1b\\]0;title\\\\x07" in md                 # the title, outside code spans
+
+
+def test_latex_shows_control_characters_in_labels_escaped():
+    tex = _with_odd_labels("latex")
+    assert not CONTROLS.search(tex), CONTROLS.findall(tex)
+    assert r"\text{red\textbackslash{}x1b[31m nul\textbackslash{}x00 cr\textbackslash{}r" in tex
+    assert tex.count("{") == tex.count("}")
