@@ -532,13 +532,19 @@ def explain(root, format="text", max_steps=200, grad_out=None):
     return {"text": _as_text, "markdown": _as_markdown, "latex": _as_latex}[format](story)
 
 
+def _more(count, noun):
+    """'1 more step', '3 more steps', '2 more leaves'."""
+    plural = "leaves" if noun == "leaf" else noun + "s"
+    return f"{count} more {noun if count == 1 else plural}"
+
+
 def _as_text(s):
     out = [s["title"], "=" * len(s["title"]), *s["intro"][:1], "    " + s["intro"][1], ""]
     forward, more = s["forward"], s["more_nodes"]
     out.append("Forward pass (topological order):")
     out += ["  " + line for line in forward]
     if more:
-        out.append(f"  … {more} more nodes")
+        out.append(f"  … {_more(more, 'node')}")
     out += ["", "Backward pass (reverse topological order):"]
     for kind, item in s["lines"]:
         if kind == "edge":
@@ -550,14 +556,14 @@ def _as_text(s):
         else:
             out.append(f"  {item}")
     if s["hidden"]:
-        out.append(f"  … {s['hidden']} more steps (raise max_steps to see them)")
+        out.append(f"  … {_more(s['hidden'], 'step')} (raise max_steps to see them)")
     out += ["", "Leaf gradients:"]
     table = [s["header"]] + [tuple(row) for row in s["rows"]]
     widths = [max(len(str(row[c])) for row in table) for c in range(len(s["header"]))]
     for row in table:
         out.append("  " + " | ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
     if s["more_leaves"]:
-        out.append(f"  … {s['more_leaves']} more leaves")
+        out.append(f"  … {_more(s['more_leaves'], 'leaf')}")
     out += ["", s["verdict"]] + ([s["numeric"]] if s["numeric"] else [])
     return "\n".join(out) + "\n"
 
@@ -588,7 +594,7 @@ def _as_markdown(s):
     forward, more = s["forward"], s["more_nodes"]
     out += [f"- {_md_code(line)}" for line in forward]
     if more:
-        out.append(f"- … {more} more nodes")
+        out.append(f"- … {_more(more, 'node')}")
     out += ["", "### Backward pass", ""]
     for kind, item in s["lines"]:
         if kind == "edge":
@@ -600,12 +606,12 @@ def _as_markdown(s):
         else:
             out += ["", f"**{_md_text(item)}**", ""]
     if s["hidden"]:
-        out.append(f"\n… {s['hidden']} more steps (raise max_steps to see them)")
+        out.append(f"\n… {_more(s['hidden'], 'step')} (raise max_steps to see them)")
     out += ["", "### Leaf gradients", "", "| " + " | ".join(s["header"]) + " |",
             "|" + "|".join("---" for _ in s["header"]) + "|"]
     out += ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in s["rows"]]
     if s["more_leaves"]:
-        out.append(f"\n… {s['more_leaves']} more leaves")
+        out.append(f"\n… {_more(s['more_leaves'], 'leaf')}")
     out += ["", s["verdict"]] + (["", s["numeric"]] if s["numeric"] else [])
     return "\n".join(out) + "\n"
 
@@ -623,7 +629,7 @@ def _as_latex(s):
     forward, more = s["forward"], s["more_nodes"]
     out += [f"\\item {_text_mode(line)}" for line in forward]
     if more:
-        out.append(f"\\item \\dots\\ {more} more nodes")
+        out.append(f"\\item \\dots\\ {_more(more, 'node')}")
     out += ["\\end{itemize}", r"\paragraph{Backward pass}", "\\begin{align*}"]
     for kind, item in s["lines"]:
         if kind == "edge":
@@ -635,14 +641,14 @@ def _as_latex(s):
             out.append(f"&{item} \\\\")
     out.append("\\end{align*}")
     if s["hidden"]:
-        out.append(f"\\dots\\ {s['hidden']} more steps (raise max\\_steps to see them)")
+        out.append(f"\\dots\\ {_more(s['hidden'], 'step')} (raise max\\_steps to see them)")
     cols = len(s["header"])
     out += ["\\begin{tabular}{" + "l" * cols + "}",
             " & ".join(_text_mode(h) for h in s["header"]) + " \\\\ \\hline"]
     out += [" & ".join(_text_mode(str(v)) for v in row) + " \\\\" for row in s["rows"]]
     out.append("\\end{tabular}")
     if s["more_leaves"]:
-        out.append(f"\\dots\\ {s['more_leaves']} more leaves")
+        out.append(f"\\dots\\ {_more(s['more_leaves'], 'leaf')}")
     out += ["", _text_mode(s["verdict"])] + (["", _text_mode(s["numeric"])] if s["numeric"]
                                              else [])
     return "\n".join(out) + "\n"

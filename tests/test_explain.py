@@ -196,14 +196,14 @@ def test_a_capped_story_is_the_full_one_cut_and_counts_what_it_leaves_out(name, 
         assert len(re.findall(r"local: ", capped_head)) == min(k, total)
         shown = _backward_lines(capped_head)
         assert shown == _backward_lines(head)[:len(shown)], k
-        more = re.search(r"(\d+) more steps", capped_head)
+        more = re.search(r"(\d+) more steps?\b", capped_head)
         assert (int(more.group(1)) if more else 0) == max(total - k, 0), k
 
 
 def _backward_lines(head):
     """The backward section's lines, without the "more steps" line and the layout after it."""
     lines = [line for line in head.rsplit("Backward pass", 1)[1].splitlines()
-             if "more steps" not in line and line != "\\end{align*}"]
+             if "more step" not in line and line != "\\end{align*}"]
     while lines and not lines[-1]:
         lines.pop()
     return lines
@@ -417,3 +417,10 @@ def test_latex_shows_control_characters_in_labels_escaped():
     assert not CONTROLS.search(tex), CONTROLS.findall(tex)
     assert r"\text{red\textbackslash{}x1b[31m nul\textbackslash{}x00 cr\textbackslash{}r" in tex
     assert tex.count("{") == tex.count("}")
+
+
+def test_one_step_left_out_is_counted_in_the_singular():
+    x = Value(2.0, label="x")
+    y = x * 3.0 + 1.0               # two edges need a gradient: mul → x, add → mul
+    assert "… 1 more step (raise max_steps" in explain(y, max_steps=1)
+    assert "1 more steps" not in explain(y, max_steps=1, format="markdown")
