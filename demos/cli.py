@@ -15,6 +15,11 @@ import signal
 import sys
 import tempfile
 
+try:
+    import fcntl
+except ImportError:         # Windows: no flock, so no staging folder is ever judged dead
+    fcntl = None
+
 SUBCOMMANDS = ("train", "predict", "check", "explain", "descent", "walkthrough", "gallery")
 
 
@@ -63,15 +68,69 @@ def output_folder(path, option="--out"):
     return path
 
 
+STAGING_PREFIX = ".staging-"
+
+
+# A run's staging folder carries a flock held for the run's life, not a PID in its name: the
+# kernel drops the lock the moment the process dies (SIGKILL included), and a lock is never
+# mistaken as a PID can be (reused, or from another PID namespace sharing the folder).
+def _remove_dead_staging(folder):
+    """Remove the staging folders that runs killed mid-write left in ``folder``: those whose
+    lock can be taken. A folder whose lock is held (a live run) or cannot be taken (a file
+    system without locks) is left alone."""
+    if fcntl is None:
+        return
+    for name in os.listdir(folder):
+        if not name.startswith(STAGING_PREFIX):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:     # gone already, or not a folder: not ours to remove
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:     # held by a live run, or no locks on this file system
+            pass
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+        finally:
+            os.close(fd)
+
+
+def _locked_staging(folder):
+    """(path, fd): a new staging folder in ``folder`` and the descriptor whose flock marks it
+    as in use until closed (fd None where there is no fcntl).
+
+    Between mkdtemp and flock another run may judge the folder dead and remove it: the lock,
+    once ours, is checked to be on the folder still there, else a new folder is made."""
+    while True:
+        staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder)
+        if fcntl is None:
+            return staging, None
+        try:
+            fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            continue
+        with contextlib.suppress(OSError):      # no locks here: then nobody removes it
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.samestat(os.fstat(fd), os.stat(staging)):
+                return staging, fd
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def staged_outputs(folder):
     """Yield a staging folder inside ``folder``; when the block ends normally, every file in it
     replaces its namesake in ``folder`` in one burst of renames with Ctrl-C held off, so the
     outputs of a run (a model, its sidecar, its figures) are all new or all as they were. A
-    block that fails leaves ``folder`` as it was (and removes it if this made it)."""
+    block that fails leaves ``folder`` as it was (and removes it if this made it); staging
+    folders left by runs that were killed are removed first."""
     made = not os.path.exists(folder)
     os.makedirs(folder, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".staging-", dir=folder)
+    _remove_dead_staging(folder)
+    staging, lock = _locked_staging(folder)
     done = False
     try:
         yield staging
@@ -95,6 +154,8 @@ def staged_outputs(folder):
         done = True
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if lock is not None:
+            os.close(lock)                              # after the removal: still ours
         if made and not done:
             with contextlib.suppress(OSError):
                 os.rmdir(folder)

@@ -1,8 +1,13 @@
 """`chainrule train` and `chainrule predict` end to end, on scikit-learn's 8×8 digits (fast)."""
 import contextlib
+import fcntl
 import io
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 import warnings
 
 import numpy as np
@@ -490,3 +495,66 @@ def test_float_idx_training_images_are_taken_as_they_are(tmp_path, capsys):
         assert status == 0, err
         scores.append([l for l in out.splitlines() if l.startswith("test accuracy")][0])
     assert scores[0] == scores[1]
+
+
+def test_a_later_run_removes_the_staging_folders_of_dead_runs_only(tmp_path, capsys):
+    # a run killed mid-write leaves its staging folder; a live run holds a lock on its own
+    out = tmp_path / "run"
+    dead, live = out / ".staging-dead", out / ".staging-live"
+    for folder in (dead, live):
+        folder.mkdir(parents=True)
+        (folder / "model.npz").write_bytes(b"half a model")
+    held = os.open(live, os.O_RDONLY)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        status, _, err = run_cli(capsys, "train", "--dataset", "digits", "--epochs", "1",
+                                 "--hidden", "10", "--no-progress", "--out", out)
+        assert status == 0, err
+        assert not dead.exists()
+        assert os.listdir(live) == ["model.npz"]
+        assert (live / "model.npz").read_bytes() == b"half a model"
+    finally:
+        os.close(held)
+    assert (out / "model.npz").is_file()
+
+
+_STUCK_IN_THE_FIGURES = """
+import sys, time
+import demos.plots
+demos.plots.misclassified = lambda *args, **kwargs: time.sleep(600)
+from demos.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _python(code, *argv, **kwargs):
+    """`python -c code argv…` with this checkout's packages importable."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return subprocess.Popen([sys.executable, "-c", code, *map(str, argv)],
+                            env=dict(os.environ, PYTHONPATH=root), **kwargs)
+
+
+def test_a_run_killed_while_writing_figures_is_cleaned_up_by_the_next(tmp_path, capsys):
+    out = tmp_path / "run"
+    train = ("train", "--dataset", "digits", "--epochs", "1", "--hidden", "10",
+             "--no-progress", "--out", out)
+    child = _python(_STUCK_IN_THE_FIGURES, *train, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob(".staging-*/model.npz")):    # the model saved, then stuck
+            assert child.poll() is None, child.stderr.read().decode()
+            assert time.monotonic() < deadline, "the child never reached the figures"
+            time.sleep(0.05)
+        staging = list(out.glob(".staging-*"))
+        status, _, err = run_cli(capsys, *train)                # while the child still runs
+        assert status == 0, err
+        assert list(out.glob(".staging-*")) == staging and (staging[0] / "model.npz").is_file()
+    finally:
+        child.kill()
+        child.wait()
+        child.stderr.close()
+    assert child.returncode == -signal.SIGKILL and list(out.glob(".staging-*")) == staging
+    status, _, err = run_cli(capsys, *train)
+    assert status == 0, err
+    assert not list(out.glob(".staging-*"))
