@@ -2,7 +2,8 @@
 
 Each subcommand lives in its own module of this package, with ``add_parser(subparsers)`` and
 ``run(args) -> exit status``. Errors a user can fix (bad file, bad expression, unknown name)
-print one line and exit with status 2, without a traceback.
+print one line and exit with status 2, without a traceback. A reader of the output that goes
+away (`chainrule train | head -3`) stops nothing: the command finishes its work quietly.
 """
 from __future__ import annotations
 
@@ -173,9 +174,60 @@ def build_parser():
     return parser
 
 
+class _OutlivesItsReader:
+    """sys.stdout or sys.stderr while a command runs: once the reader of the pipe has gone
+    (`chainrule train | head -3`), further output goes to os.devnull instead of raising
+    BrokenPipeError, so the command still finishes its work (trains, saves the model, draws
+    the picture) and ends with its own status. The file descriptor itself is redirected, as
+    Python's note on SIGPIPE advises, so the interpreter's final flush cannot fail either."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text):
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            self._to_devnull()
+            return len(text)
+
+    def flush(self):
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            self._to_devnull()
+
+    def _to_devnull(self):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self.stream.fileno())
+        os.close(devnull)
+
+    def __getattr__(self, name):            # isatty, encoding, fileno…: the stream's own
+        return getattr(self.stream, name)
+
+
+@contextlib.contextmanager
+def _outliving_readers():
+    """sys.stdout and sys.stderr as _OutlivesItsReader for the length of a command (one that
+    is None, its descriptor closed at the start as in `chainrule … >&-`, stays None). What is
+    still buffered at the end is flushed through them: a closed pipe is met here, quietly,
+    and not by the interpreter's flush at exit."""
+    saved = sys.stdout, sys.stderr
+    wrapped = [s if s is None else _OutlivesItsReader(s) for s in saved]
+    sys.stdout, sys.stderr = wrapped
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+        for stream in wrapped:
+            if stream is not None:
+                stream.flush()
+
+
 _TOO_BIG = ("Maximum allowed dimension exceeded", "array is too big")
 
 
+@_outliving_readers()
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -198,11 +250,6 @@ def main(argv=None):
         print(f"chainrule {args.command}: error: not enough memory for these sizes; choose "
               f"smaller ones (see chainrule {args.command} --help)", file=sys.stderr)
         return 2
-    except BrokenPipeError:
-        # the reader went away (`chainrule predict … | head -1`): stop quietly, as cat does;
-        # stdout goes to /dev/null so the interpreter's final flush does not fail again
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
     except OSError as error:
         # the file system said no while writing (no such folder, read-only, disk full): the
         # file and the reason in one line; atomic writes have left nothing half-written

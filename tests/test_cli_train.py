@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 import nn
+from demos import cmd_train
 from demos.cli import main
 from nn.data import load_digits, write_idx
 
@@ -448,7 +449,6 @@ def test_non_square_idx_images_keep_their_shape(tmp_path, capsys):
 
 def test_auto_says_which_mnist_files_a_partial_folder_lacks(tmp_path, monkeypatch):
     # three of the four files: the fallback's reason names the missing one, not "no MNIST files"
-    from demos import cmd_train
     from nn import data
     _idx_folder(tmp_path / "mnist", (6, 6))
     (tmp_path / "mnist" / "t10k-labels-idx1-ubyte").unlink()
@@ -527,11 +527,13 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def _python(code, *argv, **kwargs):
-    """`python -c code argv…` with this checkout's packages importable."""
+def _python(code, *argv, unbuffered=False, **kwargs):
+    """`python -c code argv…` with this checkout's packages importable; stdout is
+    block-buffered as for a user unless ``unbuffered`` (python -u)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return subprocess.Popen([sys.executable, "-c", code, *map(str, argv)],
-                            env=dict(os.environ, PYTHONPATH=root), **kwargs)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    return subprocess.Popen([sys.executable, *["-u"] * unbuffered, "-c", code,
+                             *map(str, argv)], env=dict(env, PYTHONPATH=root), **kwargs)
 
 
 def test_a_run_killed_while_writing_figures_is_cleaned_up_by_the_next(tmp_path, capsys):
@@ -558,3 +560,73 @@ def test_a_run_killed_while_writing_figures_is_cleaned_up_by_the_next(tmp_path, 
     status, _, err = run_cli(capsys, *train)
     assert status == 0, err
     assert not list(out.glob(".staging-*"))
+
+
+def closed_pipe():
+    """A line-buffered text stream on a pipe whose reader has gone: its first line fails."""
+    reader, writer = os.pipe()
+    os.close(reader)
+    return open(writer, "w", buffering=1)
+
+
+_TRAINS_ONCE_THE_GATE_OPENS = """
+import os, sys, time
+import nn.train
+fit = nn.train.fit
+def gated(*args, **kwargs):
+    while not os.path.exists(sys.argv[1]):
+        time.sleep(0.01)
+    return fit(*args, **kwargs)
+nn.train.fit = gated
+from demos.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("unbuffered", [False, True])
+def test_a_reader_that_goes_away_costs_nothing(tmp_path, unbuffered):
+    # `chainrule train | head -1`: the run trains on quietly and saves everything; the child
+    # trains only once the pipe is closed, so its later lines surely meet a closed pipe
+    gate, out = tmp_path / "gate", tmp_path / "run"
+    child = _python(_TRAINS_ONCE_THE_GATE_OPENS, gate, "train", "--dataset", "digits",
+                    "--epochs", "1", "--hidden", "10", "--no-progress", "--out", out,
+                    unbuffered=unbuffered, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        if unbuffered:                  # a block-buffered child writes nothing before exit
+            assert child.stdout.readline().startswith(b"data: digits")
+        child.stdout.close()
+        gate.touch()
+        _, err = child.communicate(timeout=300)
+    finally:
+        child.kill()
+        child.wait()
+    assert child.returncode == 0 and err == b"", err.decode()
+    _, meta = cmd_train.load_model(out)
+    assert meta["dataset"] == "digits" and set(FIGURES) <= set(os.listdir(out))
+
+
+@pytest.mark.parametrize("command", ["predict", "explain", "walkthrough"])
+def test_every_command_finishes_its_work_when_stdout_is_a_closed_pipe(trained, tmp_path,
+                                                                      capsys, command):
+    argv = {"predict": ("predict", trained[2], tmp_path / "digits-idx3-ubyte"),
+            "explain": ("explain", "tanh(w*x + b)", "x=0.5", "w=-1", "b=2",
+                        "-o", tmp_path / "graph.svg"),
+            "walkthrough": ("walkthrough", "--out", tmp_path)}[command]
+    write_idx(tmp_path / "digits-idx3-ubyte", np.zeros((3, 8, 8), np.uint8))
+    with closed_pipe() as stdout, contextlib.redirect_stdout(stdout):
+        status = main([str(a) for a in argv])
+    assert status == 0 and capsys.readouterr().err == ""
+    if command == "explain":
+        assert (tmp_path / "graph.svg").stat().st_size > 0
+    if command == "walkthrough":
+        assert any(name.endswith(".svg") for name in os.listdir(tmp_path))
+
+
+def test_an_error_message_without_a_reader_or_a_stream_is_no_crash(tmp_path, monkeypatch):
+    # `chainrule train --out FILE 2>&1 | true`: the one-line error meets a closed pipe;
+    # `chainrule explain … >&-`: Python's sys.stdout is None
+    (tmp_path / "taken").write_text("mine")
+    with closed_pipe() as stderr, contextlib.redirect_stderr(stderr):
+        assert main(["train", "--out", str(tmp_path / "taken")]) == 2
+    monkeypatch.setattr(sys, "stdout", None)
+    assert main(["explain", "x*y", "x=2", "y=3"]) == 0
