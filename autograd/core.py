@@ -104,6 +104,10 @@ def enable_grad():
 def detect_anomaly():
     """Raise `FloatingPointError` at the first non-finite value made in forward or backward.
 
+    The error names the op that made it from finite values — or, when the op was handed a
+    value already non-finite (a leaf, a result computed outside the mode, a grad_out), that
+    value: the op only passed it on.
+
     Outside this mode chainrule follows IEEE-754, like numpy: log(−1) is nan, log(0) is −inf,
     1/0 is inf, exp(1000) is inf, and nothing raises.
     """
@@ -128,24 +132,85 @@ def _describe(node):
     return f"{node._kind_name()}{name}{node._shape_text()}"
 
 
-def check_finite(data, op_name, inputs, phase, node=None):
-    """Anomaly-mode check: raise naming the op, the labels and the shapes."""
+def check_finite(data, op_name, inputs):
+    """Anomaly-mode check of an op's result in forward: raise naming the op, the labels and
+    the shapes.
+
+    Every result made in the mode is checked as it is made, so a non-finite input came from
+    outside the checks — a leaf or constant, or an op run before the mode was on: that input
+    is named, not the op, which only passed it on. (It is named even if the op also makes a
+    non-finite value of its own: it is the earlier one.)"""
     if _all_finite(data):
         return
-    parts = ", ".join(_describe(x) for x in inputs)
-    target = f" for {_describe(node)}" if node is not None else ""
-    raise FloatingPointError(
-        f"detect_anomaly: op '{op_name}' produced a non-finite value in {phase}{target}; "
-        f"inputs: {parts}")
+    raise FloatingPointError(_report(op_name, inputs, "forward"))
 
 
-def backward_anomaly(error, op_name, inputs, node):
+def check_backward(contribution, op_name, inputs, parent, grad_out, output):
+    """`check_finite` for one VJP's result ∂root/∂parent, where the op's inputs, its
+    ``output`` (recorded outside the mode) or the ``grad_out`` reaching it may have been
+    non-finite first. A grad_out is a sum of contributions checked one by one (the seed is
+    checked by `check_seed`): if it is not finite, that sum overflowed."""
+    if _all_finite(contribution):
+        return
+    raise FloatingPointError(_report(op_name, inputs, "backward", parent, grad_out, output))
+
+
+def check_seed(seed, root):
+    """Anomaly-mode check of the grad_out a backward pass starts from: an inf or nan there is
+    the caller's, and would otherwise be reported as made by the first op it reaches."""
+    if not _all_finite(seed):
+        raise FloatingPointError(
+            f"detect_anomaly: backward was given a non-finite grad_out for {_describe(root)}")
+
+
+def backward_anomaly(error, op_name, inputs, node, grad_out, output):
     """An anomaly raised while a VJP was being recorded (``create_graph=True``) happened in the
-    backward pass of ``op_name``: say so first, with the inner op's report after it."""
-    return FloatingPointError(
+    backward pass of ``op_name``: say so first, with the inner op's report after it — unless
+    the VJP was given a value that was non-finite already, which is then the one to name."""
+    given = _given_non_finite(op_name, inputs, "backward", node, grad_out, output)
+    return FloatingPointError(given or (
         f"detect_anomaly: op '{op_name}' produced a non-finite value in backward for "
         f"{_describe(node)}; inputs: {', '.join(_describe(x) for x in inputs)} (inside its "
-        f"derivative: {str(error).removeprefix('detect_anomaly: ')})")
+        f"derivative: {str(error).removeprefix('detect_anomaly: ')})"))
+
+
+def _report(op_name, inputs, phase, node=None, grad_out=None, output=None):
+    """The message for a non-finite value from ``op_name`` in ``phase``: what it was given
+    non-finite, else the op itself, which made it from finite values."""
+    given = _given_non_finite(op_name, inputs, phase, node, grad_out, output)
+    if given:
+        return given
+    target = f" for {_describe(node)}" if node is not None else ""
+    made_from = "finite inputs" if phase == "forward" else "a finite gradient and inputs"
+    return (f"detect_anomaly: op '{op_name}' produced a non-finite value in {phase}{target} "
+            f"from {made_from}; inputs: {', '.join(_describe(x) for x in inputs)}")
+
+
+def _given_non_finite(op_name, inputs, phase, node, grad_out, output):
+    """The message naming what was non-finite before ``op_name`` ran, the earliest first — an
+    input, the op's own output from a forward pass outside the mode, the gradient reaching it
+    in backward — or None when all of them are finite."""
+    head = f"detect_anomaly: op '{op_name}'"
+    target = f" for {_describe(node)}" if node is not None else ""
+    listed = f"; inputs: {', '.join(_describe(x) for x in inputs)}"
+    for x in inputs:
+        if not _all_finite(x.data):
+            return (f"{head} was given a non-finite value in {phase}{target}: {_describe(x)} "
+                    f"was already non-finite ({_origin(x)}){listed}")
+    if output is not None and not _all_finite(output.data):
+        return (f"{head} made {_describe(output)} non-finite in a forward pass outside "
+                f"detect_anomaly() (found in backward{target}){listed}")
+    if grad_out is not None and not _all_finite(grad_out):
+        return (f"{head} was given a non-finite value in backward{target}: the gradient of its "
+                f"output {_describe(output)} overflowed (it is the sum of finite "
+                f"contributions, one per use){listed}")
+    return None
+
+
+def _origin(node):
+    if node._op is None:
+        return "it comes from outside the recorded graph: a leaf or a constant"
+    return f"it comes from op '{node._op.name}' run outside detect_anomaly()"
 
 
 def _all_finite(data):
@@ -306,7 +371,7 @@ def make_node(kind, data, parents, op, requires_grad, ctx=None):
         out._op = None
         out.requires_grad = False
     if MODE._anomaly and op is not None:
-        check_finite(data, op.name, parents, "forward")
+        check_finite(data, op.name, parents)
     return out
 
 
@@ -388,6 +453,8 @@ def _backprop(root, seed, create_graph, store=False, keep=(), observe=None):
     the engine's own pass.
     """
     kind = type(root)
+    if MODE._anomaly:
+        check_seed(seed, root)
     if kind._graph_backprop is not None:
         return kind._graph_backprop(root, seed, create_graph, store, keep, observe)
     pending = _count_consumers(root)
@@ -461,12 +528,13 @@ def _backprop(root, seed, create_graph, store=False, keep=(), observe=None):
                     else:
                         contribution = vjps[i](m, g, y, *xs, **ctx)
                 except FloatingPointError as error:   # anomaly mode, create_graph=True
-                    raise backward_anomaly(error, node._op.name, parents, parent) from None
+                    raise backward_anomaly(error, node._op.name, parents, parent, g,
+                                           node) from None
                 if checked:
                     if fit is not None:
                         contribution = fit(m, contribution, parent)
                     if anomaly:
-                        check_finite(contribution, node._op.name, parents, "backward", parent)
+                        check_backward(contribution, node._op.name, parents, parent, g, node)
                 previous = get(parent)
                 # The one place where contributions to a node used twice are summed.
                 grads[parent] = contribution if previous is None else previous + contribution

@@ -278,7 +278,7 @@ def _unreached(pa, pb, seeds):
     return [i for i in range(n) if not reached[i]]
 
 
-def sweep_general(tape, seeds, node_at, m, create_graph, observe, anomaly, check_finite):
+def sweep_general(tape, seeds, node_at, m, create_graph, observe, anomaly, check_backward):
     """The same sweep calling each rule's VJP per edge: on nodes for ``create_graph`` (the
     gradients get graphs of their own), and narrating to ``observe`` or checking for
     non-finite values (``anomaly``) as it goes."""
@@ -309,9 +309,9 @@ def sweep_general(tape, seeds, node_at, m, create_graph, observe, anomaly, check
                 contribution = op.vjps[slot](m, gi, y, *xs, **ctx)
             except FloatingPointError as error:         # anomaly mode, create_graph=True
                 from .core import backward_anomaly
-                raise backward_anomaly(error, op.name, parents, parents[slot]) from None
+                raise backward_anomaly(error, op.name, parents, parents[slot], gi, node) from None
             if anomaly:
-                check_finite(contribution, op.name, parents, "backward", parents[slot])
+                check_backward(contribution, op.name, parents, parents[slot], gi, node)
             previous = g[j]
             # The general pass's one place where contributions to a node used twice are summed.
             g[j] = contribution if previous is None else previous + contribution

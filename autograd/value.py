@@ -20,7 +20,8 @@ import operator
 from . import rules
 from . import tape as tp
 from .backends import FloatMath, NodeMath
-from .core import MODE, Node, _PassToken, check_finite, enable_grad, escaped, no_grad
+from .core import (MODE, Node, _PassToken, check_backward, check_finite, enable_grad,
+                   escaped, no_grad)
 
 _new = object.__new__
 
@@ -132,7 +133,7 @@ def _result(op, data, parents, ctx=None):
     if not (MODE.grad_enabled and any(p.requires_grad for p in parents)):
         return _constant(data)
     if MODE.anomaly:
-        check_finite(data, op.name, parents, "forward")
+        check_finite(data, op.name, parents)
     s = _serial
     inputs = [p._i if p._home == s else _enter(p) for p in parents]
     i = len(_data)
@@ -342,7 +343,7 @@ def _backprop_values(root, seed, create_graph, store, keep, observe):
             g = None if general else tp.sweep(tape, seeds)
             if g is None:
                 g = tp.sweep_general(tape, seeds, node_at, m, create_graph, observe, anomaly,
-                                     check_finite)
+                                     check_backward)
             n = len(g)
             for i, obj in tape.objects.items():
                 if i < n and g[i] is not None and obj.requires_grad:

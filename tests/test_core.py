@@ -226,3 +226,95 @@ def test_a_plain_pass_after_a_create_graph_one_keeps_the_accumulated_gradients_g
     x.zero_grad()
     g.backward()
     assert float(x.grad) == 12.0
+
+# --- anomaly mode: the op that made a non-finite value, or the input that brought it --------
+
+# (make x labelled 'x' from a list of numbers, one engine each)
+ENGINES = {"value": lambda xs: Value(xs[0], label="x"),
+           "tensor": lambda xs: Tensor(np.array(xs), requires_grad=True, label="x")}
+
+
+def _anomaly(run):
+    with detect_anomaly(), np.errstate(all="ignore"), pytest.raises(FloatingPointError) as info:
+        run()
+    return str(info.value)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_anomaly_blames_an_op_that_makes_a_non_finite_value_from_finite_inputs(engine):
+    x = ENGINES[engine]([1000.0, 1.0])
+    message = _anomaly(lambda: x.exp())
+    assert message.startswith("detect_anomaly: op 'exp' produced a non-finite value in forward "
+                              "from finite inputs"), message
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_anomaly_names_a_leaf_that_was_already_non_finite_not_the_op_it_reached(engine):
+    x = ENGINES[engine]([math.inf, 1.0])
+    message = _anomaly(lambda: x * 2.0)
+    assert message.startswith("detect_anomaly: op 'mul' was given a non-finite value in "
+                              "forward: "), message
+    assert "(label 'x')" in message and "already non-finite" in message, message
+    assert "outside the recorded graph" in message and "produced" not in message, message
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_anomaly_names_the_op_that_ran_outside_the_mode(engine):
+    with np.errstate(over="ignore"):
+        y = ENGINES[engine]([1000.0, 1.0]).exp()            # inf, made before the mode is on
+    message = _anomaly(lambda: y * 2.0)
+    assert message.startswith("detect_anomaly: op 'mul' was given a non-finite value"), message
+    assert "exp(x)" in message and "op 'exp' run outside detect_anomaly()" in message, message
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_anomaly_names_a_non_finite_grad_out_not_the_first_op_it_reaches(engine):
+    x = ENGINES[engine]([1.0, 2.0])
+    y = x * 2.0
+    seed = math.nan if engine == "value" else np.array([math.nan, 1.0])
+    message = _anomaly(lambda: y.backward(seed))
+    assert message.startswith("detect_anomaly: backward was given a non-finite grad_out for "
+                              "Value mul(x, ·)" if engine == "value" else
+                              "detect_anomaly: backward was given a non-finite grad_out for "
+                              "Tensor mul(x, ·) of shape (2,)"), message
+    assert "'mul'" not in message, message
+    x.zero_grad()
+    message = _anomaly(lambda: gradients(x, [x], grad_out=seed))   # a leaf root too
+    assert "non-finite grad_out for " in message, message
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+@pytest.mark.parametrize("engine", ENGINES)
+def test_anomaly_in_backward_names_an_input_recorded_outside_the_mode(engine, create_graph):
+    x = ENGINES[engine]([math.inf, 1.0])
+    y = (x * x).sum() if engine == "tensor" else x * x          # recorded outside the mode
+    message = _anomaly(lambda: y.backward(create_graph=create_graph))
+    assert message.startswith("detect_anomaly: op 'mul' was given a non-finite value in "
+                              "backward for "), message
+    assert "(label 'x')" in message and "already non-finite" in message, message
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_anomaly_in_backward_names_an_op_whose_forward_ran_outside_the_mode(engine):
+    with np.errstate(over="ignore"):
+        y = ENGINES[engine]([1000.0, 1.0]).exp()            # inf, recorded outside the mode
+    if engine == "tensor":
+        y = y.sum()
+    message = _anomaly(lambda: y.backward())
+    assert message.startswith("detect_anomaly: op 'exp' made "), message
+    assert "non-finite in a forward pass outside detect_anomaly()" in message, message
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_anomaly_in_backward_names_a_gradient_whose_sum_overflowed(engine):
+    # u is used twice; each use passes back 1e308 (finite), their sum is inf
+    x = ENGINES[engine]([1e-10, 2e-10])
+    with detect_anomaly():
+        u = (x * 1.0).with_label("u")
+        z = u * 1e308 + u * 1e308
+        if engine == "tensor":
+            z = z.sum()
+    message = _anomaly(lambda: z.backward())
+    assert message.startswith("detect_anomaly: op 'mul' was given a non-finite value in "
+                              "backward for "), message
+    assert "the gradient of its output" in message and "overflowed" in message, message
