@@ -413,18 +413,18 @@ class NodeMath:
 
     @staticmethod
     def pow_lower(a, b):
-        """`FloatMath.pow_lower` on nodes: (a + s)ᵇ⁻¹·k with constants k = [b ≠ 0] and
-        s = [a = 0 and b = 0], so the value and its derivatives are 0 where b = 0."""
-        kind = type(a)
+        """`FloatMath.pow_lower` on nodes: aᵇ⁻¹, and where b = 0 a constant 0, so its
+        derivatives are 0 there too. a⁻¹ is never formed there: a is replaced by 1 first (a
+        selection: shifting a by a constant would make a nan or subnormal a give 0·a⁻¹ = nan,
+        and −0.0 + 0 would lose the sign of (−0)ᵇ⁻¹)."""
         data_b = getattr(b, "data", b)
         if isinstance(a.data, float):
-            keep = 0.0 if data_b == 0 else 1.0
-            s = 1.0 if a.data == 0 and data_b == 0 else 0.0
-        else:
-            zero_b = np.asarray(data_b) == 0
-            keep = (~zero_b).astype(a.data.dtype)
-            s = ((a.data == 0) & zero_b).astype(a.data.dtype)
-        return (a + kind._leaf(s, False)) ** (b - 1) * kind._leaf(keep, False)
+            return type(a)._leaf(0.0, False) if data_b == 0 else a ** (b - 1)
+        zero_b = np.asarray(data_b) == 0
+        if not zero_b.any():
+            return a ** (b - 1)
+        from .tensor import where
+        return where(zero_b, 0.0, where(zero_b, 1.0, a) ** (b - 1))
 
     @staticmethod
     def scatter(g, index, shape):

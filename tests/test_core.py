@@ -318,3 +318,91 @@ def test_anomaly_in_backward_names_a_gradient_whose_sum_overflowed(engine):
     assert message.startswith("detect_anomaly: op 'mul' was given a non-finite value in "
                               "backward for "), message
     assert "the gradient of its output" in message and "overflowed" in message, message
+
+
+# --- aᵇ at its edges: first and second derivatives, both engines, PyTorch as a witness -------
+
+_NAN, _INF = math.nan, math.inf
+_TINY = 5e-324                          # the smallest subnormal: 1/a overflows
+
+# a, b, g; then by hand ∂/∂a = g·b·aᵇ⁻¹, ∂/∂b = g·aᵇ·ln a and, of the former, ∂²/∂a² =
+# g·b(b−1)·aᵇ⁻², ∂²/∂a∂b = g·(aᵇ⁻¹ + b·aᵇ⁻¹·ln a); None: not checked.
+POW_EDGES = {
+    # (a) at b = 0, aᵇ = 1 is constant in a (even at a = nan): every derivative in a is 0, also
+    # where a⁻¹ is inf or nan. ∂/∂a there is a constant 0, as PyTorch's, so its ∂/∂b is 0
+    # too, not the 1/a that ∂²/∂b∂a (of ∂/∂b) gives: PyTorch's Hessian is as asymmetric here.
+    "b=0,a=nan": (_NAN, 0.0, 1.0, 0.0, _NAN, 0.0, 0.0),
+    "b=0,a=subnormal": (_TINY, 0.0, 1.0, 0.0, math.log(_TINY), 0.0, 0.0),
+    "b=0,a=1e-310": (1e-310, 0.0, 1.0, 0.0, math.log(1e-310), 0.0, 0.0),
+    "b=0,a=2": (2.0, 0.0, 1.0, 0.0, math.log(2.0), 0.0, 0.0),
+    # (b) a = −0.0 keeps its sign: (−0)⁻³ = −inf, so ∂/∂a = −2·(−0)⁻³ = +inf, and
+    # ∂²/∂a∂b = (−0)⁻³ + (−2)(−0)⁻³·ln(−0) = −inf
+    "a=-0,b=-2": (-0.0, -2.0, 1.0, _INF, -_INF, _INF, -_INF),
+    "a=-0,b=2": (-0.0, 2.0, 1.0, -0.0, 0.0, 2.0, 0.0),
+    "a=-0,b=3": (-0.0, 3.0, 1.0, 0.0, 0.0, -0.0, 0.0),
+}
+
+
+def _agrees(got, want, sign=True):
+    """got == want, nan for nan and (with ``sign``) −0.0 for a −0.0 wanted; a 0.0 wanted is
+    a zero of either sign (where the sign means nothing)."""
+    if math.isnan(want):
+        return math.isnan(got)
+    return got == want and not (sign and math.copysign(1.0, want) < 0 < math.copysign(1.0, got))
+
+
+def _pow_derivatives(engine, a, b, g, create_graph):
+    """(∂/∂a, ∂/∂b) of aᵇ seeded with g, and with ``create_graph`` (∂²/∂a², ∂²/∂a∂b) too."""
+    if engine == "value":
+        x, e = Value(a), Value(b)
+        seed = g
+    else:
+        x, e = Tensor(np.array([a]), requires_grad=True), Tensor(np.array([b]), requires_grad=True)
+        seed = np.array([g])
+    with np.errstate(all="ignore"):
+        da, db = gradients(x ** e, [x, e], grad_out=seed, create_graph=create_graph)
+        if not create_graph:
+            return float(np.squeeze(da)), float(np.squeeze(db))
+        # (on nodes again: the Value tape's plain pass would not keep a −0.0, see below)
+        daa, dab = gradients(da if engine == "value" else da.sum(), [x, e], create_graph=True)
+    return tuple(float(np.squeeze(getattr(d, "data", d))) for d in (da, db, daa, dab))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("case", POW_EDGES)
+def test_pow_first_and_second_derivatives_at_the_edges(case, engine):
+    a, b, g, *want = POW_EDGES[case]
+    got = _pow_derivatives(engine, a, b, g, create_graph=True)
+    plain = _pow_derivatives(engine, a, b, g, create_graph=False)
+    for name, w, x in zip(("∂/∂a", "∂/∂b", "∂²/∂a²", "∂²/∂a∂b"), want, got):
+        assert w is None or _agrees(x, w), f"{name} = {x} with create_graph, want {w}"
+    for name, w, x in zip(("∂/∂a", "∂/∂b"), want, plain):
+        # (the Value tape's plain pass is a triangular solve, which starts every gradient
+        # from +0: 0 + (−0) is +0, so it does not keep the sign of a zero gradient)
+        assert w is None or _agrees(x, w, sign=engine == "tensor"), f"{name} = {x}, want {w}"
+
+
+# Where PyTorch is not the witness: at b = 0 its second derivatives in a are nan for a nan or a
+# subnormal a (its double backward multiplies the zero it passes the unused branch by
+# (b−1)·a^(b−2), inf or nan there); aᵇ = 1 is constant in a, so they are 0 (as PyTorch's own at
+# a = 2).
+_TORCH_NAN_AT = {"b=0,a=nan", "b=0,a=subnormal", "b=0,a=1e-310"}
+
+
+@pytest.mark.parametrize("case", POW_EDGES)
+def test_pow_derivatives_at_the_edges_agree_with_torch(case):
+    torch = pytest.importorskip("torch")
+    a, b, g, *_ = POW_EDGES[case]
+    x = torch.tensor(a, dtype=torch.float64, requires_grad=True)
+    e = torch.tensor(b, dtype=torch.float64, requires_grad=True)
+    da, db = torch.autograd.grad(x ** e, (x, e), torch.tensor(g, dtype=torch.float64),
+                                 create_graph=True)
+    daa, dab = torch.autograd.grad(da, (x, e))
+    theirs = [t.item() for t in (da, db, daa, dab)]
+    if case in _TORCH_NAN_AT:
+        assert math.isnan(theirs[2]) and math.isnan(theirs[3])
+        theirs[2:] = [None, None]
+    for engine in ENGINES:
+        ours = _pow_derivatives(engine, a, b, g, create_graph=True)
+        for name, t, o in zip(("∂/∂a", "∂/∂b", "∂²/∂a²", "∂²/∂a∂b"), theirs, ours):
+            assert t is None or _agrees(o, t, sign=False), f"{engine} {name} = {o}, torch {t}"
