@@ -41,11 +41,13 @@ DIV = Op("div",
 POW = Op("pow",
          lambda m, a, b: m.pow(a, b),
          # ∂(aᵇ)/∂a = b·aᵇ⁻¹, 0 at b = 0; ∂(aᵇ)/∂b = aᵇ·ln a, 0 at a = 0, b ≥ 0: where aᵇ is
-         # constant the upstream gradient is not passed at all (0, even for an inf upstream)
+         # constant the upstream gradient is not passed at all (0, even for an inf upstream).
+         # The local derivative is formed before g multiplies it (as PyTorch): g·b or g·aᵇ
+         # can overflow where the product is finite (b = 1e308, aᵇ⁻¹ = 0: g·(b·0) = 0).
          (lambda m, g, y, a, b: m.gate(g, m.const(b, _flag(_data(b) != 0, b)))
-          * b * m.pow_lower(a, b),
+          * (b * m.pow_lower(a, b)),
           lambda m, g, y, a, b: m.gate(g, m.const(b, _flag(
-              (_data(a) != 0) | (_data(b) < 0), b))) * y * m.log_base(a, b)),
+              (_data(a) != 0) | (_data(b) < 0), b))) * (y * m.log_base(a, b))),
          ("b·a^(b−1)", "a^b·ln(a)"), symbol="**")
 
 NEG = Op("neg",

@@ -324,6 +324,7 @@ def test_anomaly_in_backward_names_a_gradient_whose_sum_overflowed(engine):
 
 _NAN, _INF = math.nan, math.inf
 _TINY = 5e-324                          # the smallest subnormal: 1/a overflows
+_A, _B = 1.0 + 2.0 ** -40, 7.6e14       # aᵇ ≈ 1e300 and ln a ≈ 9e-13: g·aᵇ overflows, aᵇ·ln a not
 
 # a, b, g; then by hand ∂/∂a = g·b·aᵇ⁻¹, ∂/∂b = g·aᵇ·ln a and, of the former, ∂²/∂a² =
 # g·b(b−1)·aᵇ⁻², ∂²/∂a∂b = g·(aᵇ⁻¹ + b·aᵇ⁻¹·ln a); None: not checked.
@@ -340,6 +341,14 @@ POW_EDGES = {
     "a=-0,b=-2": (-0.0, -2.0, 1.0, _INF, -_INF, _INF, -_INF),
     "a=-0,b=2": (-0.0, 2.0, 1.0, -0.0, 0.0, 2.0, 0.0),
     "a=-0,b=3": (-0.0, 3.0, 1.0, 0.0, 0.0, -0.0, 0.0),
+    # (c) |b| near 1e308: aᵇ⁻¹ = 0, so b·aᵇ⁻¹ = 0, though g·b overflows for g = 2. The second
+    # derivatives are then not checked: the chain rule itself passes g·b = inf on to aᵇ⁻¹ (in
+    # PyTorch too); with g = 1 it passes b, finite, and all is exact.
+    "b=1e308,g=2": (0.5, 1e308, 2.0, 0.0, -0.0, None, None),
+    "b=-1e308,g=2": (2.0, -1e308, 2.0, -0.0, 0.0, None, None),
+    "b=1e308,g=1": (0.5, 1e308, 1.0, 0.0, -0.0, 0.0, 0.0),
+    # and ∂/∂b = g·(aᵇ·ln a), where g·aᵇ overflows
+    "db,g=1e10": (_A, _B, 1e10, None, 1e10 * (_A ** _B * math.log1p(2.0 ** -40)), None, None),
 }
 
 
@@ -385,7 +394,7 @@ def test_pow_first_and_second_derivatives_at_the_edges(case, engine):
 # Where PyTorch is not the witness: at b = 0 its second derivatives in a are nan for a nan or a
 # subnormal a (its double backward multiplies the zero it passes the unused branch by
 # (b−1)·a^(b−2), inf or nan there); aᵇ = 1 is constant in a, so they are 0 (as PyTorch's own at
-# a = 2).
+# a = 2). With g = 2 and |b| near 1e308 they are nan in both (see POW_EDGES).
 _TORCH_NAN_AT = {"b=0,a=nan", "b=0,a=subnormal", "b=0,a=1e-310"}
 
 
