@@ -227,6 +227,7 @@ def test_a_plain_pass_after_a_create_graph_one_keeps_the_accumulated_gradients_g
     g.backward()
     assert float(x.grad) == 12.0
 
+
 # --- anomaly mode: the op that made a non-finite value, or the input that brought it --------
 
 # (make x labelled 'x' from a list of numbers, one engine each)
