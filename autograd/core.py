@@ -18,6 +18,7 @@ reference cycles and is freed by reference counting as soon as the root goes awa
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 
 
@@ -381,6 +382,19 @@ def topo_order(root):
     Iterative depth-first search (no recursion, so a million-node chain is fine); parents are
     visited in argument order, so the order is the same on every run.
     """
+    # The walk makes millions of short-lived objects (stack entries, a Value's handles) and no
+    # cycles: with the collector on, the collections they trigger re-scan every node already
+    # kept, and a 1,000,000-node chain took 7.2 s instead of 3.3 s.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _topo_order(root)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _topo_order(root):
     order = []
     seen = set()
     stack = [(root, False)]

@@ -416,3 +416,21 @@ def test_pow_derivatives_at_the_edges_agree_with_torch(case):
         ours = _pow_derivatives(engine, a, b, g, create_graph=True)
         for name, t, o in zip(("∂/∂a", "∂/∂b", "∂²/∂a²", "∂²/∂a∂b"), theirs, ours):
             assert t is None or _agrees(o, t, sign=False), f"{engine} {name} = {o}, torch {t}"
+
+
+@pytest.mark.parametrize("collecting", [True, False])
+def test_topo_order_leaves_the_garbage_collector_as_it_found_it(collecting):
+    import gc
+    from autograd.core import topo_order
+    x = Value(1.0)
+    y = x * 2.0 + x
+    was = gc.isenabled()
+    try:
+        (gc.enable if collecting else gc.disable)()
+        assert [n.data for n in topo_order(y)] == [1.0, 2.0, 2.0, 3.0]   # x, 2, x·2, y
+        assert gc.isenabled() is collecting
+        with pytest.raises(AttributeError):
+            topo_order(object())         # and when the walk fails
+        assert gc.isenabled() is collecting
+    finally:
+        (gc.enable if was else gc.disable)()
