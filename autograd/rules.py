@@ -35,7 +35,9 @@ MUL = Op("mul",
 DIV = Op("div",
          lambda m, a, b: m.div(a, b),
          (lambda m, g, y, a, b: m.div(g, b),               # ∂(a/b)/∂a = 1/b
-          lambda m, g, y, a, b: -m.div(g * y, b)),         # ∂(a/b)/∂b = −a/b² = −y/b
+          # ∂(a/b)/∂b = −a/b² = −y/b, formed before g multiplies it (as PyTorch): g·y can
+          # overflow where the product is finite (g = 1e308, y = 1.9, b = 1.5)
+          lambda m, g, y, a, b: g * -m.div(y, b)),
          ("1/b", "−a/b²"), symbol="÷")
 
 POW = Op("pow",

@@ -130,10 +130,10 @@ def _as_value(x):
 def _result(op, data, parents, ctx=None):
     """The result of ``op`` outside the hot paths: with grad recording off (a constant), in
     anomaly mode (checked first), or with non-differentiable arguments ``ctx``."""
+    if MODE.anomaly:            # constants too, as a Tensor's
+        check_finite(data, op.name, parents)
     if not (MODE.grad_enabled and any(p.requires_grad for p in parents)):
         return _constant(data)
-    if MODE.anomaly:
-        check_finite(data, op.name, parents)
     s = _serial
     inputs = [p._i if p._home == s else _enter(p) for p in parents]
     i = len(_data)

@@ -434,3 +434,25 @@ def test_topo_order_leaves_the_garbage_collector_as_it_found_it(collecting):
         assert gc.isenabled() is collecting
     finally:
         (gc.enable if was else gc.disable)()
+
+
+@pytest.mark.parametrize("kind", ["value", "tensor"])
+def test_the_quotients_gradient_in_b_does_not_overflow_where_it_is_finite(kind):
+    # ∂(a/b)/∂b = −y/b is formed before g multiplies it: g·y = 1e308·1.9 would be inf
+    a, b, g = 2.85, 1.5, 1e308
+    if kind == "value":
+        x, w = Value(a), Value(b)
+        (x / w).backward(g)
+        got = w.grad
+    else:
+        x, w = (Tensor(np.array(v), requires_grad=True) for v in (a, b))
+        (x / w).backward(np.array(g))
+        got = float(w.grad)
+    assert got == pytest.approx(g * (-(a / b) / b), rel=1e-15)      # −1.27e308
+
+
+def test_anomaly_checks_a_values_constant_results_as_a_tensors():
+    with detect_anomaly():
+        for inf in (Value(math.inf, requires_grad=False), Tensor(np.array(math.inf))):
+            with pytest.raises(FloatingPointError, match="already non-finite"):
+                inf * 2.0
