@@ -101,16 +101,19 @@ class ParameterComparison:
             return None
         return _max_abs(self._sampled(self.delta) - self.numeric)
 
-    def numeric_agrees(self, tol, floor):
-        """Both analytic gradients match central differences: relative difference ≤ tol, or
-        every entry within ``floor``, the noise of central differences themselves (a gradient
-        that small cannot be told apart from 0 by them, so its relative difference means little).
-        True when central differences were not run."""
+    def numeric_agreement(self, tol, floor):
+        """{"autograd": …, "δ": …}: whether each analytic gradient matches central differences:
+        relative difference ≤ tol, or every entry within ``floor``, the noise of central
+        differences themselves (a gradient that small cannot be told apart from 0 by them, so
+        its relative difference means little). Both True when central differences were not run."""
         if self.numeric is None:
-            return True
-        return all(rel <= tol or worst <= floor
-                   for rel, worst in ((self.rel_numeric, self.max_abs_numeric),
-                                      (self.rel_delta_numeric, self.max_abs_delta_numeric)))
+            return {"autograd": True, "δ": True}
+        return {"autograd": self.rel_numeric <= tol or self.max_abs_numeric <= floor,
+                "δ": self.rel_delta_numeric <= tol or self.max_abs_delta_numeric <= floor}
+
+    def numeric_agrees(self, tol, floor):
+        """Both analytic gradients match central differences (see `numeric_agreement`)."""
+        return all(self.numeric_agreement(tol, floor).values())
 
     def below_floor(self, tol, floor):
         """True when this row passes only by the noise floor (its relative difference > tol)."""
@@ -183,6 +186,12 @@ class Comparison:
     def _numeric_ok(self, tol):
         return all(p.numeric_agrees(tol, self.numeric_floor) for p in self.parameters)
 
+    def _numeric_disagreeing(self, tol):
+        """The witnesses ("autograd", "δ") that some parameter's central differences contradict."""
+        return [who for who in ("autograd", "δ")
+                if not all(p.numeric_agreement(tol, self.numeric_floor)[who]
+                           for p in self.parameters)]
+
     @property
     def kinks(self):
         """Every (layer, row, unit, z) at a ReLU kink, where central differences mean nothing."""
@@ -225,8 +234,15 @@ class Comparison:
         parts = [f"autograd and δ {'agree' if self._delta_ok(tol_delta) else 'DISAGREE'} "
                  f"within {_g(tol_delta)}"]
         if self.numeric:
-            parts.append(f"{'both agree' if self._numeric_ok(tol_numeric) else 'they DISAGREE'} "
-                         f"with central differences within {_g(tol_numeric)}")
+            wrong = self._numeric_disagreeing(tol_numeric)
+            within = f"with central differences within {_g(tol_numeric)}"
+            if not wrong:
+                parts.append(f"both agree {within}")
+            elif len(wrong) == 2:
+                parts.append(f"both DISAGREE {within}")
+            else:
+                right = "δ" if wrong == ["autograd"] else "autograd"
+                parts.append(f"{wrong[0]} DISAGREES {within} ({right} agrees)")
         else:
             parts.append("central differences not run")
         status = self.status(tol_delta, tol_numeric)

@@ -365,3 +365,17 @@ def test_sizes_beyond_numpys_index_range_are_a_one_line_error(cli, capsys, argv)
     status = cli(["check", *argv])
     err = capsys.readouterr().err
     assert status == 2 and "not enough memory" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_verdict_names_the_witness_that_disagrees_with_central_differences(monkeypatch):
+    model, X, y = document_network()
+    c = compare_gradients(model, X, y)
+    c.layers[1].b.delta = c.layers[1].b.delta * 1.01      # δ wrong, autograd right
+    verdict = c.verdict()
+    assert "δ DISAGREES with central differences" in verdict and "autograd agrees" in verdict
+    c = compare_gradients(model, X, y)
+    c.layers[1].b.autograd = c.layers[1].b.autograd * 1.01
+    verdict = c.verdict()
+    assert "autograd DISAGREES with central differences" in verdict and "δ agrees" in verdict
+    c.layers[1].b.delta = c.layers[1].b.delta * 1.01
+    assert "both DISAGREE with central differences" in c.verdict()
