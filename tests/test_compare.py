@@ -379,3 +379,47 @@ def test_the_verdict_names_the_witness_that_disagrees_with_central_differences(m
     assert "autograd DISAGREES with central differences" in verdict and "δ agrees" in verdict
     c.layers[1].b.delta = c.layers[1].b.delta * 1.01
     assert "both DISAGREE with central differences" in c.verdict()
+
+
+# -- float32 models: judged at their own precision -----------------------------------------------
+
+def float32_network(seed=0):
+    model = nn.MLP(4, [5, 3], "sigmoid", "sigmoid", dtype=np.float32, seed=seed)
+    rng = np.random.default_rng(seed)
+    return model, rng.standard_normal((8, 4)), rng.uniform(0, 1, (8, 3))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_float32_model_with_right_gradients_passes_at_its_precision(seed):
+    """autograd rounds in float32 (~1e-7 from the float64 δ): that was a FAIL against 1e-12."""
+    model, X, y = float32_network(seed)
+    c = compare_gradients(model, X, y)
+    assert c.status() == "PASS", c.table()
+    assert c.model_rounding == 1.2e-5                 # 100 ε_mach of float32
+    assert "autograd and δ agree within 1.2e-5" in c.verdict()
+    assert ("δ agrees with central differences within 1e-6, autograd (in float32) agrees "
+            "within 1.3e-5") in c.verdict()
+    assert "(†)" not in c.table()                # not passed as 'a gradient that cancels'
+    assert any("float32" in w and "1.2e-5" in w for w in c.warnings)
+
+
+def test_a_float32_model_still_fails_with_a_wrong_gradient():
+    model, X, y = float32_network()
+    c = compare_gradients(model, X, y)
+    c.layers[0].W.autograd = c.layers[0].W.autograd * 1.001     # 0.1 % off: far above float32
+    assert c.status() == "FAIL" and "autograd and δ DISAGREE" in c.verdict()
+    assert "autograd (in float32) DISAGREES within 1.3e-5" in c.verdict()
+    c = compare_gradients(model, X, y)
+    c.cost_autograd *= 1.001
+    assert c.status() == "FAIL"
+
+
+def test_float32_central_differences_through_the_model_are_not_a_fail():
+    """In float32, ε = 1e-6 is below the forward pass's resolution: the noise floor is the
+    float32 one, so the rows pass only by it, marked (*), never as a wrong gradient."""
+    model, X, y = float32_network()
+    c = compare_gradients(model, X, y, numeric_forward="autograd")
+    assert c.numeric_floor > 0.1
+    assert c.status() == "PASS", c.table()
+    assert "(*)" in c.table() and "they resolve none of these gradients" in c.verdict()
+    assert compare_gradients(model, X, y).numeric_floor < 1e-8     # J in float64: ε64's
