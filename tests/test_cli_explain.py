@@ -194,3 +194,49 @@ def test_explain_timeout_reaches_the_renderer_and_its_error_names_the_option(cha
 def test_explain_refuses_a_bad_timeout(chainrule, bad):
     status, _, err = chainrule("explain", "x*y", "x=1", "y=2", "--timeout", bad)
     assert status == 2 and "--timeout" in err
+
+
+def _walkthrough_by_hand():
+    """The document's 2-2-1 sigmoid network, x = (0.05, 0.10), y = 0.01, by the hand formulas
+    in numpy float64: {printed label: value}."""
+    import numpy as np
+    x, y = np.array([0.05, 0.10]), 0.01
+    W1, b1 = np.array([[0.15, 0.25], [0.20, 0.30]]), np.array([0.35, 0.35])
+    W2, b2 = np.array([[0.40], [0.45]]), np.array([0.60])
+    sigma = lambda z: 1 / (1 + np.exp(-z))
+    z1 = x @ W1 + b1
+    a2 = sigma(z1)
+    z2 = a2 @ W2 + b2
+    a3 = sigma(z2)
+    d3 = -(y - a3) * a3 * (1 - a3)                      # δ(3) = −(y − a(3)) f′(z(2))
+    d2 = (d3 @ W2.T) * a2 * (1 - a2)                    # δ(2) = (δ(3) W(2)ᵀ) f′(z(1))
+    values = {"J": 0.5 * (y - a3[0]) ** 2}
+    values.update({f"z(1)[{j}]": z1[j] for j in range(2)})
+    values.update({f"a(2)[{j}]": a2[j] for j in range(2)})
+    values.update({"z(2)[0]": z2[0], "a(3)[0]": a3[0], "δ(3)[0]": d3[0], "b(2)[0]": d3[0]})
+    for j in range(2):
+        values[f"δ(2)[{j}]"] = values[f"b(1)[{j}]"] = d2[j]
+        values[f"W(2)[{j},0]"] = a2[j] * d3[0]         # ∂J/∂W(l) = a(l)ᵀ δ(l+1)
+        for i in range(2):
+            values[f"W(1)[{i},{j}]"] = x[i] * d2[j]
+    return values
+
+
+def test_walkthrough_numbers_are_the_hand_formulas(chainrule, tmp_path):
+    import re
+    status, text, _ = chainrule("walkthrough", "--out", str(tmp_path))
+    assert status == 0
+    expected = _walkthrough_by_hand()
+    forward, tables = text.split("Residuals", 1)
+    tables = tables.split("The backward pass", 1)[0]
+    lines = re.findall(r"(z\(\d\)\[\d\]) = (\S+)   (a\(\d\)\[\d\]) = σ\(\S+\) = (\S+)", forward)
+    assert len(lines) == 3
+    for z_name, z, a_name, a in lines:
+        assert abs(float(z) - expected[z_name]) <= 5e-7, z_name
+        assert abs(float(a) - expected[a_name]) <= 5e-7, a_name
+    assert abs(float(re.search(r"^  J = (\S+)$", forward, re.M)[1]) - expected["J"]) <= 5e-9
+    rows = re.findall(r"^  ([δWb]\(\d\)\[[\d,]+\])\s+(\S+)\s+(\S+)\s+✓$", tables, re.M)
+    assert len(rows) == 3 + 9
+    for name, by_delta, by_autograd in rows:
+        for shown in (by_delta, by_autograd):
+            assert abs(float(shown) - expected[name]) <= 5e-11, name
