@@ -240,3 +240,20 @@ def test_walkthrough_numbers_are_the_hand_formulas(chainrule, tmp_path):
     for name, by_delta, by_autograd in rows:
         for shown in (by_delta, by_autograd):
             assert abs(float(shown) - expected[name]) <= 5e-11, name
+
+
+def test_walkthrough_disagreement_is_a_failed_check_not_a_usage_error(chainrule, monkeypatch,
+                                                                    tmp_path):
+    """Exit status 2 is for bad input; autograd and δ disagreeing is a failed check (1, as
+    `chainrule check` FAIL)."""
+    import nn.delta
+    real = nn.delta.backprop
+
+    def wrong(*args, **kwargs):
+        r = real(*args, **kwargs)
+        r.delta[-1] = 2 * r.delta[-1]
+        return r
+    monkeypatch.setattr(nn.delta, "backprop", wrong)
+    status, text, err = chainrule("walkthrough", "--out", str(tmp_path))
+    assert status == 1 and "✗" in text
+    assert err.count("\n") == 1 and "disagree" in err
