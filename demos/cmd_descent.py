@@ -226,7 +226,8 @@ def run(args):
                         seed=args.seed, dtype=np.float64).state_dict()
     batches = {"batch": len(X), "mini-batch": min(args.batch_size, len(X)), "stochastic": 1}
     print(f"data: {description}; network {'-'.join(map(str, sizes))}, sigmoid units, the "
-          f"document's cost J = 1/(2n) Σ‖y − h(x)‖², plain SGD, {args.epochs} epochs, "
+          f"document's cost J = 1/(2n) Σ‖y − h(x)‖², plain SGD, {args.epochs} "
+          f"epoch{'' if args.epochs == 1 else 's'}, "
           f"seed {args.seed}")
     runs = []
     for mode in MODES:

@@ -87,3 +87,10 @@ def test_the_table_says_j_was_sampled_only_for_runs_that_reached_the_target():
     table = cmd_descent.format_table([never], -1.0)
     assert "J evaluated" not in table and "—" in table
     assert len(never["update_loss"]) == 2 * len(X) + 1      # J after every update, and J(0)
+
+
+def test_one_epoch_is_said_in_the_singular(tmp_path, capsys):
+    assert main(["descent", "--data", "moons", "--epochs", "1", "--hidden", "4",
+                 "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "plain SGD, 1 epoch, seed 0" in out and "1 epochs" not in out
