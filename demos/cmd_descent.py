@@ -47,7 +47,8 @@ def add_parser(subparsers):
                    help="digits (default): scikit-learn's 8×8 digits, training split (1347 "
                         "rows); moons: 200 two-moons points")
     p.add_argument("--hidden", default="30", metavar="N[,N...]",
-                   help="hidden layer widths (default 30); all units are sigmoid")
+                   help="hidden layer widths, comma-separated (default 30; 0 or \"\" for no "
+                        "hidden layer); all units are sigmoid")
     p.add_argument("--epochs", type=int, default=5, metavar="N",
                    help="passes over the training set, the same for each descent (default 5; "
                         "full batch makes one update per pass: try 200)")

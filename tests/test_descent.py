@@ -94,3 +94,12 @@ def test_one_epoch_is_said_in_the_singular(tmp_path, capsys):
                  "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "plain SGD, 1 epoch, seed 0" in out and "1 epochs" not in out
+
+
+def test_help_says_what_hidden_0_does(capsys):
+    """--hidden 0 (or '') trains a network with no hidden layer, as in chainrule train."""
+    import pytest
+    with pytest.raises(SystemExit):
+        main(["descent", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert '0 or "" for no hidden layer' in help_text
