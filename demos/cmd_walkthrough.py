@@ -1,10 +1,12 @@
-"""`chainrule walkthrough`: the document's small network, one number at a time.
+"""`chainrule walkthrough`: a small network of the document's kind, one number at a time.
 
-A 2-2-1 sigmoid network on `Value`s with fixed weights and one sample (x, y), cost
-J = 1/2 (y − a(3))². It prints the forward values z(l), a(l+1); the document's residuals δ(l+1)
-(from `nn.delta.backprop`, plain numpy) next to autograd's ∂J/∂z(l); the gradients ∂J/∂W(l),
-∂J/∂b(l) both ways; the backward pass told step by step; and draws the graph with the chain from
-W(1)[0,0] to J highlighted. Exit status 1 if autograd and the δ formulas disagree.
+The document draws a three-layer network but gives no numbers; this is a 2-2-1 sigmoid network
+on `Value`s with the fixed weights and sample (x, y) of Matt Mazur's "A Step by Step
+Backpropagation Example" (its first output only), cost J = 1/2 (y − a(3))². It prints the
+forward values z(l), a(l+1); the document's residuals δ(l+1) (from `nn.delta.backprop`, plain
+numpy) next to autograd's ∂J/∂z(l); the gradients ∂J/∂W(l), ∂J/∂b(l) both ways; the backward
+pass told step by step; and draws the graph with the chain from W(1)[0,0] to J highlighted.
+Exit status 1 if autograd and the δ formulas disagree.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ B2 = [0.60]
 
 def add_parser(subparsers):
     p = subparsers.add_parser(
-        "walkthrough", help="walk through backpropagation on the document's small network",
+        "walkthrough", help="walk through backpropagation on a small three-layer network",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                    help=f"folder for the picture (default {DEFAULT_OUT})")
@@ -70,7 +72,9 @@ def run(args):
     ref = backprop([np.array(W1), np.array(W2)], [np.array(B1), np.array(B2)], np.array([X]),
                    np.array([[Y]]), "sigmoid", cost="document")
 
-    print("The document's 2-2-1 sigmoid network, one sample: x = (0.05, 0.10), y = 0.01")
+    print("A three-layer network as the document draws (2-2-1, sigmoid) with the numbers of "
+          "Mazur's step-by-step example (the document gives none): one sample x = (0.05, 0.10), "
+          "y = 0.01")
     print("z(l) = a(l)·W(l) + b(l),  a(l+1) = σ(z(l)),  J = 1/2 (y − a(3))²\n")
     print("Forward pass")
     for l, (zl, al) in enumerate(zip(z, a[1:]), start=1):
@@ -106,7 +110,7 @@ def run(args):
 
     weight = layers[0].neurons[0].w[0]
     dot = draw(J, highlight=weight, cluster="neuron",
-               title="the document's 2-2-1 network: the chain from W(1)[0,0] to J")
+               title="a 2-2-1 network: the chain from W(1)[0,0] to J")
     path = os.path.join(args.out, "walkthrough.svg")
     with staged_outputs(args.out) as staging:         # the .dot and .svg together
         with open(os.path.join(staging, "walkthrough.dot"), "w", encoding="utf-8") as f:

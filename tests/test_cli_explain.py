@@ -257,3 +257,14 @@ def test_walkthrough_disagreement_is_a_failed_check_not_a_usage_error(chainrule,
     status, text, err = chainrule("walkthrough", "--out", str(tmp_path))
     assert status == 1 and "✗" in text
     assert err.count("\n") == 1 and "disagree" in err
+
+
+def test_walkthrough_does_not_credit_its_numbers_to_the_document(chainrule, tmp_path):
+    """The document draws a three-layer network but gives no weights or sample: the numbers
+    are those of Matt Mazur's step-by-step example (its first output), and the text says so."""
+    status, text, _ = chainrule("walkthrough", "--out", str(tmp_path))
+    assert status == 0
+    first = text.splitlines()[0]
+    assert "Mazur" in first and "the document gives none" in first
+    assert "document's 2-2-1" not in text
+    assert "document's 2-2-1" not in (tmp_path / "walkthrough.dot").read_text()
