@@ -1,7 +1,7 @@
 """`chainrule check`: autograd vs the document's δ formulas vs central differences.
 
-Builds a network (by default the document's 4-5-3 sigmoid network with its cost
-J = 1/(2n) Σ ‖y − h(x)‖²), draws a small random batch, and prints one row per W(l), b(l):
+Builds a network (by default a 4-5-3 sigmoid network: three layers as in the document's
+figure, which gives no widths, with its cost J = 1/(2n) Σ ‖y − h(x)‖²), draws a small random batch, and prints one row per W(l), b(l):
 max|autograd−δ|, rel(autograd,δ), rel(autograd,numeric), rel(δ,numeric). Exit status 0 for
 PASS, 1 for FAIL or INCONCLUSIVE, 2 for bad arguments.
 """
@@ -41,8 +41,8 @@ def add_parser(subparsers):
         "check", help="compare autograd with the document's δ formulas and central differences",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="4,5,3", metavar="N_IN,N2,...",
-                   help="input width then layer widths, comma-separated (default 4,5,3: the "
-                        "document's 4-5-3 network)")
+                   help="input width then layer widths, comma-separated (default 4,5,3: three "
+                        "layers, as the document's network has)")
     p.add_argument("--activation", default="sigmoid", choices=ACTIVATIONS,
                    help="f of the hidden layers (default sigmoid)")
     p.add_argument("--output-activation", default=None, choices=ACTIVATIONS,
@@ -99,8 +99,9 @@ def build(args):
         raise UserError(f"--l2 must be a finite number ≥ 0, got {args.l2}")
     output = args.output_activation
     if output is None:
-        # cross_entropy takes logits; sigmoid and tanh outputs fit targets in [0, 1) (the
-        # document's network is sigmoid throughout); a relu output would often be dead.
+        # cross_entropy takes logits; sigmoid and tanh outputs fit targets in [0, 1) (UFLDL's
+        # network, which the document follows, is sigmoid throughout); a relu output would
+        # often be dead.
         squashing = args.activation in ("sigmoid", "tanh") and args.cost != "cross_entropy"
         output = args.activation if squashing else "identity"
     if args.cost == "cross_entropy" and output != "identity":

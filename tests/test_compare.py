@@ -14,7 +14,8 @@ COLUMNS = ["max|autograd−δ|", "rel(autograd,δ)", "rel(autograd,numeric)", "r
 
 
 def document_network(engine="tensor", seed=0):
-    """The document's 4-5-3 sigmoid network with a batch of 8 rows and targets in [0, 1)."""
+    """A 4-5-3 sigmoid network (three layers, as the document's) with a batch of 8 rows and
+    targets in [0, 1)."""
     make = nn.MLP if engine == "tensor" else nn.ValueMLP
     model = make(4, [5, 3], "sigmoid", "sigmoid", seed=seed)
     rng = np.random.default_rng(seed)
