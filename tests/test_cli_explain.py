@@ -268,3 +268,69 @@ def test_walkthrough_does_not_credit_its_numbers_to_the_document(chainrule, tmp_
     assert "Mazur" in first and "the document gives none" in first
     assert "document's 2-2-1" not in text
     assert "document's 2-2-1" not in (tmp_path / "walkthrough.dot").read_text()
+
+
+def _hand_weights():
+    import numpy as np
+    return {"W(1)": np.array([[0.15, 0.25], [0.20, 0.30]]), "b(1)": np.array([0.35, 0.35]),
+            "W(2)": np.array([[0.40], [0.45]]), "b(2)": np.array([0.60])}
+
+
+def _hand_cost(p, lam=0.0):
+    """J of the 2-2-1 network at parameters p by the hand formulas, with λ/2 Σ W²."""
+    import numpy as np
+    sigma = lambda z: 1 / (1 + np.exp(-z))
+    a3 = sigma(sigma(np.array([0.05, 0.10]) @ p["W(1)"] + p["b(1)"]) @ p["W(2)"] + p["b(2)"])
+    return 0.5 * (0.01 - a3[0]) ** 2 + lam / 2 * sum(np.sum(p[k] ** 2) for k in ("W(1)", "W(2)"))
+
+
+def _update_rows(text):
+    import re
+    section = text.split("One step of gradient descent", 1)[1]
+    rows = re.findall(r"^  ([Wb]\(\d\)\[([\d,]+)\])\s+(\S+)\s+(\S+)\s+(\S+)$", section, re.M)
+    before, after = re.search(r"J before the step (\S+), after it (\S+) \(", section).groups()
+    return rows, float(before), float(after), section
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.1])
+def test_walkthrough_shows_one_step_of_the_documents_update(chainrule, tmp_path, lam):
+    """w ← w − α ∂J/∂w with ∂J/∂W = a(l)ᵀδ(l+1) + λW by hand, and J re-evaluated after it."""
+    lr = 0.5
+    status, text, err = chainrule("walkthrough", "--out", str(tmp_path), "--lr", str(lr),
+                                  "--l2", str(lam))
+    assert status == 0, err
+    grads, p = _walkthrough_by_hand(), _hand_weights()
+    new = {k: v.copy() for k, v in p.items()}
+    rows, before, after, section = _update_rows(text)
+    assert len(rows) == 9
+    for name, index, w, g, updated in rows:
+        array = name.split("[")[0]
+        at = tuple(int(i) for i in index.split(","))
+        expected_g = grads[name] + (lam * p[array][at] if array.startswith("W") else 0.0)
+        assert abs(float(w) - p[array][at]) <= 5e-9, name
+        assert abs(float(g) - expected_g) <= 5e-9, name
+        new[array][at] = p[array][at] - lr * expected_g
+        assert abs(float(updated) - new[array][at]) <= 5e-9, name
+    assert abs(before - _hand_cost(p, lam)) <= 5e-11
+    assert abs(after - _hand_cost(new, lam)) <= 5e-11
+    assert after < before and "(lower)" in section
+    if lam:
+        assert "J = 1/2 (y − a(3))² + λ/2 Σ W²  (λ = 0.1)" in text
+
+
+def test_walkthrough_says_when_the_step_does_not_lower_J(capsys):
+    from types import SimpleNamespace
+
+    from demos import cmd_walkthrough
+    J, layers, _, _ = cmd_walkthrough.build()
+    J.backward()
+    cmd_walkthrough._print_update(SimpleNamespace(data=0.0), layers, 0.5, 0.0)
+    assert "not lower: α is too large for this point" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("option, bad", [("--lr", "0"), ("--lr", "nan"), ("--lr", "-1"),
+                                         ("--l2", "-0.1"), ("--l2", "inf")])
+def test_walkthrough_refuses_a_bad_learning_rate_or_l2(chainrule, tmp_path, option, bad):
+    status, text, err = chainrule("walkthrough", "--out", str(tmp_path / "w"), option, bad)
+    assert status == 2 and err.count("\n") == 1 and option in err and not text
+    assert not (tmp_path / "w").exists()
