@@ -11,7 +11,7 @@ when something outside may depend on it — an argument that is already a node r
 gradient, a transform around this one (even through a closure), or a leaf requiring a gradient
 that the function reaches by itself (a closed-over parameter) — then it is built with
 ``create_graph=True`` and returned as a node, so it can be differentiated again (as JAX's and
-torch.func's transforms compose).
+torch.func's transforms compose). Under ``no_grad`` nothing outside records it: numbers.
 """
 from __future__ import annotations
 
@@ -24,10 +24,11 @@ from .tensor import Tensor, stack
 from .value import Value
 
 
-def _trace_input(x):
-    """(node, nested): a leaf to differentiate with respect to, and whether we are nested."""
+def _trace_input(x, recording):
+    """(node, nested): a leaf to differentiate with respect to, and whether we are nested.
+    ``recording``: grad mode is on where the transform is called."""
     if isinstance(x, Node):
-        if x.requires_grad:
+        if x.requires_grad and recording:
             # A new vertex x + 0 (derivative 1), not x itself: an inner transform over an
             # outer one's variable differentiates with respect to its own copy, so a closure
             # over x stays a separate dependence (grad(x ↦ grad(y ↦ x·y²)(x)) = 4x, as
@@ -77,15 +78,20 @@ def _trace_args(args, argnums):
     nums, many = _argnums_tuple(argnums, len(args))
     args = list(args)
     traced, nested = {}, False
+    # Called under no_grad, nothing outside records a dependence on the derivative (as
+    # torch.func: the outer no_grad holds outside f, not inside it): an argument node is
+    # traced as a fresh leaf and the derivative comes back as numbers
+    recording = MODE.grad_enabled
     for i in nums:
         if i not in traced:
-            leaf, inner = _trace_input(args[i])
+            leaf, inner = _trace_input(args[i], recording)
             traced[i] = args[i] = leaf
             nested = nested or inner
             _TRACED.add(leaf)
     # Inside another transform (even through a closure) the derivative must stay
     # differentiable: the outer one may depend on it through nodes we cannot see here.
-    return args, [traced[i] for i in nums], nested or MODE.transform_depth > 0, many
+    nested = recording and (nested or MODE.transform_depth > 0)
+    return args, [traced[i] for i in nums], nested, many
 
 
 def _call_traced(f, args, kwargs):
@@ -103,8 +109,9 @@ def _call_traced(f, args, kwargs):
 
 def _reaches_other_leaves(out, leaves):
     """Does ``out`` depend on a leaf requiring a gradient that is not one of ``leaves`` (a
-    parameter the function closes over)? Then its derivative must stay a node."""
-    if not (isinstance(out, Node) and out.requires_grad):
+    parameter the function closes over)? Then its derivative must stay a node — unless grad
+    mode is off where the transform was called: nothing there records it."""
+    if not (MODE.grad_enabled and isinstance(out, Node) and out.requires_grad):
         return False
     own = set(leaves)
     return any(not node._parents and node not in own and node not in _TRACED

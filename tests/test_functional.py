@@ -148,6 +148,38 @@ def test_transforms_record_even_inside_no_grad():
         assert gradcheck(lambda v: (v ** 3).sum(), x).passed
 
 
+def test_transforms_inside_no_grad_differentiate_node_arguments():
+    """A node requiring a gradient passed to a transform under no_grad was copied as x + 0
+    with recording off (a constant): every derivative came back 0. As torch.func, the outer
+    no_grad holds outside f: the derivative is right, and numbers (nothing records it)."""
+    from autograd import no_grad
+    x = np.array([1.0, 2.0])
+    t = Tensor(x, requires_grad=True)
+    W = Tensor(np.array([3.0, -1.0]), requires_grad=True)
+    with no_grad():
+        assert grad(lambda v: v ** 3)(Value(2.0)) == 12.0
+        np.testing.assert_array_equal(grad(lambda v: (v ** 3).sum())(t), 3 * x ** 2)
+        value, g = value_and_grad(lambda v: (v ** 3).sum())(t)
+        assert value == 9.0 and isinstance(g, np.ndarray)
+        np.testing.assert_array_equal(jacobian(lambda v: v * v)(t), np.diag(2 * x))
+        np.testing.assert_array_equal(hessian(lambda v: (v ** 3).sum())(t), np.diag(6 * x))
+        np.testing.assert_array_equal(grad(lambda v: (W * v * v).sum())(t), 2 * W.data * x)
+    # inside a transform, an inner one under no_grad is a constant to the outer one: ∂(u²v)/∂u
+    # at u = v is 2v² = 18 (it was 0), and d/dv [18·v] = 18, as torch.func
+    assert grad(lambda v: with_no_grad(grad(lambda u: u * u * v))(v) * v)(3.0) == 18.0
+    assert t.grad is None and W.grad is None
+
+
+def with_no_grad(f):
+    """f called under no_grad."""
+    from autograd import no_grad
+
+    def wrapped(*args):
+        with no_grad():
+            return f(*args)
+    return wrapped
+
+
 def test_gradient_of_an_unused_argument_is_zero():
     assert grad(lambda x, y: x * 3.0, argnums=1)(2.0, 3.0) == 0.0
     np.testing.assert_array_equal(grad(lambda x, y: (x * 3.0).sum(), argnums=1)(
