@@ -42,17 +42,25 @@ def _trace_input(x, recording):
     raise TypeError(f"cannot differentiate with respect to a {type(x).__name__}")
 
 
-def _argnums_tuple(argnums, n_args):
-    """((i, …) normalised to 0…n_args−1, many): argnums as an int (numpy's too) or a tuple."""
+def _checked(who, f, argnums):
+    """((i, …), many): ``argnums`` as an int (numpy's too) or a non-empty tuple of ints, and
+    ``f`` a function, checked where the transform is made, naming the transform."""
+    if not callable(f):
+        raise TypeError(f"{who} needs a function to differentiate, got {type(f).__name__}")
     many = not isinstance(argnums, numbers.Integral)
     if many and not (isinstance(argnums, (tuple, list)) and argnums
                      and all(isinstance(i, numbers.Integral) for i in argnums)):
-        raise TypeError(f"argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
-    nums = tuple(int(i) for i in argnums) if many else (int(argnums),)
+        raise TypeError(f"{who}: argnums must be an int or a non-empty tuple of ints, got "
+                        f"{argnums!r}")
+    return (tuple(int(i) for i in argnums) if many else (int(argnums),)), many
+
+
+def _in_range(nums, n_args):
+    """argnums normalised to 0…n_args−1, for a call with ``n_args`` positional arguments."""
     for i in nums:
         if not -n_args <= i < n_args:
             raise ValueError(f"argnums {i} is out of range for {n_args} argument(s)")
-    return tuple(i % n_args for i in nums), many
+    return tuple(i % n_args for i in nums)
 
 
 # The leaves the transforms made while the outermost one runs: a derivative that depends on one
@@ -72,10 +80,10 @@ class _Scope:
             _TRACED.clear()
 
 
-def _trace_args(args, argnums):
-    """(args with the differentiated ones replaced by leaves, one leaf per argnum, nested, many).
+def _trace_args(args, nums):
+    """(args with the differentiated ones replaced by leaves, one leaf per argnum, nested).
     An argument named twice in argnums is traced once: both entries get its gradient."""
-    nums, many = _argnums_tuple(argnums, len(args))
+    nums = _in_range(nums, len(args))
     args = list(args)
     traced, nested = {}, False
     # Called under no_grad, nothing outside records a dependence on the derivative (as
@@ -91,7 +99,7 @@ def _trace_args(args, argnums):
     # Inside another transform (even through a closure) the derivative must stay
     # differentiable: the outer one may depend on it through nodes we cannot see here.
     nested = recording and (nested or MODE.transform_depth > 0)
-    return args, [traced[i] for i in nums], nested, many
+    return args, [traced[i] for i in nums], nested
 
 
 def _call_traced(f, args, kwargs):
@@ -139,19 +147,27 @@ def _scalar_output(out, who, escaped=False):
                     f"got {type(out).__name__}")
 
 
-def value_and_grad(f, argnums=0):
-    """Return a function computing (f(*args), ∂f/∂args[argnums])."""
+def _transform(who, run, f, argnums):
+    """The function ``who(f, argnums)`` returns: f and argnums are checked now; each call is
+    ``run(who, f, nums, many, args, kwargs)`` in one `_Scope`."""
+    nums, many = _checked(who, f, argnums)
+
     def wrapped(*args, **kwargs):
         with _Scope():
-            return _value_and_grad(f, argnums, args, kwargs)
-    wrapped.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
+            return run(who, f, nums, many, args, kwargs)
+    wrapped.__name__ = f"{who}({getattr(f, '__name__', 'f')})"
     return wrapped
 
 
-def _value_and_grad(f, argnums, args, kwargs):
-    args, leaves, nested, many = _trace_args(args, argnums)
+def value_and_grad(f, argnums=0):
+    """Return a function computing (f(*args), ∂f/∂args[argnums])."""
+    return _transform("value_and_grad", _value_and_grad, f, argnums)
+
+
+def _value_and_grad(who, f, nums, many, args, kwargs):
+    args, leaves, nested = _trace_args(args, nums)
     raw, escaped = _call_traced(f, args, kwargs)
-    out = _scalar_output(raw, "grad", escaped)
+    out = _scalar_output(raw, who, escaped)
     if out is None:                     # a plain number: f ignores these inputs (JAX: zeros)
         return raw, _zeros(leaves, nested, many)
     nested = nested or _reaches_other_leaves(out, leaves)
@@ -169,12 +185,7 @@ def _zeros(leaves, nested, many):
 
 def grad(f, argnums=0):
     """Return a function computing ∂f/∂args[argnums] (a tuple when argnums is a tuple)."""
-    vg = value_and_grad(f, argnums)
-
-    def wrapped(*args, **kwargs):
-        return vg(*args, **kwargs)[1]
-    wrapped.__name__ = f"grad({getattr(f, '__name__', 'f')})"
-    return wrapped
+    return _transform("grad", lambda *call: _value_and_grad(*call)[1], f, argnums)
 
 
 def _output_elements(out, escaped=False):
@@ -194,15 +205,11 @@ def jacobian(f, argnums=0):
     """Return a function computing J[i…, j…] = ∂f(x)[i…]/∂x[j…] by one backward pass per
     output entry (reverse mode). Shape: output shape + input shape. Nested (see the module
     docstring), J is a node: a Tensor, or a Value (scalar in and out) or list of Values."""
-    def wrapped(*args, **kwargs):
-        with _Scope():
-            return _jacobian(f, argnums, args, kwargs)
-    wrapped.__name__ = f"jacobian({getattr(f, '__name__', 'f')})"
-    return wrapped
+    return _transform("jacobian", _jacobian, f, argnums)
 
 
-def _jacobian(f, argnums, args, kwargs):
-    args, leaves, nested, many = _trace_args(args, argnums)
+def _jacobian(who, f, nums, many, args, kwargs):
+    args, leaves, nested = _trace_args(args, nums)
     raw, escaped = _call_traced(f, args, kwargs)
     out, out_shape = _output_elements(raw, escaped)
     nested = nested or any(_reaches_other_leaves(root, leaves)
@@ -236,13 +243,15 @@ def _assemble(row, out_shape, leaf, nested):
     if not row:
         return Tensor(np.zeros(shape, dtype=leaf.data.dtype))
     return stack(row).reshape(shape)
+
+
 def hessian(f, argnums=0):
     """Return a function computing H = ∂²f/∂x² as the Jacobian of the gradient. With a tuple
     ``argnums`` the result is nested as JAX's: ``H[i][j] = ∂²f/∂x_i∂x_j``, each block of shape
     x_i's shape + x_j's shape."""
-    if isinstance(argnums, numbers.Integral):
-        return jacobian(grad(f, argnums), argnums)
-    argnums = tuple(argnums)
+    argnums, many = _checked("hessian", f, argnums)
+    if not many:
+        return jacobian(grad(f, argnums[0]), argnums[0])
     gradient = grad(f, argnums)
     rows = [jacobian(lambda *args, i=i, **kwargs: gradient(*args, **kwargs)[i], argnums)
             for i in range(len(argnums))]

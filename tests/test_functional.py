@@ -3,6 +3,7 @@ arrays, and errors for bad outputs and arguments."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -118,6 +119,26 @@ def test_bad_argnums_and_arguments():
         grad(f_xy, argnums=2)(1.0, 2.0)
     with pytest.raises(TypeError, match="str"):
         grad(lambda v: v)("x")
+
+
+@pytest.mark.parametrize("transform", [grad, value_and_grad, jacobian, hessian])
+def test_a_transform_checks_its_function_and_argnums_when_made(transform):
+    """A non-callable failed only when called, with Python's bare "'int' object is not
+    callable"; hessian took argnums=() (returning ()), and said "'NoneType' object is not
+    iterable" for None and "got ('0',)" for "0"."""
+    name = transform.__name__
+    for f in (3, None, np.ones(2)):
+        with pytest.raises(TypeError, match=rf"^{name} needs a function to differentiate, "
+                                            rf"got {type(f).__name__}$"):
+            transform(f)
+    for bad in ((), None, "0", 1.0, (0, "1"), [0.0]):
+        with pytest.raises(TypeError, match=rf"^{name}: argnums must be an int or a non-empty "
+                                            rf"tuple of ints, got {re.escape(repr(bad))}$"):
+            transform(lambda a: a, argnums=bad)
+    with pytest.raises(ValueError, match=r"^argnums 2 is out of range for 2 argument\(s\)$"):
+        transform(lambda a, b: a * b, argnums=(0, 2))(1.0, 2.0)
+    with pytest.raises(ValueError, match=r"^value_and_grad needs a scalar output"):
+        value_and_grad(lambda v: v * 2.0)(np.ones(3))           # it said "grad needs"
 
 
 def test_nested_grad_through_a_closure():
