@@ -347,7 +347,7 @@ _new = object.__new__
 
 
 def escaped(node):
-    """Note that a traced value became a plain number (float(), int(), .item()) while a
+    """Note that a traced value became a plain number (float(), int(), .item(), .numpy()) while a
     transform is tracing: its graph ends there, which `autograd.grad` reports."""
     if MODE.transform_depth and node.requires_grad:
         MODE.escapes += 1

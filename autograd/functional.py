@@ -127,16 +127,16 @@ def _reaches_other_leaves(out, leaves):
 
 
 _ESCAPED = ("{who}: the function returned a plain number made from a traced value "
-            "(float(), int() or .item() on it), which cuts the graph: its derivative would "
-            "silently be 0. Return the Value or Tensor itself")
+            "(float(), int(), .item() or .numpy() on it), which cuts the graph: its derivative "
+            "would silently be 0. Return the Value or Tensor itself")
 
 
 def _scalar_output(out, who, escaped=False):
     if isinstance(out, Value):
         return out
+    if escaped and isinstance(out, (numbers.Real, np.ndarray)):
+        raise TypeError(_ESCAPED.format(who=who))
     if isinstance(out, numbers.Real) and not isinstance(out, bool):
-        if escaped:
-            raise TypeError(_ESCAPED.format(who=who))
         return None             # f does not use its differentiated inputs: the gradient is 0
     if isinstance(out, Tensor):
         if out.data.size != 1:

@@ -268,6 +268,8 @@ class Tensor(Node):
         return self.data.reshape(()).item()
 
     def numpy(self):
+        """The array itself (shared, not a copy): like .item(), a constant from here on."""
+        escaped(self)
         return self.data
 
     def item(self):

@@ -284,6 +284,23 @@ def test_a_number_cut_from_the_graph_is_an_error_not_a_zero():
     assert grad(lambda v: 3.0)(1.0) == 0.0          # a constant function is still fine
 
 
+def test_numpy_of_a_traced_tensor_is_an_escape_too():
+    """.numpy() hands out the array as .item() does a float, but was not counted: a function
+    returning float(t.numpy()) got a silent 0, and one returning t.numpy() a bare 'got
+    ndarray'."""
+    x = np.array([1.0, 2.0])
+    for f in (lambda t: float((t * t).sum().numpy()), lambda t: (t * t).sum().numpy()):
+        with pytest.raises(TypeError, match=r"^grad: the function returned a plain number "
+                                            r"made from a traced value \(.*\.numpy\(\)"):
+            grad(f)(x)
+    with pytest.raises(TypeError, match=r"^jacobian: .* made from a traced value"):
+        jacobian(lambda t: (t * t).numpy())(x)
+    # used again inside the function, it is a constant, as .item()'s number
+    np.testing.assert_array_equal(grad(lambda t: (t * Tensor(t.numpy())).sum())(x), x)
+    with pytest.raises(TypeError, match=r"got ndarray"):           # not made from a traced value
+        grad(lambda t: np.ones(()))(x)
+
+
 def test_argnums_forms_kwargs_and_empty_jacobians():
     assert grad(lambda a, b: a * b, argnums=(0, 0))(2.0, 3.0) == (3.0, 3.0)
     assert grad(lambda a, b: a * b, argnums=np.int64(1))(2.0, 3.0) == 2.0
