@@ -38,6 +38,8 @@ def _trace_input(x, recording):
     if isinstance(x, numbers.Real) and not isinstance(x, bool):
         return Value(float(x)), False
     if isinstance(x, (np.ndarray, list, tuple)):
+        if np.asarray(x).dtype == np.bool_:         # as a bool: a mask, not a point of f
+            raise TypeError("cannot differentiate with respect to an array of bools")
         return Tensor(x, requires_grad=True), False
     raise TypeError(f"cannot differentiate with respect to a {type(x).__name__}")
 
@@ -55,11 +57,11 @@ def _checked(who, f, argnums):
     return (tuple(int(i) for i in argnums) if many else (int(argnums),)), many
 
 
-def _in_range(nums, n_args):
+def _in_range(who, nums, n_args):
     """argnums normalised to 0…n_args−1, for a call with ``n_args`` positional arguments."""
     for i in nums:
         if not -n_args <= i < n_args:
-            raise ValueError(f"argnums {i} is out of range for {n_args} argument(s)")
+            raise ValueError(f"{who}: argnums {i} is out of range for {n_args} argument(s)")
     return tuple(i % n_args for i in nums)
 
 
@@ -80,10 +82,10 @@ class _Scope:
             _TRACED.clear()
 
 
-def _trace_args(args, nums):
+def _trace_args(who, args, nums):
     """(args with the differentiated ones replaced by leaves, one leaf per argnum, nested).
     An argument named twice in argnums is traced once: both entries get its gradient."""
-    nums = _in_range(nums, len(args))
+    nums = _in_range(who, nums, len(args))
     args = list(args)
     traced, nested = {}, False
     # Called under no_grad, nothing outside records a dependence on the derivative (as
@@ -92,7 +94,10 @@ def _trace_args(args, nums):
     recording = MODE.grad_enabled
     for i in nums:
         if i not in traced:
-            leaf, inner = _trace_input(args[i], recording)
+            try:
+                leaf, inner = _trace_input(args[i], recording)
+            except (TypeError, ValueError) as error:       # (numpy's, for a ragged list)
+                raise type(error)(f"{who}: argument {i}: {error}") from None
             traced[i] = args[i] = leaf
             nested = nested or inner
             _TRACED.add(leaf)
@@ -165,7 +170,7 @@ def value_and_grad(f, argnums=0):
 
 
 def _value_and_grad(who, f, nums, many, args, kwargs):
-    args, leaves, nested = _trace_args(args, nums)
+    args, leaves, nested = _trace_args(who, args, nums)
     raw, escaped = _call_traced(f, args, kwargs)
     out = _scalar_output(raw, who, escaped)
     if out is None:                     # a plain number: f ignores these inputs (JAX: zeros)
@@ -185,7 +190,11 @@ def _zeros(leaves, nested, many):
 
 def grad(f, argnums=0):
     """Return a function computing ∂f/∂args[argnums] (a tuple when argnums is a tuple)."""
-    return _transform("grad", lambda *call: _value_and_grad(*call)[1], f, argnums)
+    return _transform("grad", _grad, f, argnums)
+
+
+def _grad(*call):
+    return _value_and_grad(*call)[1]
 
 
 def _output_elements(out, escaped=False):
@@ -209,7 +218,7 @@ def jacobian(f, argnums=0):
 
 
 def _jacobian(who, f, nums, many, args, kwargs):
-    args, leaves, nested = _trace_args(args, nums)
+    args, leaves, nested = _trace_args(who, args, nums)
     raw, escaped = _call_traced(f, args, kwargs)
     out, out_shape = _output_elements(raw, escaped)
     nested = nested or any(_reaches_other_leaves(root, leaves)
@@ -249,14 +258,16 @@ def hessian(f, argnums=0):
     """Return a function computing H = ∂²f/∂x² as the Jacobian of the gradient. With a tuple
     ``argnums`` the result is nested as JAX's: ``H[i][j] = ∂²f/∂x_i∂x_j``, each block of shape
     x_i's shape + x_j's shape."""
-    argnums, many = _checked("hessian", f, argnums)
-    if not many:
-        return jacobian(grad(f, argnums[0]), argnums[0])
-    gradient = grad(f, argnums)
-    rows = [jacobian(lambda *args, i=i, **kwargs: gradient(*args, **kwargs)[i], argnums)
-            for i in range(len(argnums))]
+    # grad and jacobian, with their errors named hessian's
+    gradient = _transform("hessian", _grad, f, argnums)
+    if not isinstance(argnums, numbers.Integral):
+        rows = [_transform("hessian", _jacobian,
+                           lambda *args, i=i, **kwargs: gradient(*args, **kwargs)[i], argnums)
+                for i in range(len(argnums))]
 
-    def wrapped(*args, **kwargs):
-        return tuple(row(*args, **kwargs) for row in rows)
+        def wrapped(*args, **kwargs):
+            return tuple(row(*args, **kwargs) for row in rows)
+    else:
+        wrapped = _transform("hessian", _jacobian, gradient, argnums)
     wrapped.__name__ = f"hessian({getattr(f, '__name__', 'f')})"
     return wrapped

@@ -135,10 +135,30 @@ def test_a_transform_checks_its_function_and_argnums_when_made(transform):
         with pytest.raises(TypeError, match=rf"^{name}: argnums must be an int or a non-empty "
                                             rf"tuple of ints, got {re.escape(repr(bad))}$"):
             transform(lambda a: a, argnums=bad)
-    with pytest.raises(ValueError, match=r"^argnums 2 is out of range for 2 argument\(s\)$"):
+    with pytest.raises(ValueError, match=rf"^{name}: argnums 2 is out of range for 2 "
+                                         r"argument\(s\)$"):
         transform(lambda a, b: a * b, argnums=(0, 2))(1.0, 2.0)
     with pytest.raises(ValueError, match=r"^value_and_grad needs a scalar output"):
         value_and_grad(lambda v: v * 2.0)(np.ones(3))           # it said "grad needs"
+
+
+@pytest.mark.parametrize("transform", [grad, value_and_grad, jacobian, hessian])
+def test_a_bad_argument_is_named_with_its_position(transform):
+    """An argument that is no point of f: one error naming the transform and the argument.
+    An array of bools was differentiated as 0s and 1s while a bool was refused (JAX and
+    torch.func refuse both); a ragged list got numpy's bare message."""
+    name = transform.__name__
+    f = lambda a, b: (a * b).sum()                      # noqa: E731
+    for bad, kind in [(np.array([True, False]), "an array of bools"), ([True], "an array of bools"),
+                      (True, "a bool"), ("x", "a str"), (None, "a NoneType"), (1j, "a complex")]:
+        with pytest.raises(TypeError, match=rf"^{name}: argument 1: cannot differentiate with "
+                                            rf"respect to {kind}$"):
+            transform(f, argnums=(0, 1))(np.ones(2), bad)
+    with pytest.raises(TypeError, match=rf"^{name}: argument 0: Tensor needs real numbers"):
+        transform(f)(np.array(["a"]), 1.0)
+    with pytest.raises(ValueError, match=rf"^{name}: argument 0: setting an array element"):
+        transform(f)([1.0, [2.0]], 1.0)
+    np.testing.assert_array_equal(grad(f)(np.array([1, 2]), np.array([3, 4])), [3.0, 4.0])
 
 
 def test_nested_grad_through_a_closure():
