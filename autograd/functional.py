@@ -203,8 +203,15 @@ def _output_elements(out, escaped=False):
         return out, out.data.shape
     if isinstance(out, Value):
         return out, ()
-    if isinstance(out, (list, tuple)) and all(isinstance(v, Value) for v in out):
-        return list(out), (len(out),)
+    if isinstance(out, (list, tuple)):
+        k = next((k for k, v in enumerate(out) if not isinstance(v, Value)), None)
+        if k is None:
+            return list(out), (len(out),)
+        if escaped and isinstance(out[k], numbers.Real):
+            raise TypeError(_ESCAPED.format(who="jacobian"))
+        hint = " (join Tensors with autograd.stack)" if isinstance(out[k], Tensor) else ""
+        raise TypeError(f"jacobian needs a Tensor, Value or list of Values, got a "
+                        f"{type(out).__name__} whose item {k} is a {type(out[k]).__name__}{hint}")
     if escaped and isinstance(out, (numbers.Real, np.ndarray)):
         raise TypeError(_ESCAPED.format(who="jacobian"))
     raise TypeError(f"jacobian needs a Tensor, Value or list of Values, got {type(out).__name__}")

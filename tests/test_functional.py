@@ -436,3 +436,17 @@ def test_an_inner_transform_over_an_outer_variable_keeps_them_apart():
     np.testing.assert_allclose(
         grad(lambda x: grad(lambda y: (x * y * y).sum())(x).sum())(np.array([1.0, 2.0])),
         [4.0, 8.0])
+
+
+def test_jacobian_names_the_item_of_a_returned_list_that_is_not_a_value():
+    """A list holding a number or a Tensor was refused as 'got list', which a list of Values
+    is not; and a number cut from the graph in a list was not reported as one."""
+    with pytest.raises(TypeError, match=r"^jacobian needs a Tensor, Value or list of Values, "
+                                        r"got a list whose item 1 is a float$"):
+        jacobian(lambda a: [a * 2.0, 3.0])(1.0)
+    with pytest.raises(TypeError, match=r"got a tuple whose item 0 is a Tensor \(join Tensors "
+                                        r"with autograd.stack\)$"):
+        jacobian(lambda t: (t[0], t[1]))(np.ones(2))
+    with pytest.raises(TypeError, match=r"^jacobian: .* made from a traced value"):
+        jacobian(lambda a: [a * 2.0, float(a)])(1.0)
+    assert jacobian(lambda a: (a * 2.0, a * a))(3.0).tolist() == [2.0, 6.0]
