@@ -1,5 +1,6 @@
 """Tests of the functional API: grad and value_and_grad with argnums, nested grad on floats and
-arrays, and errors for bad outputs and arguments."""
+arrays, errors for bad outputs and arguments, and agreement with torch.func on random
+compositions."""
 from __future__ import annotations
 
 import math
@@ -7,9 +8,12 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from autograd import (Tensor, Value, grad, gradcheck, hessian, jacobian, numerical_grad,
+from autograd import (Node, Tensor, Value, grad, gradcheck, hessian, jacobian, numerical_grad,
                       value_and_grad)
+from tests.ops_table import SETTINGS
 
 
 def f_xy(x, y):
@@ -450,3 +454,123 @@ def test_jacobian_names_the_item_of_a_returned_list_that_is_not_a_value():
     with pytest.raises(TypeError, match=r"^jacobian: .* made from a traced value"):
         jacobian(lambda a: [a * 2.0, float(a)])(1.0)
     assert jacobian(lambda a: (a * 2.0, a * a))(3.0).tolist() == [2.0, 6.0]
+
+
+# -- the transforms against torch.func on random compositions --------------------------------
+# Each op is written once for chainrule's nodes and torch's tensors alike; the wrapped forms
+# (log(x² + 1), …) keep every composition inside the ops' domains.
+_ELEMENTWISE = {
+    "tanh": lambda x: x.tanh(), "sigmoid": lambda x: x.sigmoid(), "sin": lambda x: x.sin(),
+    "cos": lambda x: x.cos(), "exp": lambda x: x.tanh().exp(), "square": lambda x: x * x,
+    "cube": lambda x: x ** 3, "log": lambda x: (x * x + 1.0).log(),
+    "sqrt": lambda x: (x * x + 0.5).sqrt(), "abs": lambda x: x.abs(), "relu": lambda x: x.relu(),
+    "reciprocal": lambda x: 1.0 / (x * x + 1.0), "affine": lambda x: 0.3 - x * 0.7,
+    "neg": lambda x: -x,
+}
+_PAIRWISE = {
+    "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / (b * b + 1.0), "pow": lambda a, b: (a * a + 1.0) ** b.tanh(),
+}
+# scalar results of an array (name, least ndim it needs, function)
+_REDUCTIONS = [
+    ("sum", 0, lambda o: o.sum()), ("mean", 0, lambda o: o.mean()),
+    ("max", 0, lambda o: o.amax() if hasattr(o, "amax") else o.max()),
+    ("sum of squares along axis 0", 1, lambda o: (o.sum(axis=0) ** 2).sum()),
+    ("first × last", 1, lambda o: (o[..., 0] * o[..., -1]).sum()),
+    ("repeated index", 1, lambda o: (o[..., [0, 0, 1]] ** 2).sum()),
+    ("o·sin o", 1, lambda o: (o * o.sin()).sum() if o.ndim > 1 else o @ o.sin()),
+    ("tanh(o oᵀ)", 2, lambda o: (o @ o.T).tanh().sum()),
+]
+_SHAPES = [[(3,)], [(2, 3), (3,)], [(2, 1), (1, 3)], [(2, 3), (1, 3)], [()]]
+
+
+@st.composite
+def _compositions(draw):
+    """(args, program, reduce, ignores_last): floats (Values) or arrays (Tensors), one to three
+    of them, a program of elementwise and pairwise steps over them (with broadcasting), and for
+    arrays a reduction to a scalar."""
+    n = draw(st.integers(1, 3))
+    scalar = draw(st.booleans())
+    shapes = [()] * n if scalar else draw(st.lists(st.sampled_from(draw(st.sampled_from(
+        _SHAPES))), min_size=n, max_size=n))
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    args = [float(rng.standard_normal()) if scalar else rng.standard_normal(s) for s in shapes]
+    step = st.one_of(st.tuples(st.sampled_from(sorted(_ELEMENTWISE)), st.integers(0, n - 1)),
+                     st.tuples(st.sampled_from(sorted(_PAIRWISE)), st.integers(0, n - 1),
+                               st.integers(0, n - 1)))
+    program = draw(st.lists(step, min_size=1, max_size=5))
+    ndim = len(np.broadcast_shapes(*shapes))
+    reduce = None if scalar else draw(st.sampled_from(
+        [r for r in _REDUCTIONS if r[1] <= ndim]))
+    return args, program, reduce, n > 1 and draw(st.booleans())
+
+
+def _run(program, xs, reduce, ignores_last):
+    xs = list(xs)
+    for name, i, *j in program:
+        xs[i] = _PAIRWISE[name](xs[i], xs[j[0]]) if j else _ELEMENTWISE[name](xs[i])
+    out = xs[0]
+    for x in xs[1:len(xs) - ignores_last]:
+        out = out + x
+    return out if reduce is None else reduce[2](out)
+
+
+def _same(ours, theirs, what):
+    if isinstance(theirs, (tuple, list)):
+        assert isinstance(ours, (tuple, list)) and len(ours) == len(theirs), what
+        for k, (o, t) in enumerate(zip(ours, theirs)):
+            _same(o, t, f"{what}[{k}]")
+        return
+    assert not isinstance(ours, Node), f"{what}: a node where numbers are due"
+    t = theirs.detach().numpy(force=True)
+    o = np.asarray(ours)
+    assert o.shape == t.shape, f"{what}: shape {o.shape}, torch.func {t.shape}"
+    np.testing.assert_allclose(o, t, rtol=1e-10, atol=1e-12, err_msg=what)
+
+
+@given(_compositions())
+@settings(SETTINGS, max_examples=25)
+def test_transforms_agree_with_torch_func(case):
+    torch = pytest.importorskip("torch")
+    tf = pytest.importorskip("torch.func")
+    args, program, reduce, ignores_last = case
+
+    def ours(*xs):          # arguments not differentiated stay numbers: constants here
+        xs = [Value(x, requires_grad=False) if isinstance(x, float) else
+              Tensor(x) if isinstance(x, np.ndarray) else x for x in xs]
+        return _run(program, xs, reduce, ignores_last)
+
+    def theirs(*xs):
+        return _run(program, xs, reduce, ignores_last)
+
+    def vector(*xs):        # the output before the reduction, for jacobian
+        return _run(program, [Tensor(x) if isinstance(x, np.ndarray) else x for x in xs], None,
+                    ignores_last)
+
+    t_args = [torch.tensor(x, dtype=torch.float64) for x in args]
+    n = len(args)
+    every = tuple(range(n))
+    for argnums in sorted({0, n - 1, every, (n - 1, 0)[:n]}, key=str):
+        _same(grad(ours, argnums)(*args), tf.grad(theirs, argnums)(*t_args), f"grad {argnums}")
+        _same(hessian(ours, argnums)(*args), tf.hessian(theirs, argnums)(*t_args),
+              f"hessian {argnums}")
+    value, _ = value_and_grad(ours, every)(*args)
+    _same(value, theirs(*t_args), "value")
+    _same(jacobian(grad(ours))(*args), tf.jacrev(tf.grad(theirs))(*t_args), "jacobian(grad)")
+    if reduce is not None:
+        _same(jacobian(vector, every)(*args),
+              tf.jacrev(lambda *xs: _run(program, xs, None, ignores_last), every)(*t_args),
+              "jacobian")
+        # the gradient of a function of a Hessian: third derivatives through two transforms
+        _same(grad(lambda *xs: (hessian(ours)(*xs) ** 2).sum(), every)(*args),
+              tf.grad(lambda *xs: (tf.hessian(theirs)(*xs) ** 2).sum(), every)(*t_args),
+              "grad(Σ hessian²)")
+    else:
+        _same(grad(grad(ours))(*args), tf.grad(tf.grad(theirs))(*t_args), "grad(grad)")
+        if n > 1:       # an inner transform closing over the outer variable, and over a copy
+            _same(grad(lambda y: grad(ours)(args[0], y, *args[2:]))(args[1]),
+                  tf.grad(lambda y: tf.grad(theirs)(t_args[0], y, *t_args[2:]))(t_args[1]),
+                  "closure")
+            _same(grad(lambda x: grad(ours, 1)(x, x, *args[2:]))(args[0]),
+                  tf.grad(lambda x: tf.grad(theirs, 1)(x, x, *t_args[2:]))(t_args[0]),
+                  "inner over the outer's variable")
