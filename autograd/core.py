@@ -572,7 +572,9 @@ def gradients(root, wrt, grad_out=None, create_graph=False):
     """∂root/∂x for each x in ``wrt`` (a list of nodes, or one node), like
     ``torch.autograd.grad``; touches no ``.grad``.
 
-    A node that ``root`` does not depend on gets a zero gradient.
+    A node that ``root`` does not depend on gets a zero gradient. Each gradient is what x's
+    ``.grad`` would hold: for a Tensor an array of its own (not a numpy scalar for a 0-d x,
+    not a read-only broadcast view, not an array another gradient shares).
     """
     if isinstance(wrt, Node):
         wrt = [wrt]             # one node (as torch.autograd.grad): not its rows
@@ -587,5 +589,7 @@ def gradients(root, wrt, grad_out=None, create_graph=False):
         g = grads.get(x)
         if g is None:
             g = x._zeros_like(create_graph)
+        elif x._own_grad is not None:
+            g = x._own_grad(g)
         out.append(g)
     return out

@@ -338,6 +338,29 @@ def test_argnums_forms_kwargs_and_empty_jacobians():
     assert hessian(lambda t: (t * t).sum())(np.zeros(0)).shape == (0, 0)
 
 
+def test_a_gradient_is_an_array_of_its_own_as_grad_is():
+    """What grad and gradients return was the pass's raw result: for a 0-d array a numpy
+    scalar or an array depending on f (v ↦ v·v against v ↦ v), for a sum a read-only view,
+    and for a + b the very array both gradients shared (gx += 1 changed gy too)."""
+    from autograd import gradients
+    x0 = np.array(3.0)
+    for f in (lambda v: v, lambda v: v * v, lambda v: v.exp(), lambda v: (v * 2.0).sum()):
+        g = grad(f)(x0)
+        assert type(g) is np.ndarray and g.shape == (), (f, type(g))
+    t = Tensor(x0, requires_grad=True)
+    (t * t).backward()
+    assert type(gradients(t * t, t)[0]) is type(t.grad) is np.ndarray
+    gx, gy = grad(lambda a, b: (a + b).sum(), argnums=(0, 1))(np.ones(3), np.ones(3))
+    gx += 1.0
+    np.testing.assert_array_equal(gy, [1.0, 1.0, 1.0])
+    g0, g1 = grad(lambda a: (a * a).sum(), argnums=(0, 0))(np.ones(2))
+    g0 *= 0.0
+    np.testing.assert_array_equal(g1, [2.0, 2.0])
+    _, g = value_and_grad(lambda a: a.sum())(np.ones(2))
+    g -= 0.5                                    # not read-only
+    np.testing.assert_array_equal(g, [0.5, 0.5])
+
+
 def test_gradients_takes_one_node_or_a_list_of_nodes():
     from autograd import gradients
     x = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
