@@ -551,6 +551,8 @@ def _same(ours, theirs, what):
     np.testing.assert_allclose(o, t, rtol=1e-10, atol=1e-12, err_msg=what)
 
 
+# torch.func's first use goes through torch.jit.script, which torch itself now deprecates
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 @given(_compositions())
 @settings(SETTINGS, max_examples=25)
 def test_transforms_agree_with_torch_func(case):
