@@ -213,6 +213,8 @@ class _BaseMLP(BaseEstimator):
             y = column_or_1d(y, warn=True)          # (with its DataConversionWarning)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype)
+            if not sample_weight.any():     # scikit-learn ≥ 1.9's check says so; older pass it
+                raise ValueError("Sample weights must contain at least one non-zero number.")
         Y = self._encode_targets(y, first_pass, incremental, classes, dtype)
         n_features = X.shape[1]
         self._random_state = check_random_state(self.random_state)
