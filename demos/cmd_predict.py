@@ -106,7 +106,9 @@ def read_images(path, shape, invert):
                 raise UserError(f"{path}: image is {width}×{height} pixels but the model takes "
                                 f"{cols}×{rows} images (resize it first; nothing is resized "
                                 f"here)")
-            if image.mode.startswith("I;16"):     # 16-bit grayscale: value / 65535 into [0, 1]
+            # 16-bit grayscale: value / 65535 into [0, 1]; Pillow < 10.3 opens a 16-bit PNG as
+            # "I" (a PNG has no 32-bit pixels)
+            if image.mode.startswith("I;16") or (image.mode == "I" and image.format == "PNG"):
                 pixels = np.asarray(image, dtype=np.float64) * (255.0 / 65535.0)
             elif image.mode in ("I", "F"):
                 raise UserError(f"{path}: {'32-bit integer' if image.mode == 'I' else 'float'} "
