@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import math
+import re
 
 
 class Op:
@@ -120,13 +121,23 @@ def detect_anomaly():
         MODE.anomaly = previous
 
 
+_UNWRITABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def visible(s):
+    """``s`` with its control characters (all but tab and newline) and lone surrogates written
+    as Python escapes (\\x1b, \\r, \\ud800): SVG (XML) cannot hold them, NUL ends DOT's text,
+    a carriage return or an escape sequence rewrites the reader's terminal."""
+    return _UNWRITABLE.sub(lambda found: ascii(found.group())[1:-1], str(s))
+
+
 def _describe(node):
     """'Tensor (label 'x') of shape (3,)', or for an unlabelled result the op that made it:
     'Tensor mul(x, ·) of shape (3,)'."""
     if node.label:
         name = f" (label {node.label!r})"
     elif node._op is not None:
-        inputs = ", ".join(p.label or "·" for p in node._parents)
+        inputs = ", ".join(visible(p.label) if p.label else "·" for p in node._parents)
         name = f" {node._op.name}({inputs})"
     else:
         name = ""

@@ -24,7 +24,7 @@ import re
 import graphviz
 import numpy as np
 
-from .core import gradients, topo_order
+from .core import gradients, topo_order, visible
 
 __all__ = ["GraphTooLarge", "document_position", "draw", "draw_to_file", "local_derivative",
            "picture"]
@@ -149,16 +149,6 @@ def _num(x):
     if x == 0:
         return "0"
     return f"{x:.4g}"
-
-
-_UNWRITABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-def visible(s):
-    """``s`` with its control characters (all but tab and newline) and lone surrogates written
-    as Python escapes (\\x1b, \\r, \\ud800): SVG (XML) cannot hold them, NUL ends DOT's text,
-    a carriage return or an escape sequence rewrites the reader's terminal."""
-    return _UNWRITABLE.sub(lambda found: ascii(found.group())[1:-1], str(s))
 
 
 def _text(s):

@@ -125,7 +125,7 @@ def run(args):
         except GraphTooLarge as error:
             raise UserError(str(error)) from None
     text = explain(root, format=args.format, max_steps=args.max_steps)
-    print(text.replace("raise max_steps", "raise --max-steps"), end="")
+    print(text.replace("(raise max_steps to see them)", "(raise --max-steps to see them)"), end="")
     if dot is not None:
         path = render_picture(dot, args.output, timeout=args.timeout,
                               timeout_option="--timeout SECONDS; 0 for no limit")

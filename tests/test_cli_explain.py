@@ -334,3 +334,12 @@ def test_walkthrough_refuses_a_bad_learning_rate_or_l2(chainrule, tmp_path, opti
     status, text, err = chainrule("walkthrough", "--out", str(tmp_path / "w"), option, bad)
     assert status == 2 and err.count("\n") == 1 and option in err and not text
     assert not (tmp_path / "w").exists()
+
+
+def test_explain_hint_names_the_command_line_option(chainrule):
+    # "… N more steps (raise max_steps …)" names the function's argument; the CLI says --max-steps
+    status, text, _ = chainrule("explain", "max_steps * x + x", "max_steps=2", "x=3",
+                                "--max-steps", "1")
+    assert status == 0
+    assert "(raise --max-steps to see them)" in text and "(raise max_steps" not in text
+    assert "max_steps * x" in text                  # the formula's own name, as written

@@ -456,3 +456,12 @@ def test_anomaly_checks_a_values_constant_results_as_a_tensors():
         for inf in (Value(math.inf, requires_grad=False), Tensor(np.array(math.inf))):
             with pytest.raises(FloatingPointError, match="already non-finite"):
                 inf * 2.0
+
+
+def test_an_anomaly_report_shows_control_characters_in_labels_escaped():
+    # the report names the inputs of an unlabelled op by their labels: an escape sequence in
+    # one must not reach the terminal raw
+    x = Value(-1.0, label="x\x1b[31m")
+    with detect_anomaly(), pytest.raises(FloatingPointError) as error:
+        (x * 1.0).log()
+    assert "\x1b" not in str(error.value) and "x\\x1b[31m" in str(error.value)
