@@ -252,6 +252,9 @@ def _assemble(row, out_shape, leaf, nested):
     if not nested:
         if not row:                                     # an empty output
             return np.zeros(shape, dtype=np.asarray(leaf.data).dtype)
+        if shape == () and isinstance(leaf, Value):     # scalar in, scalar out: a float, as grad's
+            g = row[0]
+            return float(g.data if isinstance(g, Node) else g)
         return np.stack([np.asarray(g.data if isinstance(g, Node) else g) for g in row]
                         ).reshape(shape)
     if isinstance(leaf, Value):                         # scalar input: one Value per entry

@@ -599,3 +599,13 @@ def test_transforms_agree_with_torch_func(case):
             _same(grad(lambda x: grad(ours, 1)(x, x, *args[2:]))(args[0]),
                   tf.grad(lambda x: tf.grad(theirs, 1)(x, x, *t_args[2:]))(t_args[0]),
                   "inner over the outer's variable")
+
+
+def test_a_scalar_functions_jacobian_and_hessian_are_floats_as_its_grad_is():
+    f = lambda x: x ** 3                            # noqa: E731
+    assert type(grad(f)(2.0)) is float and grad(f)(2.0) == 12.0
+    for transform, expected in ((jacobian, 12.0), (hessian, 12.0)):
+        got = transform(f)(2.0)
+        assert type(got) is float and got == expected
+    blocks = hessian(lambda x, y: x * y * y, (0, 1))(2.0, 3.0)
+    assert blocks == ((0.0, 6.0), (6.0, 4.0)) and type(blocks[0][1]) is float
