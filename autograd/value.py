@@ -13,7 +13,6 @@ equal and hash alike (``==`` on Values means "same vertex", as `is` does for lea
 """
 from __future__ import annotations
 
-import contextlib
 import numbers
 import operator
 
@@ -358,9 +357,10 @@ def _backprop_values(root, seed, create_graph, store, keep, observe):
             if store:
                 tape._store(g, token)
     if store:
-        # with create_graph, summing onto an earlier gradient is recorded too, even inside
-        # no_grad (as the Tensor engine and PyTorch): the sum stays differentiable
-        with (enable_grad() if create_graph else contextlib.nullcontext()):
+        # with create_graph, or onto an earlier create_graph pass's gradient, summing is
+        # recorded, even inside no_grad (as the Tensor engine and PyTorch): the sum stays
+        # differentiable (summing plain floats records nothing)
+        with enable_grad():
             for leaf, total in found.items():
                 if leaf._tape is None:
                     previous = leaf._leaf_grad

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from autograd import (Tensor, Value, detect_anomaly, gradients, numerical_grad, relative_error,
-                      topo_order)
+from autograd import (Tensor, Value, detect_anomaly, gradients, no_grad, numerical_grad,
+                      relative_error, topo_order)
 from tests.ops_table import SETTINGS
 
 # A random DAG: node i (after the leaves) is an op applied to earlier nodes chosen by index.
@@ -465,3 +465,19 @@ def test_an_anomaly_report_shows_control_characters_in_labels_escaped():
     with detect_anomaly(), pytest.raises(FloatingPointError) as error:
         (x * 1.0).log()
     assert "\x1b" not in str(error.value) and "x\\x1b[31m" in str(error.value)
+
+
+@pytest.mark.parametrize("kind", ["value", "tensor"])
+def test_a_plain_pass_under_no_grad_keeps_the_accumulated_gradients_graph_too(kind):
+    # PyTorch's engine runs a backward pass in the grad mode create_graph asks for, not the
+    # caller's: a plain pass under no_grad adds to x.grad's graph as outside it
+    x = Value(2.0) if kind == "value" else Tensor(np.array(2.0), requires_grad=True)
+    (x ** 3).backward(create_graph=True)
+    y = x * x
+    with no_grad():
+        y.backward()
+    g = x.grad
+    assert float(g.data) == 16.0 and g.requires_grad
+    x.zero_grad()
+    g.backward()
+    assert float(x.grad) == 12.0
