@@ -129,7 +129,7 @@ def _as_value(x):
 def _result(op, data, parents, ctx=None):
     """The result of ``op`` outside the hot paths: with grad recording off (a constant), in
     anomaly mode (checked first), or with non-differentiable arguments ``ctx``."""
-    if MODE.anomaly:            # constants too, as a Tensor's
+    if MODE._anomaly:           # constants too, as a Tensor's (the field: every constant op)
         check_finite(data, op.name, parents)
     if not (MODE.grad_enabled and any(p.requires_grad for p in parents)):
         return _constant(data)
