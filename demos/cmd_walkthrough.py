@@ -153,8 +153,7 @@ def _print_update(J, layers, lr, l2):
     print(_row("parameter", "w", "∂J/∂w", "w − α·∂J/∂w"))
     new_W, new_b = [], []
     for layer in layers:
-        W = np.array([[w.data for w in n.w] for n in layer.neurons]).T   # W[i, j]: input i → j
-        b = np.array([n.b.data for n in layer.neurons])
+        W, b = layer.W_array(), layer.b_array()         # W[i, j]: input i → neuron j
         for j, neuron in enumerate(layer.neurons):
             for i, w in enumerate(neuron.w):
                 W[i, j] = w.data - lr * w.grad
