@@ -84,9 +84,9 @@ def run(args):
 
     output_folder(args.out)           # before any work, as every command checks its outputs
     if not (math.isfinite(args.lr) and args.lr > 0):
-        raise UserError(f"--lr must be a number > 0, got {args.lr}")
+        raise UserError(f"--lr must be a finite number > 0, got {args.lr}")
     if not (math.isfinite(args.l2) and args.l2 >= 0):
-        raise UserError(f"--l2 must be a number ≥ 0, got {args.l2}")
+        raise UserError(f"--l2 must be a finite number ≥ 0, got {args.l2}")
     J, layers, a, z = build(args.l2)
     J.backward()
     ref = _delta_reference([np.array(W1), np.array(W2)], [np.array(B1), np.array(B2)], args.l2)

@@ -343,3 +343,11 @@ def test_explain_hint_names_the_command_line_option(chainrule):
     assert status == 0
     assert "(raise --max-steps to see them)" in text and "(raise max_steps" not in text
     assert "max_steps * x" in text                  # the formula's own name, as written
+
+
+@pytest.mark.parametrize("option, bad", [("--lr", "inf"), ("--l2", "inf")])
+def test_walkthrough_says_why_an_infinite_learning_rate_or_l2_is_refused(chainrule, tmp_path,
+                                                                         option, bad):
+    # inf is a number > 0: the message must say what it is not
+    status, _, err = chainrule("walkthrough", "--out", str(tmp_path / "w"), option, bad)
+    assert status == 2 and "finite" in err
