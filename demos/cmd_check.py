@@ -1,9 +1,10 @@
 """`chainrule check`: autograd vs the document's δ formulas vs central differences.
 
-Builds a network (by default a 4-5-3 sigmoid network: three layers as in the document's
-figure, which gives no widths, with its cost J = 1/(2n) Σ ‖y − h(x)‖²), draws a small random batch, and prints one row per W(l), b(l):
-max|autograd−δ|, rel(autograd,δ), rel(autograd,numeric), rel(δ,numeric). Exit status 0 for
-PASS, 1 for FAIL or INCONCLUSIVE, 2 for bad arguments.
+Builds a network (by default a 4-5-3 sigmoid network: three layers, as in the document's
+figure, which gives no widths) with the document's cost J = 1/(2n) Σ ‖y − h(x)‖², draws a small
+random batch, and prints one row per W(l), b(l): max|autograd−δ|, rel(autograd,δ),
+rel(autograd,numeric), rel(δ,numeric). Exit status 0 for PASS, 1 for FAIL or INCONCLUSIVE, 2
+for bad arguments.
 """
 from __future__ import annotations
 
