@@ -197,8 +197,8 @@ def test_explain_refuses_a_bad_timeout(chainrule, bad):
 
 
 def _walkthrough_by_hand():
-    """The document's 2-2-1 sigmoid network, x = (0.05, 0.10), y = 0.01, by the hand formulas
-    in numpy float64: {printed label: value}."""
+    """The walkthrough's 2-2-1 sigmoid network (Mazur's numbers), x = (0.05, 0.10), y = 0.01,
+    by the document's formulas in numpy float64: {printed label: value}."""
     import numpy as np
     x, y = np.array([0.05, 0.10]), 0.01
     W1, b1 = np.array([[0.15, 0.25], [0.20, 0.30]]), np.array([0.35, 0.35])
