@@ -212,11 +212,11 @@ def run(args):
            "stochastic": args.lr_stochastic}
     for mode, lr in lrs.items():
         if not (np.isfinite(lr) and lr > 0):
-            raise UserError(f"--lr-{mode} must be a number > 0, got {lr}")
+            raise UserError(f"--lr-{mode} must be a finite number > 0, got {lr}")
     if args.target is None:
         args.target = DEFAULT_TARGET[args.data]
     if not np.isfinite(args.target):
-        raise UserError(f"--target must be a number, got {args.target}")
+        raise UserError(f"--target must be a finite number, got {args.target}")
     output_folder(args.out)
 
     X, y, k, description = load_data(args.data, args.seed)

@@ -152,7 +152,7 @@ def check_args(args):
                         f"identity, got {output_activation}")
     lr = args.lr if args.lr is not None else (1e-3 if args.optimizer == "adam" else 0.1)
     if not (np.isfinite(lr) and lr > 0):
-        raise UserError(f"--lr must be a number > 0, got {lr}")
+        raise UserError(f"--lr must be a finite number > 0, got {lr}")
     if not 0 <= args.momentum < 1:
         raise UserError(f"--momentum must lie in [0, 1), got {args.momentum}")
     if args.momentum and args.optimizer != "sgd":
@@ -170,7 +170,7 @@ def check_args(args):
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be at least 1, got {args.limit}")
     if not (np.isfinite(args.l2) and args.l2 >= 0):
-        raise UserError(f"--l2 must be a number >= 0, got {args.l2}")
+        raise UserError(f"--l2 must be a finite number ≥ 0, got {args.l2}")
     return hidden, output_activation, lr
 
 

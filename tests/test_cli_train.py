@@ -630,3 +630,15 @@ def test_an_error_message_without_a_reader_or_a_stream_is_no_crash(tmp_path, mon
         assert main(["train", "--out", str(tmp_path / "taken")]) == 2
     monkeypatch.setattr(sys, "stdout", None)
     assert main(["explain", "x*y", "x=2", "y=3"]) == 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("train", "--lr", "inf"), "--lr must be a finite number > 0, got inf"),
+    (("train", "--l2", "inf"), "--l2 must be a finite number ≥ 0, got inf"),
+    (("descent", "--lr-batch", "inf"), "--lr-batch must be a finite number > 0, got inf"),
+    (("descent", "--target", "nan"), "--target must be a finite number, got nan"),
+])
+def test_an_infinite_rate_or_target_is_refused_as_not_finite(tmp_path, capsys, argv, message):
+    status, out, err = run_cli(capsys, *argv, "--out", tmp_path / "out")
+    assert status == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
