@@ -74,15 +74,17 @@ def document_position(label):
     return kind, layer, None if neuron is None else int(neuron)
 
 
-def local_derivative(node, i):
+def local_derivative(node, i, parents=None):
     """∂node/∂node.parents[i] as a float for a scalar node, None for arrays.
 
     It is the op's own VJP run with grad_out = 1, i.e. the number the backward pass multiplies by.
+    ``parents``: node.parents when the caller has them already (a Value makes them afresh).
     """
     data = node.data
     if not isinstance(data, float):
         return None
-    parents = node.parents
+    if parents is None:
+        parents = node.parents
     ctx = node.ctx or {}
     return float(node.op.vjps[i](type(node)._math, 1.0, data, *[p.data for p in parents], **ctx))
 

@@ -11,6 +11,16 @@ every input of it, it adds "upstream × local" to the input's gradient:
 VJP run with grad_out = 1), names each number, shows a running sum when an input is reached a
 second time, lists every leaf's gradient, and checks that they equal the engine's backward pass.
 Formats: "text", "markdown", "latex".
+
+``mode="forward"`` tells the other order of the same products, forward-mode differentiation with
+respect to one input x (``wrt``): the nodes in topological order, the inputs first, each node's
+derivative dnode/dx formed from its inputs' as
+
+    dnode/dx += ∂node/∂input (local) × dinput/dx (incoming) = contribution,
+
+with the same local derivatives. One forward pass gives ∂root/∂x for that one input (a column of
+the Jacobian); one backward pass gives ∂root/∂x for every input at once (a row). It is narrated for
+`Value` graphs, whose local derivatives are numbers.
 """
 from __future__ import annotations
 
@@ -20,12 +30,13 @@ import re
 
 import numpy as np
 
-from .core import _backprop, gradients, topo_order
+from .core import Node, _backprop, gradients, topo_order
 from .draw import document_position, formula_text, local_derivative, node_name, visible
 
 __all__ = ["explain"]
 
 FORMATS = ("text", "markdown", "latex")
+MODES = ("reverse", "forward")
 SMALL_ARRAY = 4                     # arrays of at most this many entries are printed in full
 MAX_LEAVES = 200                    # rows of the leaf table
 _SIMPLE = re.compile(r"^[\w()\[\],.]+$")
@@ -43,6 +54,10 @@ class _Text:
 
     def d(self, top, bottom):
         return f"∂{self.name(top)}/∂{self.name(bottom)}"
+
+    def total(self, top, bottom):
+        """The total derivative that forward mode carries: d top/d bottom."""
+        return f"d{self.name(top)}/d{self.name(bottom)}"
 
     def plain(self, s):
         return s
@@ -71,6 +86,9 @@ class _Latex(_Text):
 
     def d(self, top, bottom):
         return r"\frac{\partial " + self.name(top) + r"}{\partial " + self.name(bottom) + "}"
+
+    def total(self, top, bottom):
+        return r"\frac{d\," + self.name(top) + r"}{d\," + self.name(bottom) + "}"
 
     def plain(self, s):
         """Unicode math (formulas) in LaTeX math mode; names of two or more letters (exp, tanh,
@@ -379,22 +397,38 @@ def _close(a, b):
 
 
 # -- the story -----------------------------------------------------------------------------------
-def explain(root, format="text", max_steps=200, grad_out=None):
+def explain(root, format="text", max_steps=200, grad_out=None, mode="reverse", wrt=None):
     """The backward pass from ``root`` as a readable story (see the module docstring).
 
     ``max_steps`` caps the edge steps printed and the forward nodes listed (None: all); the
     engine's pass is narrated only that far, and the leaf table and the final check are always
     complete (up to 200 leaves), from the whole pass.
+
+    ``mode="forward"`` narrates forward-mode differentiation of a `Value` graph with respect to
+    the input ``wrt`` instead (see the module docstring), checked against the engine's backward
+    pass and central differences.
     """
     if format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
     whole = isinstance(max_steps, numbers.Integral) and not isinstance(max_steps, bool)
     if max_steps is not None and not (whole and max_steps >= 0):
         raise ValueError(f"max_steps must be a whole number ≥ 0 or None, got {max_steps!r}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if not isinstance(root, Node):
+        raise TypeError(f"explain needs a Value or Tensor, got {type(root).__name__}")
     if not root.requires_grad:
-        raise ValueError("explain: the output is a constant (no input it depends on requires a "
-                         "gradient), so there is no backward pass to narrate")
+        raise ValueError(f"explain: the output is a constant (no input it depends on requires a "
+                         f"gradient), so there is no {mode} pass to narrate")
     notation = _Latex() if format == "latex" else _Text()
+    if mode == "forward":
+        if grad_out is not None:
+            raise ValueError("explain: grad_out weights the outputs of a backward pass; forward "
+                             "mode takes the input to differentiate by, wrt")
+        return _explain_forward(root, format, max_steps, wrt, notation)
+    if wrt is not None:
+        raise ValueError("explain: wrt names the input of forward mode; pass mode='forward' "
+                         "(the backward pass differentiates with respect to every input)")
     if grad_out is None and np.size(root.data) != 1:
         raise ValueError(f"explain: the output has shape {np.shape(root.data)}; pass "
                          f"grad_out (∂L/∂output, of that shape) to explain(root, grad_out=…)")
@@ -415,9 +449,7 @@ def explain(root, format="text", max_steps=200, grad_out=None):
 
     names = _Names(order, known)
     taken = names.labels        # (no generated name n<k> is among the candidates below)
-    r = names[root]
-    if not _SIMPLE.match(r):
-        r = next(c for c in ("y", "f", "out", "L", f"n{len(order) - 1}") if c not in taken)
+    r = _root_name(root, names, order)
     rname = {root: r}
     # with grad_out G the pass differentiates L = Σ G ⊙ root: ∂root/∂root is 1, never G
     top = r if grad_out is None else next(c for c in ("L", "ℓ", "loss", "L′")
@@ -445,14 +477,7 @@ def explain(root, format="text", max_steps=200, grad_out=None):
         "node and every input of it, it adds upstream × local to the input's gradient:",
         "∂out/∂input += ∂out/∂node (upstream) × ∂node/∂input (local) = contribution",
     ]
-    forward = []
-    for node in listed:
-        if node.parents:
-            args = ", ".join(nm(p) for p in node.parents)
-            forward.append(f"{nm(node)} = {node.op.name}({args}) = {_num(node.data)}")
-        else:
-            kind = "input" if node.requires_grad else "constant"
-            forward.append(f"{nm(node)} = {_num(node.data)}  ({kind})")
+    forward = _values(listed, nm)
 
     lines = []                      # (kind, text): kind "node", "edge", "sum", "note"
     steps = 0
@@ -528,8 +553,173 @@ def explain(root, format="text", max_steps=200, grad_out=None):
     story = {"title": title, "intro": intro, "forward": forward,
              "more_nodes": len(order) - len(listed), "lines": lines,
              "hidden": edges - steps if stopped else 0, "header": header, "rows": rows,
-             "more_leaves": more_leaves, "verdict": verdict, "numeric": numeric}
-    return {"text": _as_text, "markdown": _as_markdown, "latex": _as_latex}[format](story)
+             "more_leaves": more_leaves, "verdict": verdict, "numeric": numeric,
+             "pass": "Backward pass (reverse topological order)", "table": "Leaf gradients",
+             "rule": _BACKWARD_RULE, "footer": []}
+    return _RENDER[format](story)
+
+
+def _root_name(root, names, order):
+    """The output's name in formulas: its label when that reads as one symbol, else y (or the
+    first of f, out, L that no label takes)."""
+    r = names[root]
+    if not _SIMPLE.match(r):
+        r = next(c for c in ("y", "f", "out", "L", f"n{len(order) - 1}") if c not in names.labels)
+    return r
+
+
+def _values(listed, nm):
+    """The forward pass's lines: each node with its op, its inputs and its value."""
+    lines = []
+    for node in listed:
+        if node.parents:
+            args = ", ".join(nm(p) for p in node.parents)
+            lines.append(f"{nm(node)} = {node.op.name}({args}) = {_num(node.data)}")
+        else:
+            kind = "input" if node.requires_grad else "constant"
+            lines.append(f"{nm(node)} = {_num(node.data)}  ({kind})")
+    return lines
+
+
+def _explain_forward(root, format, max_steps, wrt, notation):
+    """Forward mode with respect to the input ``wrt``, told step by step (module docstring).
+
+    For x = wrt and each node v in topological order, dv/dx = Σᵢ ∂v/∂uᵢ · duᵢ/dx over the inputs
+    uᵢ of v that depend on x (dx/dx = 1; a node that does not depend on x has dv/dx = 0 and is
+    not narrated). ∂v/∂uᵢ is the engine's own local derivative (its VJP with grad_out = 1), so
+    the pass differs from the backward one only in the order the same products are taken.
+    Every derivative is computed; ``max_steps`` caps the steps and nodes shown.
+    """
+    if not isinstance(root.data, float):
+        raise ValueError("explain: forward mode is narrated for Value graphs, whose local "
+                         "derivatives are numbers; a Tensor's are Jacobians (autograd.jvp "
+                         "computes J·v with them)")
+    order = topo_order(root)
+    listed = order if max_steps is None else order[:max_steps]     # the values shown
+    known = {node: k for k, node in enumerate(listed)}
+    leaves = []
+    for k, node in enumerate(order):
+        if not node.parents and node.requires_grad:
+            known[node] = k
+            leaves.append(node)
+    names = _Names(order, known)
+    inputs = ", ".join(names[leaf] for leaf in leaves[:10]) + (", …" if len(leaves) > 10 else "")
+    if wrt is None:
+        raise ValueError(f"explain: forward mode differentiates with respect to one input: pass "
+                         f"wrt= one of the graph's inputs ({inputs})")
+    if not isinstance(wrt, Node):
+        raise TypeError(f"explain: wrt must be an input node of the graph, got "
+                        f"{type(wrt).__name__}")
+    x = next((leaf for leaf in leaves if leaf.is_vertex(wrt)), None)
+    if x is None:
+        what = "an input of" if wrt.requires_grad and not wrt.parents else "a leaf needing a " \
+            "gradient in"
+        raise ValueError(f"explain: wrt is not {what} this graph (its inputs: {inputs})")
+    r = _root_name(root, names, order)
+    rname = {root: r}
+
+    def nm(node):
+        return rname.get(node) or names[node]
+
+    xname = nm(x)
+    n, w = notation.num, notation.words
+
+    def dx(node):
+        return notation.total(nm(node), xname)
+
+    tangents = {x: 1.0}
+    lines = [("node", f"{w('Step 0. seed: ')}{dx(x)} = 1" + w(
+        f"; every other input is held fixed (d·/d{xname} = 0)" if len(leaves) > 1 else ""))]
+    steps = shown = skipped = 0
+    capped = max_steps is not None
+    for node in order:
+        parents = node.parents
+        if not parents:
+            continue
+        terms = [(i, p) for i, p in enumerate(parents) if p in tangents]
+        if not terms:
+            skipped += 1
+            continue
+        total = None
+        parts = []
+        for i, parent in terms:
+            local = local_derivative(node, i, parents)
+            contribution = local * tangents[parent]
+            total = contribution if total is None else total + contribution
+            parts.append(contribution)
+            steps += 1
+            if capped and steps > max_steps:
+                continue
+            if len(parts) == 1:
+                held = [nm(p) for p in parents if p not in tangents]
+                args = ", ".join(notation.label(nm(p)) for p in parents)
+                text = f"{w('at ')}{notation.label(nm(node))} = {w(node.op.name)}({args})"
+                if held:
+                    text += w(f" ({', '.join(held)} held fixed: no term)")
+                lines.append(("node", text))
+                shown += 1
+            local_d = notation.d(nm(node), nm(parent))
+            if sum(p.is_vertex(parent) for p in parents) > 1:     # x*x: say which input
+                local_d += w(f" (input {i + 1})")
+            text = (f"{dx(node)} {notation.adds} {local_d} {notation.times} {dx(parent)} = "
+                    f"{n(local)} {notation.times} {n(tangents[parent])} = {n(contribution)}")
+            formula = _generic(node, i, notation)
+            if not formula.replace("−", "-").endswith(f"= {n(local)}".replace("−", "-")):
+                formula += f" = {n(local)}"
+            lines.append(("edge", (steps, text, formula)))
+        tangents[node] = total
+        if len(parts) > 1 and not (capped and steps > max_steps):
+            lines.append(("sum", f"{dx(node)}{w(f' adds its {len(parts)} terms: ')}"
+                                 f"{' + '.join(n(c) for c in parts)} = {n(total)}"))
+    derivative = tangents.get(root, 0.0)
+    title = f"Forward-mode pass of {r}"
+    if r != names[root]:
+        title += f" = {names[root]}"
+    title += f" = {_num(root.data)}, with respect to {xname}"
+    intro = [
+        f"Forward mode carries the derivative with respect to one input, {xname}, along with the "
+        f"values, in topological order, the inputs first. For every node and every input of it "
+        f"that depends on {xname}, it adds local × incoming to the node's derivative:",
+        f"dnode/d{xname} += ∂node/∂input (local) × dinput/d{xname} (incoming) = contribution",
+    ]
+    if skipped:
+        lines.insert(1, ("note", w(f"({_more(skipped, 'node')} not depending on {xname}: "
+                                   f"derivative 0, not shown)")))
+    engine, source, ok = _engine_check(root, [x], [derivative], None)
+    header = ("input", "value", f"d{r}/d{xname} (forward)", "engine (backward)", "")
+    rows = [(xname, _exact(x.data), _exact(derivative), _exact(engine[0]),
+             "✓" if _close(derivative, engine[0]) else "✗")]
+    source = source.replace("each leaf's", f"{xname}'s")
+    verdict = (f"Check: the forward-mode derivative {'equals' if ok else 'DOES NOT equal'} the "
+               f"engine's backward pass ({source}) {'✓' if ok else '✗'}")
+    numeric = _numeric_check(root, order, [x], [derivative], None)
+    if numeric:
+        numeric = numeric.replace("every narrated gradient", "the forward-mode derivative")
+    others = len(leaves) - 1
+    rest = (f"the other {others} inputs would need a pass each" if others > 1
+            else "the other input would need a pass of its own")
+    cost = f"One forward pass gave d{r}/d{xname}: a column of the Jacobian" + (
+        f"; {rest}, where one backward pass gives the derivatives with respect to "
+        f"{'both' if others == 1 else f'all {len(leaves)}'} inputs at once (a row)."
+        if others else ".")
+    story = {"title": title, "intro": intro, "forward": _values(listed, nm),
+             "more_nodes": len(order) - len(listed), "lines": lines,
+             "hidden": max(steps - max_steps, 0) if capped else 0, "header": header,
+             "rows": rows, "more_leaves": 0, "verdict": verdict, "numeric": numeric,
+             "pass": "Forward-mode derivatives (topological order)", "table": "Derivative",
+             "rule": _FORWARD_RULE.replace("X", notation.name(xname)), "footer": [cost]}
+    return _RENDER[format](story)
+
+
+_BACKWARD_RULE = (r"\[ \frac{\partial\,\text{out}}{\partial\,\text{input}} \mathrel{+}= "
+                  r"\underbrace{\frac{\partial\,\text{out}}{\partial\,\text{node}}}"
+                  r"_{\text{upstream}} \times "
+                  r"\underbrace{\frac{\partial\,\text{node}}{\partial\,\text{input}}}"
+                  r"_{\text{local}} \]")
+_FORWARD_RULE = (r"\[ \frac{d\,\text{node}}{d\,X} \mathrel{+}= "
+                 r"\underbrace{\frac{\partial\,\text{node}}{\partial\,\text{input}}}"
+                 r"_{\text{local}} \times \underbrace{\frac{d\,\text{input}}{d\,X}}"
+                 r"_{\text{incoming}} \]")
 
 
 def _more(count, noun):
@@ -545,7 +735,7 @@ def _as_text(s):
     out += ["  " + line for line in forward]
     if more:
         out.append(f"  … {_more(more, 'node')}")
-    out += ["", "Backward pass (reverse topological order):"]
+    out += ["", s["pass"] + ":"]
     for kind, item in s["lines"]:
         if kind == "edge":
             k, text, formula = item
@@ -557,14 +747,14 @@ def _as_text(s):
             out.append(f"  {item}")
     if s["hidden"]:
         out.append(f"  … {_more(s['hidden'], 'step')} (raise max_steps to see them)")
-    out += ["", "Leaf gradients:"]
+    out += ["", s["table"] + ":"]
     table = [s["header"]] + [tuple(row) for row in s["rows"]]
     widths = [max(len(str(row[c])) for row in table) for c in range(len(s["header"]))]
     for row in table:
         out.append("  " + " | ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
     if s["more_leaves"]:
         out.append(f"  … {_more(s['more_leaves'], 'leaf')}")
-    out += ["", s["verdict"]] + ([s["numeric"]] if s["numeric"] else [])
+    out += ["", s["verdict"]] + ([s["numeric"]] if s["numeric"] else []) + s["footer"]
     return "\n".join(out) + "\n"
 
 
@@ -595,7 +785,7 @@ def _as_markdown(s):
     out += [f"- {_md_code(line)}" for line in forward]
     if more:
         out.append(f"- … {_more(more, 'node')}")
-    out += ["", "### Backward pass", ""]
+    out += ["", "### " + s["pass"].split(" (")[0], ""]
     for kind, item in s["lines"]:
         if kind == "edge":
             k, text, formula = item
@@ -607,12 +797,14 @@ def _as_markdown(s):
             out += ["", f"**{_md_text(item)}**", ""]
     if s["hidden"]:
         out.append(f"\n… {_more(s['hidden'], 'step')} (raise max_steps to see them)")
-    out += ["", "### Leaf gradients", "", "| " + " | ".join(s["header"]) + " |",
+    out += ["", "### " + s["table"], "",
+            "| " + " | ".join(s["header"]) + " |",
             "|" + "|".join("---" for _ in s["header"]) + "|"]
     out += ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in s["rows"]]
     if s["more_leaves"]:
         out.append(f"\n… {_more(s['more_leaves'], 'leaf')}")
     out += ["", s["verdict"]] + (["", s["numeric"]] if s["numeric"] else [])
+    out += [line for extra in s["footer"] for line in ("", _md_text(extra))]
     return "\n".join(out) + "\n"
 
 
@@ -620,17 +812,15 @@ def _as_latex(s):
     out = ["% needs \\usepackage{amsmath,amssymb}",
            f"\\subsection*{{{_text_mode(s['title'])}}}",
            _text_mode(s["intro"][0]),
-           r"\[ \frac{\partial\,\text{out}}{\partial\,\text{input}} \mathrel{+}= "
-           r"\underbrace{\frac{\partial\,\text{out}}{\partial\,\text{node}}}_{\text{upstream}}"
-           r" \times \underbrace{\frac{\partial\,\text{node}}{\partial\,\text{input}}}"
-           r"_{\text{local}} \]",
+           s["rule"],
            r"\paragraph{Forward pass (topological order)}",
            "\\begin{itemize}"]
     forward, more = s["forward"], s["more_nodes"]
     out += [f"\\item {_text_mode(line)}" for line in forward]
     if more:
         out.append(f"\\item \\dots\\ {_more(more, 'node')}")
-    out += ["\\end{itemize}", r"\paragraph{Backward pass}", "\\begin{align*}"]
+    out += ["\\end{itemize}", r"\paragraph{" + s["pass"].split(" (")[0] + "}",
+            "\\begin{align*}"]
     for kind, item in s["lines"]:
         if kind == "edge":
             k, text, formula = item
@@ -651,4 +841,8 @@ def _as_latex(s):
         out.append(f"\\dots\\ {_more(s['more_leaves'], 'leaf')}")
     out += ["", _text_mode(s["verdict"])] + (["", _text_mode(s["numeric"])] if s["numeric"]
                                              else [])
+    out += [line for extra in s["footer"] for line in ("", _text_mode(extra))]
     return "\n".join(out) + "\n"
+
+
+_RENDER = {"text": _as_text, "markdown": _as_markdown, "latex": _as_latex}

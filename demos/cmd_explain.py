@@ -2,7 +2,9 @@
 
 The formula is parsed by `autograd.expr` (a whitelist of numbers, names, + − × ÷ ** and a few
 functions; nothing is ever evaluated as Python), built on `Value`s, differentiated, and explained.
-``-o graph.svg`` also draws the graph (svg, png or pdf from the suffix).
+``-o graph.svg`` also draws the graph (svg, png or pdf from the suffix). ``--forward x`` tells
+forward-mode differentiation with respect to x instead: the same local derivatives, multiplied
+from the inputs' end.
 """
 from __future__ import annotations
 
@@ -33,8 +35,12 @@ def add_parser(subparsers):
                    help="in the picture, mark the paths from input NAME to the output")
     p.add_argument("--rankdir", default="LR", choices=("LR", "TB"),
                    help="picture layout: left to right (default) or top to bottom")
+    p.add_argument("--forward", metavar="NAME",
+                   help="tell forward-mode differentiation with respect to input NAME instead "
+                        "of the backward pass (the same local derivatives, from the inputs' "
+                        "end)")
     p.add_argument("--max-steps", type=int, default=200, metavar="N",
-                   help="print at most N backward steps (default 200)")
+                   help="print at most N steps (default 200)")
     p.add_argument("--timeout", type=_seconds, default=60.0, metavar="SECONDS",
                    help="stop drawing the picture after SECONDS (default 60; 0: no limit)")
     p.set_defaults(run=run)
@@ -111,6 +117,14 @@ def run(args):
             raise UserError(f"--highlight {args.highlight}: not an input of the expression "
                             f"(its inputs: {known})")
         highlight = leaves[args.highlight]
+    wrt = None
+    if args.forward is not None:
+        name = unicodedata.normalize("NFKC", args.forward)
+        if name not in leaves:
+            known = ", ".join(leaves) or "none"
+            raise UserError(f"--forward {args.forward}: not an input of the expression "
+                            f"(its inputs: {known})")
+        wrt = leaves[name]
     if args.max_steps < 1:
         raise UserError(f"--max-steps must be at least 1, got {args.max_steps}")
     if not leaves:
@@ -124,7 +138,8 @@ def run(args):
             dot = draw(root, rankdir=args.rankdir, highlight=highlight)
         except GraphTooLarge as error:
             raise UserError(str(error)) from None
-    text = explain(root, format=args.format, max_steps=args.max_steps)
+    text = explain(root, format=args.format, max_steps=args.max_steps,
+                   mode="reverse" if wrt is None else "forward", wrt=wrt)
     print(text.replace("(raise max_steps to see them)", "(raise --max-steps to see them)"), end="")
     if dot is not None:
         path = render_picture(dot, args.output, timeout=args.timeout,

@@ -1,0 +1,195 @@
+"""`explain(mode="forward")` and `chainrule explain --forward`: forward-mode differentiation told
+step by step, with the engine's local derivatives, checked against its backward pass."""
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+import demos.cli as cli
+from autograd import Tensor, Value
+from autograd.core import gradients
+from autograd.explain import explain
+
+
+def derivative_row(text):
+    """(value, forward, engine, mark) from the text format's Derivative table."""
+    block = text.split("Derivative:\n")[1].split("\n\n")[0].splitlines()
+    cells = [c.strip() for c in block[1].split("|")]
+    return float(cells[1]), float(cells[2]), float(cells[3]), cells[4]
+
+
+def steps(text):
+    """The numbered steps of the text format: [(k, text line)]."""
+    return [(int(m.group(1)), m.group(2)) for m in
+            re.finditer(r"^\s+(\d+)\. (.*)$", text, flags=re.MULTILINE)]
+
+
+def central(f, values, i, h=1e-6):
+    up, down = list(values), list(values)
+    up[i] += h
+    down[i] -= h
+    return (f(*up) - f(*down)) / (2 * h)
+
+
+FORMULAS = {
+    "neuron": (lambda x, w, b: (w * x + b).tanh(),
+               lambda x, w, b: math.tanh(w * x + b), (0.5, -1.0, 2.0)),
+    "reuse": (lambda x, w, b: x * x * w + (x * b).exp() / (x + 3.0),
+              lambda x, w, b: x * x * w + math.exp(x * b) / (x + 3.0), (0.7, 1.5, -0.4)),
+    "powers": (lambda x, w, b: (x ** 3 - w.log() * x) * b.sigmoid(),
+               lambda x, w, b: (x ** 3 - math.log(w) * x) / (1 + math.exp(-b)),
+               (1.2, 2.5, 0.3)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FORMULAS))
+@pytest.mark.parametrize("which", [0, 1, 2])
+def test_forward_derivative_is_the_engine_gradient_and_the_central_difference(name, which):
+    build, plain, point = FORMULAS[name]
+    leaves = [Value(v, label=label) for v, label in zip(point, "xwb")]
+    y = build(*leaves)
+    text = explain(y, mode="forward", wrt=leaves[which])
+    value, forward, engine, mark = derivative_row(text)
+    assert value == point[which]
+    assert forward == pytest.approx(gradients(y, [leaves[which]])[0], rel=1e-9, abs=1e-12)
+    assert forward == pytest.approx(central(plain, point, which), rel=1e-6, abs=1e-8)
+    assert engine == pytest.approx(forward, rel=1e-9, abs=1e-12) and mark == "✓"
+    assert "equals the engine's backward pass" in text and "DOES NOT" not in text
+
+
+def test_each_step_multiplies_the_local_derivative_by_the_incoming_one():
+    x, w, b = Value(0.5, label="x"), Value(-1.0, label="w"), Value(2.0, label="b")
+    y = (w * x + b).tanh().with_label("y")
+    text = explain(y, mode="forward", wrt=x)
+    shown = steps(text)
+    # the nodes that depend on x, one input each: w·x, w·x + b, tanh
+    assert [k for k, _ in shown] == [1, 2, 3]
+    assert shown[0][1] == "dn2/dx += ∂n2/∂x × dx/dx = -1 × 1 = -1"      # n2 = w * x
+    assert "dy/dx" in shown[2][1] and "0.180707 × -1 = -0.180707" in shown[2][1]
+    assert "(w held fixed: no term)" in text and "(b held fixed: no term)" in text
+    for _, line in shown:       # local × incoming = contribution, in the printed numbers
+        a, b_, c = (float(v) for v in re.search(r"= (\S+) × (\S+) = (\S+)$", line).groups())
+        assert a * b_ == pytest.approx(c, rel=1e-5)
+    # the backward pass takes the same local derivatives, the other way round
+    backward = explain(y)
+    assert "1 − tanh²(u) = 0.180707" in backward and "1 − tanh²(u) = 0.180707" in text
+
+
+def test_a_node_with_two_dependent_inputs_adds_their_terms():
+    x, w = Value(0.5, label="x"), Value(-1.0, label="w")
+    y = x * x + w * x
+    text = explain(y, mode="forward", wrt=x)
+    assert "∂n1/∂x (input 1)" in text and "∂n1/∂x (input 2)" in text
+    assert "dn1/dx adds its 2 terms: 0.5 + 0.5 = 1" in text
+    assert derivative_row(text)[1] == 2 * 0.5 + -1.0
+
+
+def test_nodes_that_do_not_depend_on_the_input_are_counted_not_shown():
+    x, w, b = Value(0.5, label="x"), Value(-1.0, label="w"), Value(2.0, label="b")
+    y = (w * b).exp() + x
+    text = explain(y, mode="forward", wrt=x)
+    assert "(2 more nodes not depending on x: derivative 0, not shown)" in text
+    assert len(steps(text)) == 1 and derivative_row(text)[1] == 1.0
+    text = explain(y, mode="forward", wrt=w)
+    assert derivative_row(text)[1] == pytest.approx(b.data * math.exp(w.data * b.data))
+
+
+def test_the_cost_line_counts_the_passes():
+    x, w, b = Value(0.5, label="x"), Value(-1.0, label="w"), Value(2.0, label="b")
+    text = explain((w * x + b).tanh(), mode="forward", wrt=w)
+    assert text.rstrip().endswith("the other 2 inputs would need a pass each, where one "
+                                  "backward pass gives the derivatives with respect to all 3 "
+                                  "inputs at once (a row).")
+    assert explain(x * w, mode="forward", wrt=x).rstrip().endswith(
+        "the other input would need a pass of its own, where one backward pass gives the "
+        "derivatives with respect to both inputs at once (a row).")
+    assert explain(x.exp(), mode="forward", wrt=x).rstrip().endswith("a column of the Jacobian.")
+
+
+def test_max_steps_caps_the_story_not_the_derivative():
+    x = Value(0.3, label="x")
+    y = x
+    for _ in range(50):
+        y = y * 1.01 + x
+    full = explain(y, mode="forward", wrt=x, max_steps=None)
+    capped = explain(y, mode="forward", wrt=x, max_steps=5)
+    # per round: y·1.01 (one input depends on x) and + x (two): 3 steps
+    assert len(steps(full)) == 150 and len(steps(capped)) == 5
+    assert "… 145 more steps (raise max_steps to see them)" in capped
+    assert derivative_row(capped)[1] == derivative_row(full)[1]
+    assert derivative_row(full)[1] == pytest.approx(gradients(y, [x])[0], rel=1e-12)
+
+
+def test_a_wrong_rule_is_caught_by_central_differences(monkeypatch):
+    from autograd import rules
+    vjp = rules.TANH.vjps[0]
+    monkeypatch.setattr(rules.TANH, "vjps", (lambda m, g, y, u: vjp(m, g, y, u) * 0.5,))
+    x, w = Value(0.5, label="x"), Value(-1.0, label="w")
+    text = explain((w * x).tanh(), mode="forward", wrt=x)
+    assert "equals the engine's backward pass" in text   # the same wrong rule both ways
+    assert "they DISAGREE for x" in text
+
+
+@pytest.mark.parametrize("format, headings", [
+    ("markdown", ["### Forward-mode derivatives", "### Derivative", "| input | value |"]),
+    ("latex", [r"\paragraph{Forward-mode derivatives}", r"\frac{d\,\text{x}}{d\,\text{x}}",
+               r"\underbrace{\frac{d\,\text{input}}{d\,\text{x}}}_{\text{incoming}}"]),
+])
+def test_markdown_and_latex(format, headings):
+    x, w = Value(0.5, label="x"), Value(-1.0, label="w")
+    text = explain((w * x).tanh(), mode="forward", wrt=x, format=format)
+    for heading in headings:
+        assert heading in text
+    assert "Backward pass" not in text and "Leaf gradients" not in text
+
+
+def test_bad_arguments_name_the_problem():
+    x, w = Value(0.5, label="x"), Value(-1.0, label="w")
+    y = (w * x).tanh()
+    with pytest.raises(ValueError, match=r"pass wrt= one of the graph's inputs \(w, x\)"):
+        explain(y, mode="forward")
+    with pytest.raises(TypeError, match="wrt must be an input node of the graph, got str"):
+        explain(y, mode="forward", wrt="x")
+    with pytest.raises(ValueError, match=r"wrt is not a leaf needing a gradient in this graph"):
+        explain(y, mode="forward", wrt=w * x)
+    with pytest.raises(ValueError, match=r"wrt is not an input of this graph \(its inputs: w, x"):
+        explain(y, mode="forward", wrt=Value(1.0))
+    with pytest.raises(ValueError, match="grad_out weights the outputs of a backward pass"):
+        explain(y, mode="forward", wrt=x, grad_out=1.0)
+    with pytest.raises(ValueError, match="wrt names the input of forward mode"):
+        explain(y, wrt=x)
+    with pytest.raises(ValueError, match="mode must be one of reverse, forward, got 'sideways'"):
+        explain(y, mode="sideways")
+    with pytest.raises(TypeError, match="explain needs a Value or Tensor, got float"):
+        explain(1.0)
+    W = Tensor(np.ones((2, 2)), requires_grad=True)
+    with pytest.raises(ValueError, match="forward mode is narrated for Value graphs"):
+        explain((W * W).sum(), mode="forward", wrt=W)
+
+
+@pytest.fixture
+def chainrule(monkeypatch, capsys):
+    monkeypatch.setattr(cli, "SUBCOMMANDS", ("explain",))
+
+    def run(*argv):
+        try:
+            status = cli.main(list(argv))
+        except SystemExit as exc:
+            status = exc.code
+        out, err = capsys.readouterr()
+        return status, out, err
+    return run
+
+
+def test_cli_forward(chainrule):
+    status, out, err = chainrule("explain", "x*y + sin(x)", "x=1", "y=2", "--forward", "x")
+    assert status == 0, err
+    assert out.startswith("Forward-mode pass of f = x * y + sin(x) = 2.84147, with respect to x")
+    assert derivative_row(out)[1] == pytest.approx(2 + math.cos(1.0), rel=1e-11)
+    status, out, err = chainrule("explain", "x*y", "x=1", "y=2", "--forward", "z")
+    assert status == 2 and out == ""
+    assert "--forward z: not an input of the expression (its inputs: x, y)" in err
+    assert len(err.strip().splitlines()) == 1
