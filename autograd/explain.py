@@ -19,8 +19,9 @@ derivative dnode/dx formed from its inputs' as
     dnode/dx += ∂node/∂input (local) × dinput/dx (incoming) = contribution,
 
 with the same local derivatives. One forward pass gives ∂root/∂x for that one input (a column of
-the Jacobian); one backward pass gives ∂root/∂x for every input at once (a row). It is narrated for
-`Value` graphs, whose local derivatives are numbers.
+the Jacobian); one backward pass gives ∂root/∂x for every input at once (a row). For an array x
+the pass carries a direction v (``tangent``) and gives the Jacobian times v; a Tensor op's local
+derivative, a Jacobian, is then applied to the incoming derivative as a JVP.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ import re
 
 import numpy as np
 
-from .core import Node, _backprop, gradients, topo_order
+from .core import Node, _backprop, enable_grad, gradients, topo_order
 from .draw import document_position, formula_text, local_derivative, node_name, visible
 
 __all__ = ["explain"]
@@ -236,11 +237,12 @@ class _Names:
         return node_name(node, self.position[node], self.labels)
 
 
-def _generic(node, i, notation):
+def _generic(node, i, notation, with_formula=True):
     """The local derivative in generic letters: ∂tanh(u)/∂u = 1 − tanh²(u), ∂(u×v)/∂u = v
-    (u, v rather than the rules' a, b, which a reader would take for a bias b)."""
+    (u, v rather than the rules' a, b, which a reader would take for a bias b); only its left
+    side without ``with_formula`` (a Tensor's formulas are written as VJPs, gᵀJ)."""
     op = node.op
-    formula = formula_text(node, i, ["u", "v"])
+    formula = formula_text(node, i, ["u", "v"]) if with_formula else None
     if len(node.parents) == 2 and op.symbol != op.name:
         head = f"∂(u{op.symbol}v)/∂{'uv'[i]}"
     elif len(node.parents) == 1:
@@ -309,12 +311,15 @@ def _called(leaf):
     return visible(leaf.label) if leaf.label else "a leaf"
 
 
-def _numeric_check(root, order, leaves, narrated, grad_out):
+def _numeric_check(root, order, leaves, narrated, grad_out, direction=None):
     """The narrated gradients against central differences of the recorded function itself
     (each op's forward re-run on perturbed leaves, in float64): unlike the engine check, this
-    does not reuse the derivative rules. One line, or None with too many entries."""
+    does not reuse the derivative rules. One line, or None with too many entries.
+
+    With a ``direction`` v (forward mode: one leaf x, and narrated[0] its derivative along v)
+    the one number d/dt y(x + t·v) at t = 0 instead."""
     from .gradcheck import NO_QUOTIENT, InputCheck, _central_differences, relative_error
-    size = sum(int(np.size(leaf.data)) for leaf in leaves)
+    size = sum(int(np.size(leaf.data)) for leaf in leaves) if direction is None else 1
     if not leaves:
         return None
     if size > NUMERIC_ENTRIES or 4 * size * len(order) > NUMERIC_WORK:
@@ -344,11 +349,20 @@ def _numeric_check(root, order, leaves, narrated, grad_out):
 
     points = [(float(leaf.data), True) if isinstance(leaf.data, float)
               else (np.array(leaf.data, dtype=np.float64), False) for leaf in leaves]
+    at = leaves
+    if direction is not None:                   # t ↦ y(x + t·v), at t = 0
+        (x0, _), v = points[0], np.asarray(direction, dtype=np.float64)
+        along = f
+
+        def f(t):
+            moved = x0 + t.data * v
+            return along(_Data(float(moved) if isinstance(x0, float) else moved))
+        points, at = [(0.0, True)], [_Data(0.0)]
     with np.errstate(all="ignore"):
         numeric, noise = _central_differences(f, points, 1e-6)
         # f itself not finite at the point (1/x at 0): (f(x+ε) − f(x−ε))/2ε is finite there
         # (1e12 for 1/x) but is no derivative, so there is no quotient for any entry
-        pole = not np.all(np.isfinite(f(*leaves)))
+        pole = not np.all(np.isfinite(f(*at)))
     checks, undefined = [], []
     for i, (a, n, e) in enumerate(zip(narrated, numeric, noise)):
         a, n = np.asarray(a, dtype=np.float64), np.asarray(n, dtype=np.float64)
@@ -387,6 +401,15 @@ def _numeric_check(root, order, leaves, narrated, grad_out):
             f"0){also} ✗")
 
 
+class _Data:
+    """A point handed to `_numeric_check`'s re-run: only its ``data`` is read."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data):
+        self.data = data
+
+
 def _close(a, b):
     """Equal within 1e-9 (relative) or 1e-12 (absolute); nan equals nan: the narration and the
     engine agree when both give IEEE's nan (0·log 0, say)."""
@@ -397,16 +420,18 @@ def _close(a, b):
 
 
 # -- the story -----------------------------------------------------------------------------------
-def explain(root, format="text", max_steps=200, grad_out=None, mode="reverse", wrt=None):
+def explain(root, format="text", max_steps=200, grad_out=None, mode="reverse", wrt=None,
+            tangent=None):
     """The backward pass from ``root`` as a readable story (see the module docstring).
 
     ``max_steps`` caps the edge steps printed and the forward nodes listed (None: all); the
     engine's pass is narrated only that far, and the leaf table and the final check are always
     complete (up to 200 leaves), from the whole pass.
 
-    ``mode="forward"`` narrates forward-mode differentiation of a `Value` graph with respect to
-    the input ``wrt`` instead (see the module docstring), checked against the engine's backward
-    pass and central differences.
+    ``mode="forward"`` narrates forward-mode differentiation with respect to the input ``wrt``
+    instead (see the module docstring), along ``tangent`` (needed when wrt has more than one
+    entry: the pass gives the Jacobian times it), checked against the engine's backward pass and
+    central differences.
     """
     if format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
@@ -425,9 +450,9 @@ def explain(root, format="text", max_steps=200, grad_out=None, mode="reverse", w
         if grad_out is not None:
             raise ValueError("explain: grad_out weights the outputs of a backward pass; forward "
                              "mode takes the input to differentiate by, wrt")
-        return _explain_forward(root, format, max_steps, wrt, notation)
-    if wrt is not None:
-        raise ValueError("explain: wrt names the input of forward mode; pass mode='forward' "
+        return _explain_forward(root, format, max_steps, wrt, tangent, notation)
+    if wrt is not None or tangent is not None:
+        raise ValueError("explain: wrt and tangent are forward mode's; pass mode='forward' "
                          "(the backward pass differentiates with respect to every input)")
     if grad_out is None and np.size(root.data) != 1:
         raise ValueError(f"explain: the output has shape {np.shape(root.data)}; pass "
@@ -581,19 +606,25 @@ def _values(listed, nm):
     return lines
 
 
-def _explain_forward(root, format, max_steps, wrt, notation):
+def _explain_forward(root, format, max_steps, wrt, tangent, notation):
     """Forward mode with respect to the input ``wrt``, told step by step (module docstring).
 
-    For x = wrt and each node v in topological order, dv/dx = Σᵢ ∂v/∂uᵢ · duᵢ/dx over the inputs
-    uᵢ of v that depend on x (dx/dx = 1; a node that does not depend on x has dv/dx = 0 and is
-    not narrated). ∂v/∂uᵢ is the engine's own local derivative (its VJP with grad_out = 1), so
-    the pass differs from the backward one only in the order the same products are taken.
-    Every derivative is computed; ``max_steps`` caps the steps and nodes shown.
+    For x = wrt, a direction v (``tangent``; 1 when x is one number) and each node u in
+    topological order,
+
+        du/dx·v = Σᵢ ∂u/∂pᵢ · (dpᵢ/dx·v)
+
+    over the inputs pᵢ of u that depend on x (dx/dx·v = v; a node that does not depend on x
+    has 0 and is not narrated). ∂u/∂pᵢ is the engine's own local derivative: for a Value its
+    VJP at grad_out = 1, a number; for a Tensor a Jacobian J, applied to the incoming t as a JVP
+    by the transpose trick — the VJP g ↦ gᵀJ is linear in g, so J·t = ∇_g ⟨gᵀJ, t⟩: the op's
+    VJP recorded on nodes and differentiated once more (`_edge_jvp`). At the output, dy/dx·v
+    is checked against the backward pass's ⟨∂y/∂x, v⟩ and against central differences of
+    t ↦ y(x + t·v). Every derivative is computed; ``max_steps`` caps the steps and nodes shown.
     """
-    if not isinstance(root.data, float):
-        raise ValueError("explain: forward mode is narrated for Value graphs, whose local "
-                         "derivatives are numbers; a Tensor's are Jacobians (autograd.jvp "
-                         "computes J·v with them)")
+    if np.size(root.data) != 1:
+        raise ValueError(f"explain: forward mode is narrated for a one-number output; this one "
+                         f"has shape {np.shape(root.data)} (autograd.jvp gives J·v for any)")
     order = topo_order(root)
     listed = order if max_steps is None else order[:max_steps]     # the values shown
     known = {node: k for k, node in enumerate(listed)}
@@ -622,15 +653,23 @@ def _explain_forward(root, format, max_steps, wrt, notation):
         return rname.get(node) or names[node]
 
     xname = nm(x)
+    v = _direction(x, xname, tangent)
+    scalar = isinstance(x.data, float)
+    along = "" if tangent is None else notation.plain("·v")     # dn/dx·v: along v
     n, w = notation.num, notation.words
 
     def dx(node):
-        return notation.total(nm(node), xname)
+        return notation.total(nm(node), xname) + along
 
-    tangents = {x: 1.0}
-    lines = [("node", f"{w('Step 0. seed: ')}{dx(x)} = 1" + w(
-        f"; every other input is held fixed (d·/d{xname} = 0)" if len(leaves) > 1 else ""))]
-    steps = shown = skipped = 0
+    tangents = {x: v}
+    if tangent is None:
+        seed = f"{w('Step 0. seed: ')}{dx(x)} = 1"
+    else:
+        seed = f"{w('Step 0. seed: ')}{dx(x)} = v = {n(v)}{w(', the direction given')}"
+    if len(leaves) > 1:
+        seed += w(f"; every other input is held fixed (d·/d{xname} = 0)")
+    lines = [("node", seed)]
+    steps = skipped = 0
     capped = max_steps is not None
     for node in order:
         parents = node.parents
@@ -644,7 +683,9 @@ def _explain_forward(root, format, max_steps, wrt, notation):
         parts = []
         for i, parent in terms:
             local = local_derivative(node, i, parents)
-            contribution = local * tangents[parent]
+            incoming = tangents[parent]
+            contribution = _edge_jvp(node, i, parents, incoming) if local is None \
+                else local * incoming
             total = contribution if total is None else total + contribution
             parts.append(contribution)
             steps += 1
@@ -657,51 +698,63 @@ def _explain_forward(root, format, max_steps, wrt, notation):
                 if held:
                     text += w(f" ({', '.join(held)} held fixed: no term)")
                 lines.append(("node", text))
-                shown += 1
             local_d = notation.d(nm(node), nm(parent))
             if sum(p.is_vertex(parent) for p in parents) > 1:     # x*x: say which input
                 local_d += w(f" (input {i + 1})")
-            text = (f"{dx(node)} {notation.adds} {local_d} {notation.times} {dx(parent)} = "
-                    f"{n(local)} {notation.times} {n(tangents[parent])} = {n(contribution)}")
-            formula = _generic(node, i, notation)
-            if not formula.replace("−", "-").endswith(f"= {n(local)}".replace("−", "-")):
-                formula += f" = {n(local)}"
+            text = f"{dx(node)} {notation.adds} {local_d} {notation.times} {dx(parent)} = "
+            if local is None:
+                text += n(contribution)
+                formula = _generic(node, i, notation, with_formula=False) + w(
+                    f": Jacobian {_shape(node.data)}×{_shape(parent.data)}, applied to the "
+                    f"incoming derivative (a JVP)")
+            else:
+                formula = _generic(node, i, notation)
+                text += f"{n(local)} {notation.times} {n(incoming)} = {n(contribution)}"
+                if not formula.replace("−", "-").endswith(f"= {n(local)}".replace("−", "-")):
+                    formula += f" = {n(local)}"
             lines.append(("edge", (steps, text, formula)))
         tangents[node] = total
         if len(parts) > 1 and not (capped and steps > max_steps):
             lines.append(("sum", f"{dx(node)}{w(f' adds its {len(parts)} terms: ')}"
                                  f"{' + '.join(n(c) for c in parts)} = {n(total)}"))
-    derivative = tangents.get(root, 0.0)
+    derivative = float(np.sum(tangents.get(root, 0.0)))         # (a one-number output)
     title = f"Forward-mode pass of {r}"
     if r != names[root]:
         title += f" = {names[root]}"
     title += f" = {_num(root.data)}, with respect to {xname}"
+    if tangent is not None:
+        title += " along v"
+    v_ = "" if tangent is None else "·v"
     intro = [
-        f"Forward mode carries the derivative with respect to one input, {xname}, along with the "
+        f"Forward mode carries the derivative with respect to one input, {xname}"
+        f"{'' if tangent is None else ', along the direction v given'}, together with the "
         f"values, in topological order, the inputs first. For every node and every input of it "
         f"that depends on {xname}, it adds local × incoming to the node's derivative:",
-        f"dnode/d{xname} += ∂node/∂input (local) × dinput/d{xname} (incoming) = contribution",
+        f"dnode/d{xname}{v_} += ∂node/∂input (local) × dinput/d{xname}{v_} (incoming) = "
+        f"contribution",
     ]
     if skipped:
         lines.insert(1, ("note", w(f"({_more(skipped, 'node')} not depending on {xname}: "
                                    f"derivative 0, not shown)")))
-    engine, source, ok = _engine_check(root, [x], [derivative], None)
-    header = ("input", "value", f"d{r}/d{xname} (forward)", "engine (backward)", "")
-    rows = [(xname, _exact(x.data), _exact(derivative), _exact(engine[0]),
-             "✓" if _close(derivative, engine[0]) else "✗")]
-    source = source.replace("each leaf's", f"{xname}'s")
+    (gradient,) = gradients(root, [x])          # an array, or a float for a Value
+    expected = float(np.sum(np.asarray(gradient, dtype=np.float64) * v))
+    # the two orders round differently: in float32, ~1e-7 apart
+    dtype = np.asarray(root.data).dtype
+    rtol = 1e-9 if dtype == np.float64 else 100 * float(np.finfo(dtype).eps)
+    ok = math.isclose(derivative, expected, rel_tol=rtol, abs_tol=1e-12) or (
+        derivative != derivative and expected != expected)
+    header = ("input", "value" if scalar else "shape", f"d{r}/d{xname}{along} (forward)",
+              f"∂{r}/∂{xname}{along} (backward)", "")
+    rows = [(xname, _exact(x.data) if scalar else str(np.shape(x.data)), _exact(derivative),
+             _exact(expected), "✓" if ok else "✗")]
+    inner = f"⟨∂{r}/∂{xname}, v⟩" if tangent is not None else f"∂{r}/∂{xname}"
     verdict = (f"Check: the forward-mode derivative {'equals' if ok else 'DOES NOT equal'} the "
-               f"engine's backward pass ({source}) {'✓' if ok else '✗'}")
-    numeric = _numeric_check(root, order, [x], [derivative], None)
+               f"engine's backward pass ({inner} from autograd.gradients) {'✓' if ok else '✗'}")
+    numeric = _numeric_check(root, order, [x], [derivative], None, direction=v)
     if numeric:
         numeric = numeric.replace("every narrated gradient", "the forward-mode derivative")
-    others = len(leaves) - 1
-    rest = (f"the other {others} inputs would need a pass each" if others > 1
-            else "the other input would need a pass of its own")
-    cost = f"One forward pass gave d{r}/d{xname}: a column of the Jacobian" + (
-        f"; {rest}, where one backward pass gives the derivatives with respect to "
-        f"{'both' if others == 1 else f'all {len(leaves)}'} inputs at once (a row)."
-        if others else ".")
+    cost = _passes(f"d{r}/d{xname}{along}", xname, int(np.size(x.data)), len(leaves),
+                   tangent is not None)
     story = {"title": title, "intro": intro, "forward": _values(listed, nm),
              "more_nodes": len(order) - len(listed), "lines": lines,
              "hidden": max(steps - max_steps, 0) if capped else 0, "header": header,
@@ -709,6 +762,67 @@ def _explain_forward(root, format, max_steps, wrt, notation):
              "pass": "Forward-mode derivatives (topological order)", "table": "Derivative",
              "rule": _FORWARD_RULE.replace("X", notation.name(xname)), "footer": [cost]}
     return _RENDER[format](story)
+
+
+def _passes(derivative, xname, entries, inputs, along):
+    """The closing line of forward mode: what its one pass gave, and the passes each mode
+    needs for the whole gradient."""
+    everything = ("the whole gradient" if inputs == 1 else "the derivatives with respect to "
+                  + ("both inputs" if inputs == 2 else f"all {inputs} inputs"))
+    backward = f"one backward pass gives {everything} at once"
+    if along:
+        line = f"One forward pass gave {derivative}, the Jacobian times v"
+        if entries > 1:
+            more = " (and the other inputs more)" if inputs > 1 else ""
+            return (f"{line}; the gradient with respect to {xname} would take {entries} forward "
+                    f"passes, one per entry{more}, where {backward} (a row).")
+    else:
+        line = f"One forward pass gave {derivative}: a column of the Jacobian"
+    if inputs == 1:
+        return line + "."
+    rest = ("the other input would need a pass of its own" if inputs == 2
+            else f"the other {inputs - 1} inputs would need a pass each")
+    return f"{line}; {rest}, where {backward} (a row)."
+
+
+def _direction(x, xname, tangent):
+    """The seed v of forward mode: ``tangent`` checked against x (a number for a Value, an
+    array of x's shape and dtype for a Tensor), or 1 when x is one number."""
+    scalar = isinstance(x.data, float)
+    if tangent is None:
+        if np.size(x.data) != 1:
+            raise ValueError(f"explain: {xname} has shape {np.shape(x.data)}: forward mode needs "
+                             f"a direction, tangent= an array of that shape (it gives the "
+                             f"Jacobian times it)")
+        return 1.0 if scalar else np.ones_like(x.data)
+    if isinstance(tangent, Node):
+        tangent = tangent.data
+    v = np.asarray(tangent)
+    if v.dtype.kind not in "iuf" or v.dtype == np.bool_:
+        raise TypeError(f"explain: tangent must be numbers, got {v.dtype}")
+    if v.shape != np.shape(x.data):
+        raise ValueError(f"explain: tangent has shape {v.shape}; {xname} has "
+                         f"{np.shape(x.data)}")
+    if not np.all(np.isfinite(v)):
+        raise ValueError("explain: tangent must be finite numbers")
+    return float(v) if scalar else v.astype(x.data.dtype)
+
+
+def _edge_jvp(node, i, parents, t):
+    """J·t for the Tensor edge node ← parents[i] (J = ∂node/∂parents[i]), by the transpose
+    trick: the op's VJP g ↦ gᵀJ run on nodes, at g = 0 (it is linear), on constant copies of
+    the node and its inputs (so the small graph it records reaches nothing of the user's), then
+    ∇_g ⟨gᵀJ, t⟩ = J·t by one backward pass."""
+    kind = type(node)
+    y = kind._leaf(node.data, False)
+    inputs = [kind._leaf(p.data, False) for p in parents]
+    with enable_grad():
+        g = kind._leaf(np.zeros_like(node.data), True)
+        product = node.op.vjps[i](kind._node_math, g, y, *inputs, **(node.ctx or {}))
+        if kind._fit_grad is not None:              # undo broadcasting, as the engine does
+            product = kind._fit_grad(kind._node_math, product, parents[i])
+        (jvp,) = gradients((product * t).sum(), [g])
+    return jvp.data if isinstance(jvp, Node) else jvp
 
 
 _BACKWARD_RULE = (r"\[ \frac{\partial\,\text{out}}{\partial\,\text{input}} \mathrel{+}= "

@@ -159,15 +159,103 @@ def test_bad_arguments_name_the_problem():
         explain(y, mode="forward", wrt=Value(1.0))
     with pytest.raises(ValueError, match="grad_out weights the outputs of a backward pass"):
         explain(y, mode="forward", wrt=x, grad_out=1.0)
-    with pytest.raises(ValueError, match="wrt names the input of forward mode"):
+    with pytest.raises(ValueError, match="wrt and tangent are forward mode's"):
         explain(y, wrt=x)
+    with pytest.raises(ValueError, match="wrt and tangent are forward mode's"):
+        explain(y, tangent=1.0)
     with pytest.raises(ValueError, match="mode must be one of reverse, forward, got 'sideways'"):
         explain(y, mode="sideways")
     with pytest.raises(TypeError, match="explain needs a Value or Tensor, got float"):
         explain(1.0)
-    W = Tensor(np.ones((2, 2)), requires_grad=True)
-    with pytest.raises(ValueError, match="forward mode is narrated for Value graphs"):
+    W = Tensor(np.ones((2, 2)), requires_grad=True, label="W")
+    with pytest.raises(ValueError, match=r"W has shape \(2, 2\): forward mode needs a "
+                                         r"direction, tangent= an array of that shape"):
         explain((W * W).sum(), mode="forward", wrt=W)
+    with pytest.raises(ValueError, match=r"tangent has shape \(2,\); W has \(2, 2\)"):
+        explain((W * W).sum(), mode="forward", wrt=W, tangent=np.ones(2))
+    with pytest.raises(TypeError, match="tangent must be numbers, got bool"):
+        explain((W * W).sum(), mode="forward", wrt=W, tangent=np.ones((2, 2), dtype=bool))
+    with pytest.raises(ValueError, match="tangent must be finite numbers"):
+        explain((W * W).sum(), mode="forward", wrt=W, tangent=np.full((2, 2), np.inf))
+    with pytest.raises(ValueError, match=r"one-number output; this one has shape \(2, 2\)"):
+        explain(W * W, mode="forward", wrt=W, tangent=np.ones((2, 2)))
+
+
+def test_a_value_tangent_scales_the_derivative():
+    x, w = Value(0.5, label="x"), Value(-1.0, label="w")
+    y = (w * x).tanh()
+    once = derivative_row(explain(y, mode="forward", wrt=x))[1]
+    text = explain(y, mode="forward", wrt=x, tangent=-2.5)
+    assert "dx/dx·v = v = -2.5" in text and "with respect to x along v" in text
+    assert derivative_row(text)[1] == pytest.approx(-2.5 * once, rel=1e-10)   # 12 digits shown
+
+
+def tensor_graphs():
+    rng = np.random.default_rng(3)
+    X = Tensor(rng.standard_normal((5, 3)), label="X")
+    W1 = Tensor(rng.standard_normal((3, 4)), requires_grad=True, label="W1")
+    b1 = Tensor(rng.standard_normal(4), requires_grad=True, label="b1")
+    W2 = Tensor(rng.standard_normal((4, 2)), requires_grad=True, label="W2")
+    labels = np.array([0, 1, 1, 0, 1])
+    hidden = (X @ W1 + b1).relu()
+    return {
+        "mlp cross-entropy": ((hidden @ W2).softmax_cross_entropy(labels), [W1, b1, W2]),
+        "tanh squares": ((((X @ W1).tanh() * b1) ** 2).mean(), [W1, b1]),
+        "reuse": ((X @ W1 * (X @ W1)).sum() + (b1 * b1).sum(), [W1, b1]),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(tensor_graphs()))
+def test_a_tensor_graph_gives_the_jacobian_times_v(name):
+    """dy/dx·v = ⟨∂y/∂x, v⟩ for each input x, against the engine and central differences."""
+    root, inputs = tensor_graphs()[name]
+    rng = np.random.default_rng(7)
+    for x in inputs:
+        v = rng.standard_normal(x.shape)
+        text = explain(root, mode="forward", wrt=x, tangent=v)
+        value = float(text.split("Derivative:\n")[1].splitlines()[1].split("|")[2])
+        (g,) = gradients(root, [x])
+        assert value == pytest.approx(float(np.sum(g * v)), rel=1e-9, abs=1e-12)
+        assert "equals the engine's backward pass" in text
+        assert "they agree with the forward-mode derivative" in text
+
+
+def test_each_tensor_step_is_the_jacobian_applied_to_the_incoming_derivative():
+    """The JVPs by hand: d(X·W)/dW·v = X·v; d tanh(z) = (1 − tanh² z) ⊙ dz; dΣ = Σ."""
+    rng = np.random.default_rng(1)
+    X = Tensor(rng.standard_normal((4, 3)), label="X")
+    W = Tensor(rng.standard_normal((3, 2)), requires_grad=True, label="W")
+    z = X @ W
+    y = z.tanh().sum()
+    v = rng.standard_normal((3, 2))
+    text = explain(y, mode="forward", wrt=W, tangent=v)
+    dz = X.data @ v
+    dt = (1 - np.tanh(z.data) ** 2) * dz
+    story = text.split("Forward-mode derivatives")[1]
+    norms = [float(m) for m in re.findall(r"‖·‖ = (\S+)\n", story)]
+    assert norms[:2] == pytest.approx([np.linalg.norm(dz), np.linalg.norm(dt)], rel=1e-3)
+    assert derivative_row_value(text) == pytest.approx(dt.sum(), rel=1e-9)
+    assert "Jacobian (4×2)×(3×2), applied to the incoming derivative (a JVP)" in text
+    assert "uᵀ" not in story                  # no VJP formula (gᵀJ) shown for a JVP
+    assert text.rstrip().endswith("One forward pass gave dn4/dW·v, the Jacobian times v; the "
+                                  "gradient with respect to W would take 6 forward passes, one "
+                                  "per entry, where one backward pass gives the whole gradient "
+                                  "at once (a row).")
+
+
+def derivative_row_value(text):
+    return float(text.split("Derivative:\n")[1].splitlines()[1].split("|")[2])
+
+
+def test_a_wrong_tensor_rule_is_caught_by_central_differences(monkeypatch):
+    from autograd import rules
+    vjp = rules.TANH.vjps[0]
+    monkeypatch.setattr(rules.TANH, "vjps", (lambda m, g, y, u: vjp(m, g, y, u) * 0.5,))
+    W = Tensor(np.array([[0.3, -0.2], [0.1, 0.4]]), requires_grad=True, label="W")
+    text = explain((Tensor(np.ones((3, 2))) @ W).tanh().sum(), mode="forward", wrt=W,
+                   tangent=np.ones((2, 2)))
+    assert "equals the engine's backward pass" in text    # the same wrong rule both ways
+    assert "they DISAGREE for W" in text
 
 
 @pytest.fixture
@@ -193,3 +281,15 @@ def test_cli_forward(chainrule):
     assert status == 2 and out == ""
     assert "--forward z: not an input of the expression (its inputs: x, y)" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_float32_rounding_is_not_a_disagreement():
+    """Forward and backward orders round differently; in float32 that is ~1e-7, not a ✗."""
+    rng = np.random.default_rng(5)
+    X = Tensor(rng.standard_normal((50, 30)).astype(np.float32))
+    W = Tensor(rng.standard_normal((30, 20)).astype(np.float32), requires_grad=True, label="W")
+    y = ((X @ W).tanh() ** 2).mean()
+    for seed in range(5):
+        v = np.random.default_rng(seed).standard_normal((30, 20))
+        text = explain(y, mode="forward", wrt=W, tangent=v)
+        assert "equals the engine's backward pass" in text, text[-800:]
