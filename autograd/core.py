@@ -21,6 +21,7 @@ import contextlib
 import gc
 import math
 import re
+import unicodedata
 
 
 class Op:
@@ -121,14 +122,23 @@ def detect_anomaly():
         MODE.anomaly = previous
 
 
-_UNWRITABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+_NOT_PLAIN_ASCII = re.compile("[^\t\n\x20-\x7e]")
+_HIDDEN = ("Cc", "Cf", "Cs")        # control, format, (lone) surrogate
+
+
+def _escaped(found):
+    ch = found.group()
+    return ascii(ch)[1:-1] if unicodedata.category(ch) in _HIDDEN else ch
 
 
 def visible(s):
-    """``s`` with its control characters (all but tab and newline) and lone surrogates written
-    as Python escapes (\\x1b, \\r, \\ud800): SVG (XML) cannot hold them, NUL ends DOT's text,
-    a carriage return or an escape sequence rewrites the reader's terminal."""
-    return _UNWRITABLE.sub(lambda found: ascii(found.group())[1:-1], str(s))
+    """``s`` with its control characters (all but tab and newline), format characters and lone
+    surrogates written as Python escapes (\\x1b, \\r, \\u202e, \\u200b, \\ud800): SVG (XML)
+    cannot hold some, NUL ends DOT's text, a carriage return or an escape sequence rewrites the
+    reader's terminal, and a bidi override (U+202E) or a zero-width character draws as nothing
+    or reorders what follows, so the label would read as another. Other text (W⁽¹⁾, δ, 中文)
+    stays as it is."""
+    return _NOT_PLAIN_ASCII.sub(_escaped, str(s))
 
 
 def _describe(node):

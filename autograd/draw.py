@@ -155,7 +155,8 @@ def _num(x):
 
 def _text(s):
     """Text for a plain DOT label: backslashes kept literal, each line centred; never read as
-    an HTML label (graphviz takes a label in <…> for one); control characters `visible`."""
+    an HTML label (graphviz takes a label in <…> for one); control and format characters
+    `visible`."""
     return graphviz.nohtml("\\n".join(visible(s).replace("\\", "\\\\").split("\n")))
 
 

@@ -217,10 +217,10 @@ def _replay(root, grad_out, leaves, max_steps):
 
 
 class _Names:
-    """`draw.node_names` worked out only for the nodes asked about: the label (its control
-    characters `visible`), else n<position in order>, primed past the labels. A position not
-    given is found by walking the order from the output's end, where the narrated steps are, so
-    a capped story names few nodes."""
+    """`draw.node_names` worked out only for the nodes asked about: the label (its control and
+    format characters `visible`), else n<position in order>, primed past the labels. A position
+    not given is found by walking the order from the output's end, where the narrated steps
+    are, so a capped story names few nodes."""
 
     def __init__(self, order, known):
         self.order = order

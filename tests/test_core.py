@@ -467,6 +467,33 @@ def test_an_anomaly_report_shows_control_characters_in_labels_escaped():
     assert "\x1b" not in str(error.value) and "x\\x1b[31m" in str(error.value)
 
 
+def test_visible_escapes_every_format_character_and_keeps_other_text():
+    # a bidi override (U+202E), an isolate (U+2066), a zero-width space or joiner, a BOM, a
+    # soft hyphen, a language tag: category Cf, drawn as nothing or as a reordering of what
+    # follows, so a label could read as another. Every one is shown as its Python escape.
+    import sys
+    import unicodedata
+    from autograd.core import visible
+    formats = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"]
+    assert {"\u202e", "\u2066", "\u2069", "\u200b", "\u200f", "\ufeff", "\xad",
+            "\U000e0001"} <= set(formats)
+    for ch in formats:
+        assert visible(f"a{ch}b") == f"a{ascii(ch)[1:-1]}b", hex(ord(ch))
+    # letters, superscripts, CJK, symbols, a no-break space, tab and newline stay as they are
+    ordinary = "W⁽¹⁾ αβγ δ(2) ∂J/∂z 中文 é ✓ Σ wᵢaᵢ\xa0x\ty\nz"
+    assert visible(ordinary) == ordinary
+
+
+def test_an_anomaly_report_shows_format_characters_in_labels_escaped():
+    # 'x\u202eb' would read 'xb' backwards after the override: the report shows the escape
+    x = Value(-1.0, label="x\u202e\u200bab")
+    with detect_anomaly(), pytest.raises(FloatingPointError) as error:
+        (x * 1.0).log()
+    message = str(error.value)
+    assert "\u202e" not in message and "\u200b" not in message, message
+    assert "x\\u202e\\u200bab" in message, message
+
+
 @pytest.mark.parametrize("kind", ["value", "tensor"])
 def test_a_plain_pass_under_no_grad_keeps_the_accumulated_gradients_graph_too(kind):
     # PyTorch's engine runs a backward pass in the grad mode create_graph asks for, not the

@@ -271,3 +271,23 @@ def test_a_carriage_return_or_c1_control_in_a_label_is_shown_escaped():
     source = draw(y).source
     assert "cr\\\\r csi\\\\x9b del\\\\x7f" in source
     assert not [ch for ch in source if ch in "\r\x9b\x7f"]
+
+
+def test_format_characters_in_labels_are_shown_escaped_and_other_text_kept(tmp_path):
+    """A bidi override, an isolate, a zero-width space and a BOM draw as nothing or reorder
+    what follows: shown as \\u202e, \\u2066, ... in the DOT text and the SVG. Greek letters,
+    superscripts and CJK are text, drawn as they are."""
+    from autograd.draw import draw_to_file
+    x = Value(2.0, label="W⁽¹⁾ α 中文")
+    w = Value(3.0, label="rtl\u202eab iso\u2066c\u2069 zw\u200b bom\ufeff")
+    y = (x * w).with_label("y\u200f")
+    y.backward()
+    source = draw(y, highlight=w, title="t\u202a").source
+    assert not [ch for ch in source if ch in "\u202e\u2066\u2069\u200b\ufeff\u200f\u202a"]
+    assert "rtl\\\\u202eab iso\\\\u2066c\\\\u2069 zw\\\\u200b bom\\\\ufeff" in source
+    assert "y\\\\u200f" in source and "t\\\\u202a" in source
+    assert "W⁽¹⁾ α 中文" in source
+    path = draw_to_file(y, tmp_path / "graph.svg")
+    texts = "".join(t.text or "" for t in ET.parse(path).getroot().iter(
+        "{http://www.w3.org/2000/svg}text"))
+    assert "rtl\\u202eab" in texts and "W⁽¹⁾ α 中文" in texts and "\u202e" not in texts

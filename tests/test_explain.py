@@ -419,6 +419,23 @@ def test_latex_shows_control_characters_in_labels_escaped():
     assert tex.count("{") == tex.count("}")
 
 
+FORMAT_CHARACTERS = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+@pytest.mark.parametrize("format", ["text", "markdown", "latex"])
+def test_format_characters_in_labels_are_shown_escaped_and_other_text_kept(format):
+    """A bidi override or a zero-width character in a label reads as escapes in every
+    format, as control characters do; Greek letters and superscripts stay as they are."""
+    x = Value(0.5, label="x\u202eab\u200b")
+    w = Value(2.0, label="wα⁽¹⁾")
+    y = (w * x).with_label("y\u2066\ufeff")
+    text = explain(y, format=format)
+    assert not FORMAT_CHARACTERS.search(text), FORMAT_CHARACTERS.findall(text)
+    backslash = r"\textbackslash{}" if format == "latex" else "\\"
+    assert f"x{backslash}u202eab{backslash}u200b = 0.5  (input)" in text, text
+    assert f"y = mul(wα⁽¹⁾, x{backslash}u202eab{backslash}u200b) = 1" in text, text
+
+
 def test_one_step_left_out_is_counted_in_the_singular():
     x = Value(2.0, label="x")
     y = x * 3.0 + 1.0               # two edges need a gradient: mul → x, add → mul
