@@ -227,6 +227,12 @@ def jacobian(f, argnums=0):
 def _jacobian(who, f, nums, many, args, kwargs):
     args, leaves, nested = _trace_args(who, args, nums)
     raw, escaped = _call_traced(f, args, kwargs)
+    result = _blocks(raw, escaped, leaves, nested)
+    return tuple(result) if many else result[0]
+
+
+def _blocks(raw, escaped, leaves, nested):
+    """[∂raw/∂leaf for each leaf]: the Jacobian blocks of one traced output."""
     out, out_shape = _output_elements(raw, escaped)
     nested = nested or any(_reaches_other_leaves(root, leaves)
                            for root in (out if isinstance(out, list) else [out]))
@@ -242,8 +248,7 @@ def _jacobian(who, f, nums, many, args, kwargs):
             root, seed = out, None
         for j, g in enumerate(gradients(root, leaves, grad_out=seed, create_graph=nested)):
             rows[j].append(g)
-    result = [_assemble(r, out_shape, leaf, nested) for r, leaf in zip(rows, leaves)]
-    return tuple(result) if many else result[0]
+    return [_assemble(r, out_shape, leaf, nested) for r, leaf in zip(rows, leaves)]
 
 
 def _assemble(row, out_shape, leaf, nested):
@@ -270,14 +275,15 @@ def hessian(f, argnums=0):
     x_i's shape + x_j's shape."""
     # grad and jacobian, with their errors named hessian's
     gradient = _transform("hessian", _grad, f, argnums)
-    if not isinstance(argnums, numbers.Integral):
-        rows = [_transform("hessian", _jacobian,
-                           lambda *args, i=i, **kwargs: gradient(*args, **kwargs)[i], argnums)
-                for i in range(len(argnums))]
-
-        def wrapped(*args, **kwargs):
-            return tuple(row(*args, **kwargs) for row in rows)
-    else:
-        wrapped = _transform("hessian", _jacobian, gradient, argnums)
+    many = not isinstance(argnums, numbers.Integral)
+    wrapped = _transform("hessian", _gradient_jacobians if many else _jacobian, gradient, argnums)
     wrapped.__name__ = f"hessian({getattr(f, '__name__', 'f')})"
     return wrapped
+
+
+def _gradient_jacobians(who, gradient, nums, many, args, kwargs):
+    """H[i][j] = ∂(∂f/∂x_i)/∂x_j: f traced and its gradient recorded once, every row of
+    blocks taken from that one graph."""
+    args, leaves, nested = _trace_args(who, args, nums)
+    grads, escaped = _call_traced(gradient, args, kwargs)
+    return tuple(tuple(_blocks(g, escaped, leaves, nested)) for g in grads)

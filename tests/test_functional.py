@@ -601,6 +601,50 @@ def test_transforms_agree_with_torch_func(case):
                   "inner over the outer's variable")
 
 
+def _three_argument_cost(x, s, W):
+    """A scalar of three arrays, written once for chainrule's Tensors and torch's."""
+    return (W @ x).tanh().sum() * s + (x ** 3).sum() * s * s + (W * W).sum() * (x * s).sin().sum()
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+def test_hessian_with_a_tuple_traces_f_and_records_the_gradient_once(monkeypatch):
+    """All the blocks H[i][j] come from one graph of the gradient: f used to be traced (and
+    its gradient recorded with create_graph) once per row i. The blocks are the ones the
+    row-by-row composition gives, bit for bit, and torch.func.hessian's."""
+    from autograd import functional
+    r = np.random.default_rng(3)
+    args = (r.standard_normal(3), np.array(0.7), r.standard_normal((2, 3)))
+    argnums = (2, 0, 1)
+    calls = []
+
+    def f(*xs):
+        calls.append(1)
+        return _three_argument_cost(*xs)
+    recorded = []                       # create_graph of each gradients() call
+    gradients = functional.gradients
+
+    def counted(*call, create_graph=False, **options):
+        recorded.append(create_graph)
+        return gradients(*call, create_graph=create_graph, **options)
+    monkeypatch.setattr(functional, "gradients", counted)
+    H = hessian(f, argnums)(*args)
+    assert len(calls) == 1 and recorded.count(True) == 1, (len(calls), recorded.count(True))
+    monkeypatch.undo()
+    # the composition it replaced: row i is the Jacobian of the gradient's entry i
+    rows = [jacobian(lambda *xs, i=i: grad(f, argnums)(*xs)[i], argnums)(*args)
+            for i in range(len(argnums))]
+    assert len(H) == len(argnums)
+    for i, a in enumerate(argnums):
+        assert len(H[i]) == len(argnums)
+        for j, b in enumerate(argnums):
+            assert np.shape(H[i][j]) == args[a].shape + args[b].shape
+            np.testing.assert_array_equal(H[i][j], rows[i][j])
+    torch = pytest.importorskip("torch")
+    tf = pytest.importorskip("torch.func")
+    _same(H, tf.hessian(_three_argument_cost, argnums)(
+        *[torch.tensor(x, dtype=torch.float64) for x in args]), "hessian")
+
+
 def test_a_scalar_functions_jacobian_and_hessian_are_floats_as_its_grad_is():
     f = lambda x: x ** 3                            # noqa: E731
     assert type(grad(f)(2.0)) is float and grad(f)(2.0) == 12.0
