@@ -177,6 +177,30 @@ def check_backward(contribution, op_name, inputs, parent, grad_out, output):
     raise FloatingPointError(_report(op_name, inputs, "backward", parent, grad_out, output))
 
 
+def check_leaf_sum(previous, g, leaf, accumulated=False):
+    """Anomaly-mode check of a leaf's gradient ``previous + g`` (both finite) before it is
+    formed. An interior node's overflowed sum is found when it is passed on (`check_backward`);
+    a leaf's never is, so it is checked here: the sum over its uses in this pass, or
+    (``accumulated``) the ``.grad`` an earlier pass left plus this pass's gradient."""
+    if previous is None:
+        return
+    previous = previous.data if isinstance(previous, Node) else previous
+    g = g.data if isinstance(g, Node) else g
+    if isinstance(g, float) and isinstance(previous, float):
+        total = previous + g
+    else:
+        import numpy as np
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = np.add(previous, g)
+    if _all_finite(total) or not (_all_finite(previous) and _all_finite(g)):
+        return
+    why = ("the .grad it held from an earlier backward pass plus this pass's gradient (a leaf's "
+           ".grad accumulates)" if accumulated else
+           "the sum of finite contributions, one per use,")
+    raise FloatingPointError(f"detect_anomaly: the gradient of the leaf {_describe(leaf)} "
+                             f"overflowed in backward: {why} is not finite")
+
+
 def check_seed(seed, root):
     """Anomaly-mode check of the grad_out a backward pass starts from: an inf or nan there is
     the caller's, and would otherwise be reported as made by the first op it reaches."""
@@ -521,6 +545,8 @@ def _backprop(root, seed, create_graph, store=False, keep=(), observe=None):
                     if previous is None:
                         node._grad = g
                     else:       # (a 0-d array's sum is a numpy scalar: own makes it an array)
+                        if anomaly:
+                            check_leaf_sum(previous, g, node, accumulated=True)
                         if not create_graph and isinstance(previous, Node) and \
                                 previous.requires_grad:
                             # an earlier create_graph pass's gradient keeps its graph (the
@@ -570,6 +596,8 @@ def _backprop(root, seed, create_graph, store=False, keep=(), observe=None):
                         contribution = fit(m, contribution, parent)
                     if anomaly:
                         check_backward(contribution, node._op.name, parents, parent, g, node)
+                        if not parent._parents:     # a leaf's sum is never passed on
+                            check_leaf_sum(get(parent), contribution, parent)
                 previous = get(parent)
                 # The one place where contributions to a node used twice are summed.
                 grads[parent] = contribution if previous is None else previous + contribution

@@ -312,6 +312,9 @@ def sweep_general(tape, seeds, node_at, m, create_graph, observe, anomaly, check
                 raise backward_anomaly(error, op.name, parents, parents[slot], gi, node) from None
             if anomaly:
                 check_backward(contribution, op.name, parents, parents[slot], gi, node)
+                if code[j] == LEAF and g[j] is not None:    # a leaf's sum is never passed on
+                    from .core import check_leaf_sum
+                    check_leaf_sum(g[j], contribution, parents[slot])
             previous = g[j]
             # The general pass's one place where contributions to a node used twice are summed.
             g[j] = contribution if previous is None else previous + contribution

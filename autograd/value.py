@@ -19,8 +19,8 @@ import operator
 from . import rules
 from . import tape as tp
 from .backends import FloatMath, NodeMath
-from .core import (MODE, Node, _PassToken, check_backward, check_finite, enable_grad,
-                   escaped, no_grad)
+from .core import (MODE, Node, _PassToken, check_backward, check_finite, check_leaf_sum,
+                   enable_grad, escaped, no_grad)
 
 _new = object.__new__
 
@@ -344,6 +344,10 @@ def _backprop_values(root, seed, create_graph, store, keep, observe):
                 g = tp.sweep_general(tape, seeds, node_at, m, create_graph, observe, anomaly,
                                      check_backward)
             n = len(g)
+            if anomaly:             # a leaf's sum over the tapes swept before and this one
+                for i, obj in tape.objects.items():
+                    if i < n and g[i] is not None and obj.requires_grad:
+                        check_leaf_sum(found.get(obj), g[i], obj)
             for i, obj in tape.objects.items():
                 if i < n and g[i] is not None and obj.requires_grad:
                     _add_to(found, obj, g[i])
@@ -356,6 +360,10 @@ def _backprop_values(root, seed, create_graph, store, keep, observe):
                         found[node] = g[node._i]
             if store:
                 tape._store(g, token)
+    if store and anomaly:               # and onto the .grad an earlier pass left
+        for leaf, total in found.items():
+            if leaf._tape is None:
+                check_leaf_sum(leaf._leaf_grad, total, leaf, accumulated=True)
     if store:
         # with create_graph, or onto an earlier create_graph pass's gradient, summing is
         # recorded, even inside no_grad (as the Tensor engine and PyTorch): the sum stays

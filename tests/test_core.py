@@ -321,6 +321,66 @@ def test_anomaly_in_backward_names_a_gradient_whose_sum_overflowed(engine):
     assert "the gradient of its output" in message and "overflowed" in message, message
 
 
+def _overflowed_leaf(engine, shape=(2,)):
+    """The start of the report of leaf x's overflowed gradient, x made by ENGINES[engine]."""
+    x = "Value (label 'x')" if engine == "value" else f"Tensor (label 'x') of shape {shape}"
+    return f"detect_anomaly: the gradient of the leaf {x} overflowed in backward: "
+
+
+@pytest.mark.parametrize("store", [True, False])
+@pytest.mark.parametrize("engine", ENGINES)
+def test_anomaly_in_backward_names_a_leaf_whose_gradient_sum_overflowed(engine, store):
+    # an interior node's overflowed sum is found when it is passed on (above); a leaf's is
+    # never passed on, so it was not reported at all, by backward() or by gradients()
+    x = ENGINES[engine]([1e-10, 2e-10])
+    with detect_anomaly():
+        z = x * 1e308 + x * 1e308           # each use passes back 1e308: their sum is inf
+        if engine == "tensor":
+            z = z.sum()
+    message = _anomaly(lambda: z.backward() if store else gradients(z, [x]))
+    assert message.startswith(_overflowed_leaf(engine)), message
+    assert "sum of finite contributions, one per use" in message, message
+    assert x.grad_state(z) == "none"                    # nothing written before the report
+    with np.errstate(over="ignore"):
+        assert not np.all(np.isfinite(gradients(z, [x])[0]))   # outside the mode: IEEE-754
+
+
+def test_anomaly_names_a_value_leaf_whose_sum_over_two_tapes_overflowed():
+    # a Value leaf used on two tapes has an entry on each: the pass adds the two gradients
+    x = Value(1e-10, label="x")
+    u = x * 1e308
+    (x * 1.0).backward()                                # starts a new tape
+    x.zero_grad()
+    v = x * 1e308
+    assert v._tape is not u._tape
+    message = _anomaly(lambda: (u + v).backward())
+    assert message.startswith(_overflowed_leaf("value")), message
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+@pytest.mark.parametrize("engine", ENGINES)
+def test_anomaly_names_a_leaf_whose_accumulated_grad_overflowed(engine, create_graph):
+    # each pass's gradient is 1e308 (finite); the .grad the first left plus the second's is inf
+    x = ENGINES[engine]([1e-10, 2e-10])
+    with detect_anomaly():
+        z = x * 1e308
+        if engine == "tensor":
+            z = z.sum()
+        z.backward(create_graph=create_graph)
+    first = np.array(getattr(x.grad, "data", x.grad))
+    message = _anomaly(lambda: z.backward(create_graph=create_graph))
+    assert message.startswith(_overflowed_leaf(engine)), message
+    assert "earlier backward pass" in message and "accumulates" in message, message
+    np.testing.assert_array_equal(getattr(x.grad, "data", x.grad), first)  # left as it was
+    # a leaf root: its .grad accumulates the seeds themselves, with no edge in between
+    y = ENGINES[engine]([1.0])
+    seed = 1e308 if engine == "value" else np.array([1e308])
+    y.backward(seed, create_graph=create_graph)
+    message = _anomaly(lambda: y.backward(seed, create_graph=create_graph))
+    assert message.startswith(_overflowed_leaf(engine, (1,))), message
+    assert "earlier backward pass" in message, message
+
+
 # --- aᵇ at its edges: first and second derivatives, both engines, PyTorch as a witness -------
 
 _NAN, _INF = math.nan, math.inf
