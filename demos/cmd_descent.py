@@ -230,6 +230,9 @@ def run(args):
           f"document's cost J = 1/(2n) Σ‖y − h(x)‖², plain SGD, {args.epochs} "
           f"epoch{'' if args.epochs == 1 else 's'}, "
           f"seed {args.seed}")
+    if args.batch_size >= len(X):
+        print(f"note: --batch-size {args.batch_size} ≥ {len(X)} rows: the mini-batch descent "
+              f"is full-batch descent (batch {len(X)})")
     runs = []
     for mode in MODES:
         runs.append(train_one(mode, lrs[mode], batches[mode], init_state, sizes, X, Y,

@@ -103,3 +103,18 @@ def test_help_says_what_hidden_0_does(capsys):
         main(["descent", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     assert '0 or "" for no hidden layer' in help_text
+
+
+def test_a_batch_size_of_all_the_rows_or_more_is_said_to_be_full_batch(tmp_path, capsys):
+    """--batch-size N ≥ the number of rows makes the mini-batch descent a full-batch one; the
+    table showed the real size (200) without saying why."""
+    for size, said in (("500", True), ("200", True), ("199", False)):
+        assert main(["descent", "--data", "moons", "--epochs", "1", "--hidden", "4",
+                     "--batch-size", size, "--out", str(tmp_path)]) == 0
+        out = capsys.readouterr().out
+        assert out.count("full-batch descent") == said, out
+        if said:
+            assert (f"\nnote: --batch-size {size} ≥ 200 rows: the mini-batch descent is "
+                    f"full-batch descent (batch 200)\n") in out, out
+        mini = [line.split() for line in out.splitlines() if line.startswith("mini-batch")]
+        assert mini[0][1] == ("200" if said else size)
