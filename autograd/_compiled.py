@@ -11,7 +11,9 @@ ones) fail to compile with a `TypingError`, before anything is written.
 """
 import numba
 import numpy as np
-from numba.core.errors import TypingError  # noqa: F401  (kernels catches it)
+from numba.core import errors
+
+TypingError = errors.TypingError        # (kernels catches it)
 
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 

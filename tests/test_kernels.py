@@ -11,7 +11,9 @@ from nn import losses
 from nn.optim import Adam, ArrayParameter
 from nn.train import fit
 
-import numba  # noqa: E402,F401  (install_requires: the compiled path is tested, never skipped)
+import numba  # noqa: E402  (install_requires: the compiled path is tested, never skipped)
+
+NUMBA_VERSION = numba.__version__      # (a use: pyflakes reads no noqa)
 
 
 @pytest.fixture
