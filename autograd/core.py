@@ -353,7 +353,7 @@ class Node:
                 f"backward: this {type(self).__name__} does not require a gradient (it is a "
                 "constant, was made under no_grad(), or none of its inputs requires one), so "
                 "there is no graph to differentiate")
-        _backprop(self, self._seed(grad_out, create_graph), create_graph, store=True)
+        _backprop(self, _seed(self, grad_out, create_graph), create_graph, store=True)
 
     def grad_state(self, root):
         """'current' if ``.grad`` came from ``root``'s latest backward pass (one started at
@@ -478,6 +478,19 @@ def vertex_key(node):
     made afresh), else the object itself."""
     tape = getattr(node, "_tape", None)
     return (id(tape), node._i) if tape is not None else id(node)
+
+
+def _seed(root, grad_out, create_graph):
+    """The gradient a backward pass from ``root`` starts from. With ``create_graph`` a grad_out
+    that is a node stays one, so the gradients are functions of it too (uᵀJ as a graph over u:
+    how `autograd.jvp` gets J·v); one of the other kind cannot join root's graph, and taking
+    its numbers would silently drop that dependence."""
+    if create_graph and isinstance(grad_out, Node) and grad_out.requires_grad and \
+            not isinstance(grad_out, type(root)):
+        raise TypeError(f"backward: grad_out is a {type(grad_out).__name__} that requires a "
+                        f"gradient, the output a {type(root).__name__}: a Value and a Tensor "
+                        f"cannot be combined in one graph; give a {type(root).__name__}")
+    return root._seed(grad_out, create_graph)
 
 
 def _count_consumers(root):
@@ -632,7 +645,7 @@ def gradients(root, wrt, grad_out=None, create_graph=False):
         if not isinstance(x, Node):
             raise TypeError(f"gradients: wrt[{i}] is a {type(x).__name__}; the gradient is "
                             f"taken with respect to nodes (Value or Tensor) of the graph")
-    grads = _backprop(root, root._seed(grad_out, create_graph), create_graph, keep=set(wrt))
+    grads = _backprop(root, _seed(root, grad_out, create_graph), create_graph, keep=set(wrt))
     out = []
     for x in wrt:
         g = grads.get(x)

@@ -181,6 +181,43 @@ def test_gradients_with_grad_out():
     assert gradients(x * x, [x], grad_out=0.5) == [2.0]
 
 
+@pytest.mark.parametrize("kind", ["value", "tensor"])
+def test_a_grad_out_node_with_create_graph_makes_gradients_that_depend_on_it(kind):
+    """uᵀJ as a graph over the seed u (what jvp's transpose trick needs): for y = x²·sin x,
+    ∂(uᵀ∂y/∂x)/∂u = ∂y/∂x, and ∂/∂x of it is u ⊙ y″."""
+    x0, u0 = np.array([0.4, -1.1, 2.0]), np.array([1.5, -0.5, 0.25])
+    if kind == "value":
+        x0, u0 = x0[:1], u0[:1]
+        x, u = Value(float(x0[0])), Value(float(u0[0]))
+    else:
+        x, u = Tensor(x0, requires_grad=True), Tensor(u0, requires_grad=True)
+    (g,) = gradients(x * x * x.sin(), [x], grad_out=u, create_graph=True)
+    assert isinstance(g, type(x)) and g.requires_grad
+    dy = 2 * x0 * np.sin(x0) + x0 ** 2 * np.cos(x0)
+    d2y = 2 * np.sin(x0) + 4 * x0 * np.cos(x0) - x0 ** 2 * np.sin(x0)
+    np.testing.assert_allclose(np.ravel(g.data), u0 * dy, rtol=1e-14)
+    total = g if kind == "value" else g.sum()
+    du, dx = gradients(total, [u, x])
+    np.testing.assert_allclose(np.ravel(du), dy, rtol=1e-14)
+    np.testing.assert_allclose(np.ravel(dx), u0 * d2y, rtol=1e-13)
+    (x * x).backward(u, create_graph=True)            # backward takes it too, into .grad
+    assert x.grad.requires_grad
+    assert float(np.sum(gradients(x.grad if kind == "value" else x.grad.sum(), [u])[0])) == \
+        pytest.approx(float(np.sum(2 * x0)), rel=1e-15)
+
+
+def test_a_grad_out_node_of_the_other_kind_is_refused_under_create_graph():
+    """A Tensor seeding a Value's pass (and a Value a Tensor's) was taken as its number: the
+    gradient silently lost its dependence on the seed."""
+    v, t = Value(3.0), Tensor(np.array(3.0), requires_grad=True)
+    for root, seed, kinds in ((v * v, Tensor(np.array(2.0), requires_grad=True), ("Tensor",
+                              "Value")), (t * t, Value(2.0), ("Value", "Tensor"))):
+        with pytest.raises(TypeError, match=rf"^backward: grad_out is a {kinds[0]} that requires "
+                                            rf"a gradient, the output a {kinds[1]}"):
+            gradients(root, [root], grad_out=seed, create_graph=True)
+        assert float(gradients(root, [root], grad_out=seed)[0]) == 2.0   # numbers: as before
+
+
 # --- anomaly mode in the backward pass ----------------------------------------------------
 
 def test_anomaly_in_backward_names_the_op_value():
