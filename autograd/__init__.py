@@ -1,6 +1,6 @@
 """chainrule's automatic-differentiation engine: the chain rule, runnable and visible."""
 from .core import Node, Op, detect_anomaly, enable_grad, gradients, no_grad, topo_order
-from .functional import grad, hessian, jacobian, value_and_grad
+from .functional import grad, hessian, jacobian, jvp, value_and_grad, vjp
 from .gradcheck import gradcheck, numerical_grad, relative_error
 from .tensor import Tensor, concatenate, stack, where
 from .value import Value, weighted_sum
@@ -9,5 +9,6 @@ from .explain import explain  # noqa: E402
 
 __all__ = ["GraphTooLarge", "Node", "Op", "Tensor", "Value", "draw", "draw_to_file", "explain",
            "picture", "concatenate", "detect_anomaly", "enable_grad",
-           "grad", "gradcheck", "gradients", "hessian", "jacobian", "no_grad", "numerical_grad",
-           "relative_error", "stack", "topo_order", "value_and_grad", "weighted_sum", "where"]
+           "grad", "gradcheck", "gradients", "hessian", "jacobian", "jvp", "no_grad",
+           "numerical_grad", "relative_error", "stack", "topo_order", "value_and_grad", "vjp",
+           "weighted_sum", "where"]

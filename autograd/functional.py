@@ -44,11 +44,15 @@ def _trace_input(x, recording):
     raise TypeError(f"cannot differentiate with respect to a {type(x).__name__}")
 
 
+def _function(who, f):
+    if not callable(f):
+        raise TypeError(f"{who} needs a function to differentiate, got {type(f).__name__}")
+
+
 def _checked(who, f, argnums):
     """((i, …), many): ``argnums`` as an int (numpy's too) or a non-empty tuple of ints, and
     ``f`` a function, checked where the transform is made, naming the transform."""
-    if not callable(f):
-        raise TypeError(f"{who} needs a function to differentiate, got {type(f).__name__}")
+    _function(who, f)
     many = not isinstance(argnums, numbers.Integral)
     if many and not (isinstance(argnums, (tuple, list)) and argnums
                      and all(isinstance(i, numbers.Integral) for i in argnums)):
@@ -197,7 +201,7 @@ def _grad(*call):
     return _value_and_grad(*call)[1]
 
 
-def _output_elements(out, escaped=False):
+def _output_elements(out, escaped=False, who="jacobian"):
     """(seed-able root nodes, output shape) for a Tensor, Value or sequence of Values."""
     if isinstance(out, Tensor):
         return out, out.data.shape
@@ -208,13 +212,13 @@ def _output_elements(out, escaped=False):
         if k is None:
             return list(out), (len(out),)
         if escaped and isinstance(out[k], numbers.Real):
-            raise TypeError(_ESCAPED.format(who="jacobian"))
+            raise TypeError(_ESCAPED.format(who=who))
         hint = " (join Tensors with autograd.stack)" if isinstance(out[k], Tensor) else ""
-        raise TypeError(f"jacobian needs a Tensor, Value or list of Values, got a "
+        raise TypeError(f"{who} needs a Tensor, Value or list of Values, got a "
                         f"{type(out).__name__} whose item {k} is a {type(out[k]).__name__}{hint}")
     if escaped and isinstance(out, (numbers.Real, np.ndarray)):
-        raise TypeError(_ESCAPED.format(who="jacobian"))
-    raise TypeError(f"jacobian needs a Tensor, Value or list of Values, got {type(out).__name__}")
+        raise TypeError(_ESCAPED.format(who=who))
+    raise TypeError(f"{who} needs a Tensor, Value or list of Values, got {type(out).__name__}")
 
 
 def jacobian(f, argnums=0):
@@ -227,13 +231,13 @@ def jacobian(f, argnums=0):
 def _jacobian(who, f, nums, many, args, kwargs):
     args, leaves, nested = _trace_args(who, args, nums)
     raw, escaped = _call_traced(f, args, kwargs)
-    result = _blocks(raw, escaped, leaves, nested)
+    result = _blocks(raw, escaped, leaves, nested, who)
     return tuple(result) if many else result[0]
 
 
-def _blocks(raw, escaped, leaves, nested):
+def _blocks(raw, escaped, leaves, nested, who="jacobian"):
     """[∂raw/∂leaf for each leaf]: the Jacobian blocks of one traced output."""
-    out, out_shape = _output_elements(raw, escaped)
+    out, out_shape = _output_elements(raw, escaped, who)
     nested = nested or any(_reaches_other_leaves(root, leaves)
                            for root in (out if isinstance(out, list) else [out]))
     rows = [[] for _ in leaves]
@@ -286,4 +290,160 @@ def _gradient_jacobians(who, gradient, nums, many, args, kwargs):
     blocks taken from that one graph."""
     args, leaves, nested = _trace_args(who, args, nums)
     grads, escaped = _call_traced(gradient, args, kwargs)
-    return tuple(tuple(_blocks(g, escaped, leaves, nested)) for g in grads)
+    return tuple(tuple(_blocks(g, escaped, leaves, nested, who)) for g in grads)
+
+
+def vjp(f, *primals):
+    """Return ``(f(*primals), vjp_fn)``, as ``jax.vjp`` and ``torch.func.vjp``:
+    ``vjp_fn(u)`` is the tuple of vector-Jacobian products
+
+        uᵀ·∂f/∂x_i = Σ_k u_k ∂f_k/∂x_i        (one per primal x_i, of x_i's shape)
+
+    for a cotangent u of f's output shape (a Tensor's shape, () for a Value, (n,) for a list of
+    n Values). f is recorded once, here; each call of vjp_fn is one reverse pass over that
+    graph seeded with u, so it may be called with many u without calling f again.
+
+    Numbers come back as the other transforms return them (a float for a float primal); nested
+    (see the module docstring), or for a cotangent that is a node requiring a gradient (uᵀJ
+    depends on u), they are nodes built with ``create_graph=True``."""
+    _function("vjp", f)
+    with _Scope():
+        out, leaves, nested = _record("vjp", f, primals)
+
+    def vjp_fn(cotangent):
+        u, on_node = _cotangent(cotangent, out)
+        create_graph = nested or on_node
+        if create_graph and MODE.transform_depth:
+            _TRACED.update(leaves)          # vjp's own inputs, not parameters f closes over
+        return tuple(_pullback(out, leaves, u, create_graph))
+    vjp_fn.__name__ = f"vjp_fn({getattr(f, '__name__', 'f')})"
+    return _numbers(out, nested), vjp_fn
+
+
+def jvp(f, primals, tangents):
+    """Return ``(f(*primals), J·v)``, as ``jax.jvp`` and ``torch.func.jvp``: the forward-mode
+    derivative of f at x = primals in the direction v = tangents,
+
+        J·v = Σ_i ∂f/∂x_i · v_i        (of f's output shape),
+
+    each v_i of x_i's shape (real numbers, or a node of x_i's kind).
+
+    chainrule only runs reverse mode, which gives u ↦ uᵀJ. J·v comes out of it by the transpose
+    trick (as ``torch.autograd.functional.jvp``): uᵀJ is linear in u, so for every u
+
+        s(u) = Σ_i ⟨uᵀJ_i, v_i⟩ = Σ_i uᵀ (J_i v_i) = uᵀ (J v),    hence    ∂s/∂u = J v.
+
+    So f is recorded once; its reverse pass is seeded with a leaf u of the output's shape that
+    requires a gradient, with ``create_graph=True``, so each uᵀJ_i is a graph over u; s(u) is
+    formed from them, and a second reverse pass, from s to u, gives J v. (u's value does not
+    matter, s being linear: it is 0.) The cost: one forward pass and two reverse ones, where
+    JAX's forward mode needs one pass carrying the tangents along.
+
+    Nested (see the module docstring), or for a tangent that is a node requiring a gradient,
+    f(x) and J v are nodes; else numbers, a float for a Value output."""
+    _function("jvp", f)
+    for name, given in (("primals", primals), ("tangents", tangents)):
+        if not isinstance(given, (tuple, list)):
+            raise TypeError(f"jvp: {name} must be a tuple with one entry per argument of f, "
+                            f"got {type(given).__name__}")
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp: {len(primals)} primal(s) but {len(tangents)} tangent(s)")
+    with _Scope():
+        out, leaves, nested = _record("jvp", f, primals)
+        vs = [_direction(v, x, "jvp", f"tangent {i}", f"primal {i}")
+              for i, (v, x) in enumerate(zip(tangents, leaves))]
+        nested = nested or any(on_node for _, on_node in vs)
+        u = ([Value(0.0) for _ in out] if isinstance(out, list) else Value(0.0)
+             if isinstance(out, Value) else Tensor(np.zeros_like(out.data), requires_grad=True))
+        us = u if isinstance(u, list) else [u]
+        with enable_grad():                 # s is recorded even under no_grad
+            terms = [(uJ * v if isinstance(uJ, Value) else (uJ * v).sum())
+                     for uJ, (v, _) in zip(_pullback(out, leaves, u, True), vs)
+                     if uJ.requires_grad]   # (else a constant 0: f does not use x_i)
+        Jv = gradients(sum(terms[1:], terms[0]), us, create_graph=nested) if terms else \
+            [w._zeros_like(nested) for w in us]
+    return _numbers(out, nested), (Jv if isinstance(out, list) else Jv[0])
+
+
+def _numbers(out, nested):
+    """f's output as vjp and jvp return it: the node(s) when nested, else numbers of the
+    caller's own (a float, a list of floats, a copy of the array: a VJP may read it)."""
+    if nested:
+        return out
+    if isinstance(out, list):
+        return [v.data for v in out]
+    return np.array(out.data) if isinstance(out, Tensor) else out.data
+
+
+def _record(who, f, primals):
+    """(f's output: a Tensor, Value or list of Values; one leaf per primal; nested), f called
+    once on leaves traced from the primals."""
+    args, leaves, nested = _trace_args(who, primals, tuple(range(len(primals))))
+    raw, escaped = _call_traced(f, args, {})
+    out, _ = _output_elements(raw, escaped, who)
+    nested = nested or any(_reaches_other_leaves(root, leaves)
+                           for root in (out if isinstance(out, list) else [out]))
+    return out, leaves, nested
+
+
+def _pullback(out, leaves, u, create_graph):
+    """[uᵀ·∂out/∂x for x in leaves] by one reverse pass seeded with u. A list of Values is first
+    folded into the one scalar Σ_k u_k·out_k, whose gradient that is."""
+    if not isinstance(out, list):
+        return gradients(out, leaves, grad_out=u, create_graph=create_graph)
+    if not out:
+        return [leaf._zeros_like(create_graph) for leaf in leaves]
+    with enable_grad():
+        root = sum((o * w for o, w in zip(out[1:], u[1:])), out[0] * u[0])
+    return gradients(root, leaves, create_graph=create_graph)
+
+
+def _cotangent(u, out):
+    """(u as a seed for out, is it a node requiring a gradient): for a list of n Values, a
+    list of n numbers or Values, or an array of shape (n,)."""
+    if not isinstance(out, list):
+        return _direction(u, out, "vjp", "the cotangent", "the output")
+    if isinstance(u, Node):
+        raise TypeError(f"vjp: the cotangent is a {type(u).__name__}, the output a list of "
+                        f"Values: give real numbers of shape ({len(out)},), or a list of Values")
+    if isinstance(u, (list, tuple)) and any(isinstance(w, Node) for w in u):
+        if len(u) != len(out):
+            raise ValueError(f"vjp: the cotangent has shape ({len(u)},), the output has shape "
+                             f"({len(out)},)")
+        seeds = [_direction(w, Value(0.0), "vjp", f"item {k} of the cotangent",
+                            "the output item") for k, w in enumerate(u)]
+        return [w for w, _ in seeds], any(on_node for _, on_node in seeds)
+    seed, _ = _direction(u, Tensor(np.zeros(len(out))), "vjp", "the cotangent", "the output")
+    return [float(w) for w in seed], False
+
+
+def _direction(v, like, who, name, of):
+    """(v as a seed for a node shaped as ``like``, is it a node requiring a gradient): v, a
+    tangent or cotangent, must be real numbers of like's shape, or a node of like's kind.
+    A node requiring a gradient is kept where grad mode is on (what is built from it may be
+    differentiated by a transform outside); else its numbers are taken. ``name`` and ``of``
+    word the errors: 'the cotangent' and 'the output', 'tangent 1' and 'primal 1'."""
+    kind, shape = type(like), np.shape(like.data)
+    if isinstance(v, Node):
+        if not isinstance(v, kind):
+            raise TypeError(f"{who}: {name} is a {type(v).__name__}, {of} a {kind.__name__}: "
+                            f"give real numbers of shape {shape}, or a {kind.__name__}")
+        given = v.data
+    else:
+        given = v
+    try:
+        data = np.asarray(given)
+    except ValueError as error:                     # (numpy's, for a ragged list)
+        raise ValueError(f"{who}: {name}: {error}") from None
+    if data.dtype.kind not in "iuf":
+        got = (f"an array of {'bools' if data.dtype == np.bool_ else data.dtype} of shape "
+               f"{data.shape}" if isinstance(given, (np.ndarray, list, tuple)) else
+               f"a {type(v).__name__}")
+        raise TypeError(f"{who}: {name} must be real numbers of {of}'s shape {shape}, "
+                        f"got {got}")
+    if data.shape != shape:
+        raise ValueError(f"{who}: {name} has shape {data.shape}, {of} has shape {shape}")
+    if isinstance(v, Node) and v.requires_grad and MODE.grad_enabled:
+        return v, True
+    dtype = np.asarray(like.data).dtype
+    return (float(data) if kind is Value else data.astype(dtype)), False

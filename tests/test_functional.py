@@ -552,7 +552,11 @@ def _same(ours, theirs, what):
 
 
 # torch.func's first use goes through torch.jit.script, which torch itself now deprecates
-@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+TORCH_JIT_DEPRECATED = pytest.mark.filterwarnings(
+    "ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+
+
+@TORCH_JIT_DEPRECATED
 @given(_compositions())
 @settings(SETTINGS, max_examples=25)
 def test_transforms_agree_with_torch_func(case):
