@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autograd import Node, Tensor, Value, grad, jacobian, jvp, no_grad, vjp
+from autograd import Node, Tensor, Value, grad, hessian, jacobian, jvp, no_grad, vjp
 from tests.ops_table import SETTINGS
 from tests.test_functional import TORCH_JIT_DEPRECATED, _compositions, _run, _same
 
@@ -251,6 +251,11 @@ def test_grad_of_a_function_that_uses_jvp():
     inside = grad(lambda a: jvp(f, (a,), (v,))[1])(x)
     assert type(inside) is float and math.isclose(inside, d2f * v, rel_tol=1e-14)
     assert math.isclose(grad(lambda w: jvp(f, (x,), (w,))[1])(v), df, rel_tol=1e-14)
+    # forward over forward: f″; and the Hessian of x ↦ f′(x) is f‴ = −3 sin x − x cos x
+    _, d2 = jvp(lambda a: jvp(f, (a,), (1.0,))[1], (x,), (1.0,))
+    assert type(d2) is float and math.isclose(d2, d2f, rel_tol=1e-14)
+    assert math.isclose(hessian(lambda a: jvp(f, (a,), (1.0,))[1])(x),
+                        -3 * math.sin(x) - x * math.cos(x), rel_tol=1e-14)
     y = np.array([0.3, -1.2, 2.0])                   # elementwise: ∂(f′(y)·w)/∂y = diag(f″ w)
     w = np.array([1.0, -2.0, 0.5])
     np.testing.assert_allclose(jacobian(lambda a: jvp(f, (a,), (w,))[1])(y),
