@@ -15,6 +15,20 @@ verdict, per input:
     INCONCLUSIVE  every entry within its allowance but the relative error larger: the
                   differences are too noisy to tell (scale f, change eps, or check at another point)
     FAIL          otherwise
+
+``gradcheck(..., fast=True)`` is PyTorch's fast mode: for each input xᵢ one random direction vᵢ,
+and for an output y of any shape one random weighting u, reduce the check to one number,
+
+    uᵀ·(∂y/∂xᵢ)·vᵢ  by autograd (one backward pass: ⟨∂⟨u, y⟩/∂xᵢ, vᵢ⟩)
+    ≈ (g(xᵢ + εvᵢ) − g(xᵢ − εvᵢ)) / 2ε,   g = ⟨u, y⟩      (four evaluations of f per input)
+
+instead of four evaluations per entry: a network's 80,000 weights cost what one entry does. A
+wrong entry of the Jacobian changes that number unless vᵢ and u happen to be orthogonal to the
+error, which random normal draws are with probability 0; an error that only shows in a few
+entries is diluted among the others, so the per-entry check (the default) is the stricter one.
+
+``gradgradcheck`` checks second derivatives the same way: the gradient's own derivative, by
+autograd through ``create_graph=True``, against central differences of the first-order gradient.
 """
 from __future__ import annotations
 
@@ -178,9 +192,12 @@ class InputCheck:
 
 @dataclasses.dataclass
 class GradcheckReport:
-    """Per-input comparison of autograd against central differences."""
+    """Per-input comparison of autograd against central differences (``fast``: of uᵀJv along
+    one random direction per input, module docstring)."""
     inputs: list
     tolerance: float
+    fast: bool = False
+    name: str = "gradcheck"
 
     @property
     def passed(self):
@@ -197,14 +214,16 @@ class GradcheckReport:
             else "PASS"
 
     def __str__(self):
-        lines = [f"gradcheck (tolerance {self.tolerance:g}): {self.status}",
+        how = ", fast: uᵀJv along one random direction per input" if self.fast else ""
+        lines = [f"{self.name} (tolerance {self.tolerance:g}{how}): {self.status}",
                  "input  relative error ‖a−n‖/‖a+n‖"]
         for c in self.inputs:
             mark = {"PASS": "ok"}.get(c.status, c.status)
             line = f"{c.index:>5}  {c.relative_error:.3e}  {mark}"
             if c.worst is not None:
                 k, a, n = c.worst
-                line += f"  (entry {k}: autograd {a:.6g}, numeric {n:.6g})"
+                where = "uᵀJv" if self.fast else f"entry {k}"
+                line += f"  ({where}: autograd {a:.6g}, numeric {n:.6g})"
                 if not np.isfinite(n):
                     line += f" — {NO_QUOTIENT}"
             elif c.status == "INCONCLUSIVE":
@@ -220,12 +239,16 @@ class GradcheckReport:
         return "\n".join(lines)
 
 
-def gradcheck(f, *inputs, tol=1e-6, eps=1e-6):
+def gradcheck(f, *inputs, tol=1e-6, eps=1e-6, fast=False, seed=0):
     """Compare autograd's gradient of scalar ``f`` with central differences, per input (see the
     module docstring for the test). Inputs are checked in float64, as differences need: a
     float32 input is converted, with a warning that its float32 arithmetic is not what is
-    checked."""
+    checked.
+
+    ``fast=True``: one random direction per input (and a random weighting of a non-scalar
+    output), uᵀJv against one directional difference (module docstring); ``seed`` draws them."""
     _check_step(eps, tol)
+    _check_flag("fast", fast)
     narrow = [i for i, x in enumerate(inputs)
               if np.asarray(x.data if isinstance(x, Node) else x).dtype in (np.float16,
                                                                            np.float32)]
@@ -239,9 +262,88 @@ def gradcheck(f, *inputs, tol=1e-6, eps=1e-6):
         out = f(*leaves)
     if not isinstance(out, Node):
         raise TypeError(f"gradcheck needs f to return a Value or Tensor, got {type(out).__name__}")
-    _scalar(out)
+    if fast:
+        return _fast_check(f, points, leaves, out, tol, eps, _rng(seed))
+    if np.size(out.data) != 1:
+        raise ValueError(f"gradcheck needs a scalar-valued function, got shape "
+                         f"{np.shape(out.data)} (fast=True checks any shape, through uᵀJv for "
+                         f"random u and v)")
     analytic = gradients(out, leaves)
     numeric, noise = _central_differences(f, points, eps)
     checks = [InputCheck(i, a, n, relative_error(a, n), e, tol)
               for i, (a, n, e) in enumerate(zip(analytic, numeric, noise))]
     return GradcheckReport(checks, tol)
+
+
+def _fast_check(f, points, leaves, out, tol, eps, rng):
+    """Fast mode (module docstring): per input i, uᵀJᵢvᵢ by autograd against the central
+    difference of t ↦ ⟨u, f(…, xᵢ + t·vᵢ, …)⟩ at t = 0."""
+    u = rng.standard_normal(np.shape(out.data))
+    weighted = (out * float(u)) if isinstance(out, Value) else (out * u).sum()
+    directions = [rng.standard_normal(np.shape(v)) for v, _ in points]
+    analytic = [float(np.sum(np.asarray(g, dtype=np.float64) * d))
+                for g, d in zip(gradients(weighted, leaves), directions)]
+
+    def along(i):
+        def g(t):
+            moved = [_node(v + t.data * d if k == i else v, s) for k, ((v, s), d)
+                     in enumerate(zip(points, directions))]
+            y = f(*moved)
+            return float(np.sum(np.asarray(y.data if isinstance(y, Node) else y,
+                                           dtype=np.float64) * u))
+        return g
+
+    checks = []
+    for i, a in enumerate(analytic):
+        (n,), (e,) = _central_differences(along(i), [(0.0, True)], eps)
+        checks.append(InputCheck(i, a, n, relative_error(a, n), e, tol))
+    return GradcheckReport(checks, tol, fast=True)
+
+
+def gradgradcheck(f, *inputs, tol=1e-6, eps=1e-6, fast=False, seed=0):
+    """Check second derivatives: `gradcheck` of
+
+        h(x₁, …, x_k) = Σᵢ ⟨uᵢ, ∂f/∂xᵢ⟩        (random uᵢ of xᵢ's shape, drawn with ``seed``)
+
+    whose gradient ∂h/∂xⱼ = Σᵢ uᵢᵀ ∂²f/∂xᵢ∂xⱼ, a Hessian-vector product, autograd forms through
+    ``create_graph=True`` (the derivative rules' own derivatives) and the central differences
+    from first-order gradients at x ± ε (as PyTorch's gradgradcheck, with random grad_outputs).
+    ``f`` is scalar-valued; ``fast`` as in `gradcheck`."""
+    _check_step(eps, tol)
+    if not callable(f):
+        raise TypeError(f"gradgradcheck needs a function, got {type(f).__name__}")
+    rng = _rng(seed)
+    weights = [rng.standard_normal(np.shape(_as_float64(x)[0])) for x in inputs]
+
+    def h(*xs):
+        with enable_grad():             # the gradient is recorded even where h is evaluated
+            out = f(*xs)                # under no_grad (the central differences)
+            if not isinstance(out, Node):
+                raise TypeError(f"gradgradcheck needs f to return a Value or Tensor, got "
+                                f"{type(out).__name__}")
+            if np.size(out.data) != 1:
+                raise ValueError(f"gradgradcheck needs a scalar-valued function, got shape "
+                                 f"{np.shape(out.data)}")
+            total = None
+            for g, u in zip(gradients(out, list(xs), create_graph=True), weights):
+                term = (g * float(u)) if isinstance(g, Value) else (
+                    (g * u).sum() if isinstance(g, Tensor) else Value(float(np.sum(g * u)),
+                                                                     requires_grad=False))
+                total = term if total is None else total + term
+            return total
+    report = gradcheck(h, *inputs, tol=tol, eps=eps, fast=fast, seed=rng)
+    report.name = "gradgradcheck"
+    return report
+
+
+def _rng(seed):
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"seed must be None, an integer >= 0 or a numpy Generator, got "
+                         f"{seed!r} ({error})") from None
+
+
+def _check_flag(name, flag):
+    if not isinstance(flag, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {flag!r}")
