@@ -80,7 +80,8 @@ class _Latex(_Text):
               "·": r"\cdot ", "ᵀ": r"^{\top}", "≤": r"\le ", "Σ": r"\Sigma ", "δ": r"\delta ",
               "‖": r"\| ", "…": r"\dots ", "⊙": r"\odot ", "ᵇ": "^{b}", "⁻": "-",
               "✓": r"\checkmark ", "÷": r"\div ", "√": r"\surd ",
-              "ε": r"\varepsilon "}        # (the central differences' line): pdflatex has no ε
+              "ε": r"\varepsilon ",         # (the central differences' line): pdflatex has no ε
+              "⟨": r"\langle ", "⟩": r"\rangle "}
 
     def name(self, s):
         return r"\text{" + _latex_escape(s) + "}"
@@ -655,7 +656,8 @@ def _explain_forward(root, format, max_steps, wrt, tangent, notation):
     xname = nm(x)
     v = _direction(x, xname, tangent)
     scalar = isinstance(x.data, float)
-    along = "" if tangent is None else notation.plain("·v")     # dn/dx·v: along v
+    v_ = "" if tangent is None else "·v"        # dn/dx·v: along v (in text; in LaTeX
+    along = notation.plain(v_)                  # the header and closing line are text mode)
     n, w = notation.num, notation.words
 
     def dx(node):
@@ -724,7 +726,6 @@ def _explain_forward(root, format, max_steps, wrt, tangent, notation):
     title += f" = {_num(root.data)}, with respect to {xname}"
     if tangent is not None:
         title += " along v"
-    v_ = "" if tangent is None else "·v"
     intro = [
         f"Forward mode carries the derivative with respect to one input, {xname}"
         f"{'' if tangent is None else ', along the direction v given'}, together with the "
@@ -743,8 +744,8 @@ def _explain_forward(root, format, max_steps, wrt, tangent, notation):
     rtol = 1e-9 if dtype == np.float64 else 100 * float(np.finfo(dtype).eps)
     ok = math.isclose(derivative, expected, rel_tol=rtol, abs_tol=1e-12) or (
         derivative != derivative and expected != expected)
-    header = ("input", "value" if scalar else "shape", f"d{r}/d{xname}{along} (forward)",
-              f"∂{r}/∂{xname}{along} (backward)", "")
+    header = ("input", "value" if scalar else "shape", f"d{r}/d{xname}{v_} (forward)",
+              f"∂{r}/∂{xname}{v_} (backward)", "")
     rows = [(xname, _exact(x.data) if scalar else str(np.shape(x.data)), _exact(derivative),
              _exact(expected), "✓" if ok else "✗")]
     inner = f"⟨∂{r}/∂{xname}, v⟩" if tangent is not None else f"∂{r}/∂{xname}"
@@ -753,7 +754,7 @@ def _explain_forward(root, format, max_steps, wrt, tangent, notation):
     numeric = _numeric_check(root, order, [x], [derivative], None, direction=v)
     if numeric:
         numeric = numeric.replace("every narrated gradient", "the forward-mode derivative")
-    cost = _passes(f"d{r}/d{xname}{along}", xname, int(np.size(x.data)), len(leaves),
+    cost = _passes(f"d{r}/d{xname}{v_}", xname, int(np.size(x.data)), len(leaves),
                    tangent is not None)
     story = {"title": title, "intro": intro, "forward": _values(listed, nm),
              "more_nodes": len(order) - len(listed), "lines": lines,

@@ -293,3 +293,16 @@ def test_float32_rounding_is_not_a_disagreement():
         v = np.random.default_rng(seed).standard_normal((30, 20))
         text = explain(y, mode="forward", wrt=W, tangent=v)
         assert "equals the engine's backward pass" in text, text[-800:]
+
+
+@pytest.mark.parametrize("tangent", [None, 2.0])
+def test_latex_with_a_direction_is_ascii(tangent):
+    """The table's header and the closing line are LaTeX text: ·v is $\\cdot$v there, not an
+    escaped math command; the check's ⟨·,·⟩ is \\langle…\\rangle (pdflatex has no ⟨)."""
+    x, w = Value(0.5, label="x"), Value(-1.0, label="w")
+    W = Tensor(np.array([[0.3, -0.2], [0.1, 0.4]]), requires_grad=True, label="W")
+    for root, wrt, v in (((w * x).tanh(), x, tangent),
+                         ((W * W).sum(), W, np.ones((2, 2)))):
+        tex = explain(root, mode="forward", wrt=wrt, tangent=v, format="latex")
+        assert "textbackslash" not in tex, tex
+        assert not [ch for ch in tex if ord(ch) > 127 and ch != "—"], tex
