@@ -761,7 +761,8 @@ def _explain_forward(root, format, max_steps, wrt, tangent, notation):
              "hidden": max(steps - max_steps, 0) if capped else 0, "header": header,
              "rows": rows, "more_leaves": 0, "verdict": verdict, "numeric": numeric,
              "pass": "Forward-mode derivatives (topological order)", "table": "Derivative",
-             "rule": _FORWARD_RULE.replace("X", notation.name(xname)), "footer": [cost]}
+             "rule": _FORWARD_RULE.replace("V", along).replace("X", notation.name(xname)),
+             "footer": [cost]}
     return _RENDER[format](story)
 
 
@@ -831,9 +832,9 @@ _BACKWARD_RULE = (r"\[ \frac{\partial\,\text{out}}{\partial\,\text{input}} \math
                   r"_{\text{upstream}} \times "
                   r"\underbrace{\frac{\partial\,\text{node}}{\partial\,\text{input}}}"
                   r"_{\text{local}} \]")
-_FORWARD_RULE = (r"\[ \frac{d\,\text{node}}{d\,X} \mathrel{+}= "
+_FORWARD_RULE = (r"\[ \frac{d\,\text{node}}{d\,X}V \mathrel{+}= "     # X: the input, V: ·v
                  r"\underbrace{\frac{\partial\,\text{node}}{\partial\,\text{input}}}"
-                 r"_{\text{local}} \times \underbrace{\frac{d\,\text{input}}{d\,X}}"
+                 r"_{\text{local}} \times \underbrace{\frac{d\,\text{input}}{d\,X}V}"
                  r"_{\text{incoming}} \]")
 
 

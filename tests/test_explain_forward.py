@@ -306,3 +306,14 @@ def test_latex_with_a_direction_is_ascii(tangent):
         tex = explain(root, mode="forward", wrt=wrt, tangent=v, format="latex")
         assert "textbackslash" not in tex, tex
         assert not [ch for ch in tex if ord(ch) > 127 and ch != "—"], tex
+
+
+def test_latex_rule_carries_the_direction_as_the_steps_do():
+    """With a direction the text's rule reads dnode/dx·v += … × dinput/dx·v; so does LaTeX's."""
+    x, w = Value(0.5, label="x"), Value(-1.0, label="w")
+    tex = explain((w * x).tanh(), mode="forward", wrt=x, tangent=2.0, format="latex")
+    rule = next(line for line in tex.splitlines() if line.startswith(r"\["))
+    assert rule.count(r"{d\,\text{x}}\cdot v") == 2, rule
+    assert r"{d\,\text{x}}\cdot v \mathrel{+}=" in tex.split(r"\begin{align*}")[1]  # steps
+    tex = explain((w * x).tanh(), mode="forward", wrt=x, format="latex")
+    assert r"\cdot v" not in tex
