@@ -755,7 +755,8 @@ def _explain_forward(root, format, max_steps, wrt, tangent, notation):
     if numeric:
         numeric = numeric.replace("every narrated gradient", "the forward-mode derivative")
     cost = _passes(f"d{r}/d{xname}{v_}", xname, int(np.size(x.data)), len(leaves),
-                   tangent is not None)
+                   tangent is not None,
+                   sum(int(np.size(leaf.data)) for leaf in leaves if leaf is not x))
     story = {"title": title, "intro": intro, "forward": _values(listed, nm),
              "more_nodes": len(order) - len(listed), "lines": lines,
              "hidden": max(steps - max_steps, 0) if capped else 0, "header": header,
@@ -766,24 +767,29 @@ def _explain_forward(root, format, max_steps, wrt, tangent, notation):
     return _RENDER[format](story)
 
 
-def _passes(derivative, xname, entries, inputs, along):
+def _passes(derivative, xname, entries, inputs, along, others):
     """The closing line of forward mode: what its one pass gave, and the passes each mode
-    needs for the whole gradient."""
+    needs for the whole gradient (one forward pass per entry: x has ``entries``, the other
+    inputs ``others`` together)."""
     everything = ("the whole gradient" if inputs == 1 else "the derivatives with respect to "
                   + ("both inputs" if inputs == 2 else f"all {inputs} inputs"))
     backward = f"one backward pass gives {everything} at once"
+    the_others = "the other input" if inputs == 2 else f"the other {inputs - 1} inputs"
     if along:
         line = f"One forward pass gave {derivative}, the Jacobian times v"
         if entries > 1:
-            more = " (and the other inputs more)" if inputs > 1 else ""
+            more = f" (and {the_others} more)" if inputs > 1 else ""
             return (f"{line}; the gradient with respect to {xname} would take {entries} forward "
                     f"passes, one per entry{more}, where {backward} (a row).")
     else:
         line = f"One forward pass gave {derivative}: a column of the Jacobian"
     if inputs == 1:
         return line + "."
-    rest = ("the other input would need a pass of its own" if inputs == 2
-            else f"the other {inputs - 1} inputs would need a pass each")
+    if others > inputs - 1:                     # not every other input is one number
+        rest = f"{the_others} would need {others} passes, one per entry"
+    else:
+        rest = ("the other input would need a pass of its own" if inputs == 2
+                else f"the other {inputs - 1} inputs would need a pass each")
     return f"{line}; {rest}, where {backward} (a row)."
 
 

@@ -317,3 +317,22 @@ def test_latex_rule_carries_the_direction_as_the_steps_do():
     assert r"{d\,\text{x}}\cdot v \mathrel{+}=" in tex.split(r"\begin{align*}")[1]  # steps
     tex = explain((w * x).tanh(), mode="forward", wrt=x, format="latex")
     assert r"\cdot v" not in tex
+
+
+def test_the_cost_line_counts_the_other_inputs_entries():
+    """A pass per entry: the other input W of 6 entries needs 6 forward passes, not one."""
+    b = Tensor(np.array(0.5), requires_grad=True, label="b")
+    W = Tensor(np.ones((2, 3)), requires_grad=True, label="W")
+    y = (W * b).tanh().sum()
+    for tangent in (None, 2.0):
+        assert explain(y, mode="forward", wrt=b, tangent=tangent).rstrip().endswith(
+            "; the other input would need 6 passes, one per entry, where one backward pass "
+            "gives the derivatives with respect to both inputs at once (a row).")
+    assert explain(y, mode="forward", wrt=W, tangent=np.ones((2, 3))).rstrip().endswith(
+        "would take 6 forward passes, one per entry (and the other input more), where one "
+        "backward pass gives the derivatives with respect to both inputs at once (a row).")
+    c = Tensor(np.ones(2), requires_grad=True, label="c")
+    y = (W * b).tanh().sum() + (c * b).sum()
+    assert explain(y, mode="forward", wrt=b).rstrip().endswith(
+        "; the other 2 inputs would need 8 passes, one per entry, where one backward pass "
+        "gives the derivatives with respect to all 3 inputs at once (a row).")
