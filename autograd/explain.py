@@ -324,9 +324,13 @@ def _numeric_check(root, order, leaves, narrated, grad_out, direction=None):
     if not leaves:
         return None
     if size > NUMERIC_ENTRIES or 4 * size * len(order) > NUMERIC_WORK:
-        return (f"Central differences: not run ({size} leaf entries × {len(order)} nodes; "
-                f"explain runs them for at most {NUMERIC_ENTRIES} entries and "
-                f"{NUMERIC_WORK:,} op re-runs — use autograd.gradcheck)")
+        if direction is not None:
+            what, limit = "one direction", ""
+        else:
+            what = "1 leaf entry" if size == 1 else f"{size} leaf entries"
+            limit = f"{NUMERIC_ENTRIES} entries and "
+        return (f"Central differences: not run ({what} × {len(order)} nodes; explain runs "
+                f"them for at most {limit}{NUMERIC_WORK:,} op re-runs — use autograd.gradcheck)")
     math_ = type(root)._math
     weights = None if grad_out is None else np.asarray(getattr(grad_out, "data", grad_out),
                                                        dtype=np.float64)
@@ -384,12 +388,15 @@ def _numeric_check(root, order, leaves, narrated, grad_out, direction=None):
     if unchecked and all(k == size for k, size in undefined):
         return f"Central differences (ε = 1e-6, float64, the forward pass re-run): {untaken}"
     if not bad and noisy:
+        which = "" if direction is not None else f" for {', '.join(map(_called, noisy[:5]))}"
+        others = "; the others agree" if len(noisy) < len(checks) else ""
         return (f"Central differences (ε = 1e-6, float64, the forward pass re-run): too noisy "
-                f"to tell for {', '.join(map(_called, noisy[:5]))} (their "
-                f"rounding is as large as the gradient); the others agree{also}")
+                f"to tell{which} (the rounding is as large as the "
+                f"{'derivative' if direction is not None else 'gradient'}){others}{also}")
     if not bad:
         worst = max(c.relative_error for c in checks)
-        every = "the narrated gradients" if unchecked else "every narrated gradient"
+        every = ("the forward-mode derivative" if direction is not None else
+                 "the narrated gradients" if unchecked else "every narrated gradient")
         return (f"Central differences (ε = 1e-6, float64, the forward pass re-run): they agree "
                 f"with {every} (largest relative difference {worst:.1e}){also} ✓")
     leaf, c = bad[0]
@@ -752,8 +759,6 @@ def _explain_forward(root, format, max_steps, wrt, tangent, notation):
     verdict = (f"Check: the forward-mode derivative {'equals' if ok else 'DOES NOT equal'} the "
                f"engine's backward pass ({inner} from autograd.gradients) {'✓' if ok else '✗'}")
     numeric = _numeric_check(root, order, [x], [derivative], None, direction=v)
-    if numeric:
-        numeric = numeric.replace("every narrated gradient", "the forward-mode derivative")
     cost = _passes(f"d{r}/d{xname}{v_}", xname, int(np.size(x.data)), len(leaves),
                    tangent is not None,
                    sum(int(np.size(leaf.data)) for leaf in leaves if leaf is not x))

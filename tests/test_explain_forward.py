@@ -336,3 +336,26 @@ def test_the_cost_line_counts_the_other_inputs_entries():
     assert explain(y, mode="forward", wrt=b).rstrip().endswith(
         "; the other 2 inputs would need 8 passes, one per entry, where one backward pass "
         "gives the derivatives with respect to all 3 inputs at once (a row).")
+
+
+def test_the_central_differences_line_speaks_of_one_derivative(monkeypatch):
+    """Forward mode checks one number: no 'the others agree', no '1 leaf entries'."""
+    import importlib       # (autograd.explain is the function: the package exports it)
+    module = importlib.import_module("autograd.explain")
+    monkeypatch.setattr(module, "NUMERIC_WORK", 400)        # 100 nodes, not 100,000
+    x = Value(0.5, label="x")
+    y = (x * 1e-30 + 1.0).with_label("y")          # the slope drowns in f's rounding
+    line = next(s for s in explain(y, mode="forward", wrt=x).splitlines()
+                if s.startswith("Central"))
+    assert "too noisy to tell (the rounding is as large as the derivative)" in line, line
+    assert "others" not in line
+    assert "others" not in next(s for s in explain(y).splitlines() if s.startswith("Central"))
+    z = x
+    for _ in range(101):
+        z = z.sin()
+    line = next(s for s in explain(z, mode="forward", wrt=x).splitlines()
+                if s.startswith("Central"))
+    assert line.startswith("Central differences: not run (one direction × 102 nodes; "
+                           "explain runs them for at most 400 op re-runs"), line
+    line = next(s for s in explain(z).splitlines() if s.startswith("Central"))
+    assert "(1 leaf entry × 102 nodes;" in line, line
