@@ -238,14 +238,15 @@ class _Names:
         return node_name(node, self.position[node], self.labels)
 
 
-def _generic(node, i, notation, with_formula=True):
+def _generic(node, i, notation, with_formula=True, operands="uv"):
     """The local derivative in generic letters: ∂tanh(u)/∂u = 1 − tanh²(u), ∂(u×v)/∂u = v
-    (u, v rather than the rules' a, b, which a reader would take for a bias b); only its left
-    side without ``with_formula`` (a Tensor's formulas are written as VJPs, gᵀJ)."""
+    (u, v rather than the rules' a, b, which a reader would take for a bias b; a binary op's
+    ``operands`` are other letters where v names something else); only its left side without
+    ``with_formula`` (a Tensor's formulas are written as VJPs, gᵀJ)."""
     op = node.op
-    formula = formula_text(node, i, ["u", "v"]) if with_formula else None
+    formula = formula_text(node, i, list(operands)) if with_formula else None
     if len(node.parents) == 2 and op.symbol != op.name:
-        head = f"∂(u{op.symbol}v)/∂{'uv'[i]}"
+        head = f"∂({operands[0]}{op.symbol}{operands[1]})/∂{operands[i]}"
     elif len(node.parents) == 1:
         head = f"∂{op.name}(u)/∂u"
     else:
@@ -665,6 +666,7 @@ def _explain_forward(root, format, max_steps, wrt, tangent, notation):
     scalar = isinstance(x.data, float)
     v_ = "" if tangent is None else "·v"        # dn/dx·v: along v (in text; in LaTeX
     along = notation.plain(v_)                  # the header and closing line are text mode)
+    operands = "uv" if tangent is None else "pq"   # (v is the direction: ∂(p×q)/∂q = p)
     n, w = notation.num, notation.words
 
     def dx(node):
@@ -713,11 +715,11 @@ def _explain_forward(root, format, max_steps, wrt, tangent, notation):
             text = f"{dx(node)} {notation.adds} {local_d} {notation.times} {dx(parent)} = "
             if local is None:
                 text += n(contribution)
-                formula = _generic(node, i, notation, with_formula=False) + w(
+                formula = _generic(node, i, notation, False, operands) + w(
                     f": Jacobian {_shape(node.data)}×{_shape(parent.data)}, applied to the "
                     f"incoming derivative (a JVP)")
             else:
-                formula = _generic(node, i, notation)
+                formula = _generic(node, i, notation, operands=operands)
                 text += f"{n(local)} {notation.times} {n(incoming)} = {n(contribution)}"
                 if not formula.replace("−", "-").endswith(f"= {n(local)}".replace("−", "-")):
                     formula += f" = {n(local)}"

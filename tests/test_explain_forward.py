@@ -359,3 +359,17 @@ def test_the_central_differences_line_speaks_of_one_derivative(monkeypatch):
                            "explain runs them for at most 400 op re-runs"), line
     line = next(s for s in explain(z).splitlines() if s.startswith("Central"))
     assert "(1 leaf entry × 102 nodes;" in line, line
+
+
+def test_a_direction_v_is_not_also_an_operand_v():
+    """With a direction v the binary ops' generic operands are not u, v: '∂(u×v)/∂v = u' under
+    'dx/dx·v = v = 2' would name two things v."""
+    x, w = Value(0.5, label="x"), Value(-1.0, label="w")
+    text = explain((w * x).tanh(), mode="forward", wrt=x, tangent=2.0)
+    assert "local: ∂(p×q)/∂q = p = -1" in text, text
+    assert "∂(u×v)" not in text and "1 − tanh²(u)" in text
+    assert "local: ∂(u×v)/∂v = u = -1" in explain((w * x).tanh(), mode="forward", wrt=x)
+    W = Tensor(np.ones((2, 2)), requires_grad=True, label="W")
+    text = explain((Tensor(np.ones(2)) @ W).sum(), mode="forward", wrt=W,
+                   tangent=np.ones((2, 2)))
+    assert "local: ∂(p@q)/∂q: Jacobian" in text, text
