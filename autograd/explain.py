@@ -748,9 +748,13 @@ def _explain_forward(root, format, max_steps, wrt, tangent, notation):
                                    f"derivative 0, not shown)")))
     (gradient,) = gradients(root, [x])          # an array, or a float for a Value
     expected = float(np.sum(np.asarray(gradient, dtype=np.float64) * v))
-    # the two orders round differently: in float32, ~1e-7 apart
-    dtype = np.asarray(root.data).dtype
-    rtol = 1e-9 if dtype == np.float64 else 100 * float(np.finfo(dtype).eps)
+    # the two orders round differently: ~1e-7 apart where any node is float32 (a float32
+    # leaf's gradient is float32 even in a float64 expression); Values are float64
+    dtypes = {np.dtype(np.float64)}
+    if not isinstance(root.data, float):
+        dtypes.update(node.data.dtype for node in order)
+    eps = max(float(np.finfo(dtype).eps) for dtype in dtypes)
+    rtol = 1e-9 if eps <= np.finfo(np.float64).eps else 100 * eps
     ok = math.isclose(derivative, expected, rel_tol=rtol, abs_tol=1e-12) or (
         derivative != derivative and expected != expected)
     header = ("input", "value" if scalar else "shape", f"d{r}/d{xname}{v_} (forward)",

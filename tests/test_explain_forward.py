@@ -373,3 +373,17 @@ def test_a_direction_v_is_not_also_an_operand_v():
     text = explain((Tensor(np.ones(2)) @ W).sum(), mode="forward", wrt=W,
                    tangent=np.ones((2, 2)))
     assert "local: ∂(p@q)/∂q: Jacobian" in text, text
+
+
+def test_a_float32_input_in_a_float64_graph_is_checked_at_float32_precision():
+    """The backward pass gives a float32 leaf a float32 gradient (as PyTorch): ⟨∂y/∂W, v⟩ is
+    rounded to float32 while the forward derivative is float64 past W's first op; ~1e-7
+    apart is rounding, not a ✗ (central differences agree to 1e-10)."""
+    rng = np.random.default_rng(0)
+    X = Tensor(rng.standard_normal((3, 2)))
+    W = Tensor(rng.standard_normal((2, 2)).astype(np.float32), requires_grad=True, label="W")
+    b = Tensor(rng.standard_normal(2), requires_grad=True, label="b")
+    y = ((X @ W + b).tanh() ** 2).sum()
+    text = explain(y, mode="forward", wrt=W, tangent=np.ones((2, 2)))
+    assert "equals the engine's backward pass" in text, text[-600:]
+    assert "they agree with the forward-mode derivative" in text
