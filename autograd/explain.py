@@ -824,7 +824,14 @@ def _direction(x, xname, tangent):
                          f"{np.shape(x.data)}")
     if not np.all(np.isfinite(v)):
         raise ValueError("explain: tangent must be finite numbers")
-    return float(v) if scalar else v.astype(x.data.dtype)
+    if scalar:
+        return float(v)
+    with np.errstate(over="ignore"):
+        v = v.astype(x.data.dtype)
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"explain: tangent must be finite numbers in {xname}'s dtype "
+                         f"{v.dtype} (an entry overflows it)")
+    return v
 
 
 def _edge_jvp(node, i, parents, t):

@@ -387,3 +387,10 @@ def test_a_float32_input_in_a_float64_graph_is_checked_at_float32_precision():
     text = explain(y, mode="forward", wrt=W, tangent=np.ones((2, 2)))
     assert "equals the engine's backward pass" in text, text[-600:]
     assert "they agree with the forward-mode derivative" in text
+
+
+def test_a_tangent_that_overflows_the_inputs_dtype_is_refused():
+    """1e6 is finite, but not in float16: the pass would carry inf and nan and call it ✓."""
+    W = Tensor(np.ones((2, 2), dtype=np.float16), requires_grad=True, label="W")
+    with pytest.raises(ValueError, match=r"tangent must be finite numbers in W's dtype float16"):
+        explain((W * W).sum(), mode="forward", wrt=W, tangent=np.full((2, 2), 1e6))
