@@ -19,8 +19,8 @@ EXAMPLE = 'chainrule explain "tanh(w*x + b)" x=0.5 w=-1 b=2 -o graph.svg --highl
 
 def add_parser(subparsers):
     p = subparsers.add_parser(
-        "explain", help="explain the backward pass of a formula step by step (or, with "
-                        "--forward, forward mode) and draw it",
+        "explain", help="explain the backward pass of a formula step by step, or forward "
+                        "mode with --forward (and draw it with -o)",
         description=__doc__.split("\n\n")[0] + f"\n\nexample:\n  {EXAMPLE}",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("expression", help='a formula such as "tanh(w*x + b)" (quote it; one that '

@@ -394,3 +394,10 @@ def test_a_tangent_that_overflows_the_inputs_dtype_is_refused():
     W = Tensor(np.ones((2, 2), dtype=np.float16), requires_grad=True, label="W")
     with pytest.raises(ValueError, match=r"tangent must be finite numbers in W's dtype float16"):
         explain((W * W).sum(), mode="forward", wrt=W, tangent=np.full((2, 2), 1e6))
+
+
+def test_the_help_line_does_not_promise_a_picture_without_o(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "or forward mode with --forward (and draw it with -o)" in help_text
