@@ -358,6 +358,10 @@ def _numeric_check(root, order, leaves, narrated, grad_out, direction=None):
     at = leaves
     if direction is not None:                   # t ↦ y(x + t·v), at t = 0
         (x0, _), v = points[0], np.asarray(direction, dtype=np.float64)
+        # differenced along v/max|vᵢ|, the slope then scaled back: a step of ε·v itself would
+        # move x by 1 for a v of 1e6, and by nothing measurable for a v of 1e-9
+        length = float(np.max(np.abs(v))) or 1.0
+        v = v / length
         along = f
 
         def f(t):
@@ -366,6 +370,8 @@ def _numeric_check(root, order, leaves, narrated, grad_out, direction=None):
         points, at = [(0.0, True)], [_Data(0.0)]
     with np.errstate(all="ignore"):
         numeric, noise = _central_differences(f, points, 1e-6)
+        if direction is not None:
+            numeric, noise = [numeric[0] * length], [noise[0] * length]
         # f itself not finite at the point (1/x at 0): (f(x+ε) − f(x−ε))/2ε is finite there
         # (1e12 for 1/x) but is no derivative, so there is no quotient for any entry
         pole = not np.all(np.isfinite(f(*at)))

@@ -401,3 +401,17 @@ def test_the_help_line_does_not_promise_a_picture_without_o(capsys):
         cli.main(["--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     assert "or forward mode with --forward (and draw it with -o)" in help_text
+
+
+@pytest.mark.parametrize("tangent", [1e6, 1e-9, -3e4])
+def test_central_differences_along_a_long_or_short_direction(tangent):
+    """t ↦ y(x + t·v) is differenced along v/max|vᵢ|, then scaled back: a step of 1e-6·v
+    moved x by 1 for v = 1e6 (a false DISAGREE on sin), and by nothing measurable for 1e-9."""
+    x = Value(0.5, label="x")
+    text = explain(x.sin(), mode="forward", wrt=x, tangent=tangent)
+    assert "they agree with the forward-mode derivative" in text, text[-400:]
+    W = Tensor(np.array([0.3, -0.2]), requires_grad=True, label="W")
+    text = explain((W * W).sin().sum(), mode="forward", wrt=W,
+                   tangent=np.array([1.0, 2.0]) * tangent)
+    line = next(s for s in text.splitlines() if s.startswith("Central"))
+    assert "they agree" in line and float(re.search(r"difference (\S+)\)", line)[1]) < 1e-8
