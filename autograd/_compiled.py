@@ -82,3 +82,26 @@ def _sgd_loop(w, g, v, momentum, lr, nesterov, tiny, zero):
         vi = zero if abs(vi) < tiny else vi        # as Adam's moments (kernels)
         v[i] = vi
         w[i] = w[i] + ((vi * momentum - gi * lr) if nesterov else vi)
+
+
+@_jit
+def back_substitute(code, pa, pb, da, db, g, reached, first_op, constant):
+    for i in range(g.size - 1, -1, -1):
+        if reached[i] == 0 or code[i] < first_op:
+            continue
+        gi = g[i]
+        j = pa[i]
+        if code[j] != constant:
+            _pass_on(g, reached, j, gi * da[i])
+        j = pb[i]
+        if j >= 0 and code[j] != constant:
+            _pass_on(g, reached, j, gi * db[i])
+
+
+@_jit
+def _pass_on(g, reached, j, contribution):
+    if reached[j]:
+        g[j] = g[j] + contribution
+    else:                   # the first contribution as it is (0 + (−0.0) would be +0.0)
+        g[j] = contribution
+        reached[j] = 1

@@ -21,8 +21,9 @@ The backward pass sweeps a tape from the root down, in reverse creation order: e
 of an entry comes after it, so an entry's gradient is complete when the sweep reaches it — the
 same guarantee Kahn's order gives the object graph of `Tensor`. The local derivatives ∂y/∂x
 come from the same rules (`autograd.rules`), evaluated once for all entries of an op with
-numpy; the plain pass (`sweep`) is then one triangular solve in compiled code, and the general
-one (`sweep_general`: create_graph, explain, anomaly mode) calls each rule per edge.
+numpy; the plain pass (`sweep`) is then one back substitution in compiled code, and the general
+one (`sweep_general`: create_graph, explain, anomaly mode, and tapes too short for the compiled
+pass to pay) calls each rule per edge.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ import itertools
 
 import numpy as np
 
+from . import kernels
 from .backends import ArrayMath, FloatMath
 
 CONSTANT, LEAF, FOREIGN = 0, 1, 2
@@ -173,6 +175,9 @@ def _local_with_ctx(tape, op, idx, da, db):
             db[i] = op.vjps[1](FloatMath, 1.0, data[i], *xs, **ctx)
 
 
+SMALL_SWEEP = 150       # entries: below this the per-edge sweep beats setting up the compiled one
+
+
 def sweep(tape, seeds):
     """∂root/∂entry for entries 0..max(seeds) of one tape, as a list (None: not reached).
 
@@ -181,101 +186,41 @@ def sweep(tape, seeds):
 
         g_p = seed_p + Σ_c J[c, p] · g_c        i.e.  (I − Jᵀ) g = seed
 
-    is a unit upper-triangular system. scipy's SuperLU solves it in compiled code by back
-    substitution: children before parents, each gradient complete before it is passed on, in
-    the order the edge-by-edge `sweep_general` takes.
+    is a unit upper-triangular system, solved by back substitution in compiled code
+    (`autograd.kernels.back_substitute`): children before parents, each gradient complete
+    before it is passed on, in the order the edge-by-edge `sweep_general` takes.
 
-    Returns None when a local derivative, a seed or a gradient is not finite: the solver's
-    block arithmetic multiplies zeros too, and 0 · inf would turn an IEEE-754 inf into nan, so
-    such a pass is left to `sweep_general`, edge by edge.
+    Returns None — the caller then sweeps edge by edge — for a tape shorter than `SMALL_SWEEP`
+    (setting up the arrays costs more than the Python sweep), when the compiled loop is not
+    available, or when a local derivative, a seed or a gradient is not finite (the rules'
+    array forms, evaluated at g = 1 over all entries at once, are not held to the float forms'
+    IEEE-754 special cases: such a pass is left to the rules themselves).
     """
-    from scipy.sparse import csc_array
-    from scipy.sparse.linalg import spsolve_triangular
-
     n = max(seeds) + 1
+    if n < SMALL_SWEEP:
+        return None
     code, data, pa, pb = _arrays(tape, n)
     da, db = local_derivatives(tape, code, data, pa, pb)
-    seed = np.zeros(n)
+    g = np.zeros(n)
+    reached = np.zeros(n, dtype=np.uint8)
     for i, s in seeds.items():
-        seed[i] = s
+        g[i] = s
+        reached[i] = 1
     if not (np.isfinite(da).all() and np.isfinite(db).all()):
         # an edge into a constant carries nothing (x ** 2 at x < 0 has ∂/∂2 = nan, unused)
         ops, constant = code >= FIRST_OP, code == CONSTANT
         da[ops & constant[pa]] = 0.0
         db[ops & constant[pb]] = 0.0
-    if not (np.isfinite(da).all() and np.isfinite(db).all() and np.isfinite(seed).all()):
+    if not (np.isfinite(da).all() and np.isfinite(db).all() and np.isfinite(g).all()):
         return None
-    unreached = _unreached(pa, pb, seeds)
-    if unreached:                  # an unreached node passes nothing on, not even 0 · inf
-        da[unreached] = 0.0
-        db[unreached] = 0.0
-    system = csc_array(_unit_upper(pa, pb, da, db), shape=(n, n))
-    system.has_canonical_format = True          # rows sorted, no duplicates: built that way
-    g = spsolve_triangular(system, seed, lower=False, unit_diagonal=True, overwrite_A=True,
-                           overwrite_b=True)
+    if not kernels.back_substitute(code, pa, pb, da, db, g, reached, FIRST_OP, CONSTANT):
+        return None
     if not np.isfinite(g).all():
         return None
-    g = g.tolist()
-    # Unreached entries and constants (which need no gradient) get none.
-    for i in unreached + np.flatnonzero(code == CONSTANT).tolist():
-        g[i] = None
-    return g
-
-
-def _unit_upper(pa, pb, da, db):
-    """(values, row indices, column pointers) of I − Jᵀ in CSC form: column c holds −∂c/∂a in
-    row a and −∂c/∂b in row b (rows ascending; an input used twice, x·x, once with the two
-    derivatives summed) and 1 in row c."""
-    n = len(pa)
-    two = pb >= 0
-    same = two & (pa == pb)
-    if same.any():
-        da = np.where(same, da + db, da)
-        two &= ~same
-    swap = two & (pb < pa)
-    lo, hi = np.where(swap, pb, pa), np.where(swap, pa, pb)
-    d_lo, d_hi = np.where(swap, db, da), np.where(swap, da, db)
-    indptr = np.empty(n + 1, dtype=np.int32)
-    indptr[0] = 0
-    np.cumsum((pa >= 0).view(np.int8) + two.view(np.int8) + np.int8(1), out=indptr[1:],
-              dtype=np.int32)
-    nnz = int(indptr[-1])
-    indices = np.empty(nnz + 1, dtype=np.int32)
-    values = np.empty(nnz + 1)
-    first = indptr[:-1]
-    # Three writes over every column, each overwriting what the one before spilt into a
-    # shorter column's slots: second inputs, first inputs, then the diagonal.
-    indices[first + 1] = hi
-    values[first + 1] = np.negative(d_hi)
-    indices[first] = lo
-    values[first] = np.negative(d_lo)
-    diagonal = indptr[1:] - 1
-    indices[diagonal] = np.arange(n, dtype=np.int32)
-    values[diagonal] = 1.0
-    return values[:nnz], indices[:nnz], indptr
-
-
-def _unreached(pa, pb, seeds):
-    """Entries below the seeds that the seeds do not reach. The highest such entry has no
-    consumer (one would reach it), so when every entry but a seed is some entry's input, all
-    are reached; otherwise walk the inputs down from the seeds."""
-    n = len(pa)
-    used = np.zeros(n, dtype=bool)
-    used[pa[pa >= 0]] = True
-    used[pb[pb >= 0]] = True
-    if all(i in seeds for i in np.flatnonzero(~used).tolist()):
-        return []
-    reached = bytearray(n)
-    for i in seeds:
-        reached[i] = 1
-    inputs_a, inputs_b = pa.tolist(), pb.tolist()
-    for i in range(n - 1, -1, -1):
-        if reached[i]:
-            if inputs_a[i] >= 0:
-                reached[inputs_a[i]] = 1
-            if inputs_b[i] >= 0:
-                reached[inputs_b[i]] = 1
-    return [i for i in range(n) if not reached[i]]
+    out = g.tolist()
+    for i in np.flatnonzero(reached == 0).tolist():     # unreached, and constants: no gradient
+        out[i] = None
+    return out
 
 
 def sweep_general(tape, seeds, node_at, m, create_graph, observe, anomaly, check_backward):
