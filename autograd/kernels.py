@@ -214,11 +214,6 @@ def add_scaled(g, w, factor):
     g += w * np.asarray(factor, dtype=w.dtype)
 
 
-# An entry of the scalar engine's per-edge Python sweep costs about what 16 elements of a numpy
-# pass do, so a tape of LARGE / 16 = 2048 entries is worth numba's import.
-SWEEP_WEIGHT = 16
-
-
 def back_substitute(code, pa, pb, da, db, g, reached, first_op, constant):
     """The scalar engine's plain reverse sweep over one tape, in place (`autograd.tape.sweep`):
     for each entry i from the last down that the pass reached and an op made,
@@ -226,12 +221,11 @@ def back_substitute(code, pa, pb, da, db, g, reached, first_op, constant):
         g[p] ← g[p] + g[i]·∂i/∂p        (g[p] ← g[i]·∂i/∂p for p's first contribution)
 
     for its inputs p = pa[i], pb[i] that are not constants, marking p reached — the per-edge
-    sweep's order, so its sums. Returns False, changing nothing, when the compiled loop is not
-    available (numba absent, or not yet worth importing for a tape this short)."""
-    kernels = _kernels(len(g) * SWEEP_WEIGHT)
-    if not kernels:
+    sweep's order, so its sums. Returns False, changing nothing, when the compiled loops are not
+    loaded (the caller decides when they are worth importing: `autograd.tape.SWEEP_IMPORT`)."""
+    if not _loaded:
         return False
-    kernels.back_substitute(code, pa, pb, da, db, g, reached, first_op, constant)
+    _loaded.back_substitute(code, pa, pb, da, db, g, reached, first_op, constant)
     return True
 
 

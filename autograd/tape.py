@@ -176,6 +176,11 @@ def _local_with_ctx(tape, op, idx, da, db):
 
 
 SMALL_SWEEP = 150       # entries: below this the per-edge sweep beats setting up the compiled one
+# Entries swept in Python, over all passes, before numba is imported for the compiled sweep:
+# ~0.1 s of sweeping, against an import and cache load of ~0.5 s. A script's few passes never
+# pay for the import; a training loop does within its first steps.
+SWEEP_IMPORT = 250_000
+_swept_in_python = 0
 
 
 def sweep(tape, seeds):
@@ -191,14 +196,19 @@ def sweep(tape, seeds):
     before it is passed on, in the order the edge-by-edge `sweep_general` takes.
 
     Returns None — the caller then sweeps edge by edge — for a tape shorter than `SMALL_SWEEP`
-    (setting up the arrays costs more than the Python sweep), when the compiled loop is not
-    available, or when a local derivative, a seed or a gradient is not finite (the rules'
+    (setting up the arrays costs more than the Python sweep), until `SWEEP_IMPORT` entries have
+    been swept in Python (numba's import would cost more than it saves), without numba, or when a local derivative, a seed or a gradient is not finite (the rules'
     array forms, evaluated at g = 1 over all entries at once, are not held to the float forms'
     IEEE-754 special cases: such a pass is left to the rules themselves).
     """
+    global _swept_in_python
     n = max(seeds) + 1
     if n < SMALL_SWEEP:
         return None
+    if not kernels.in_use():
+        _swept_in_python += n
+        if _swept_in_python < SWEEP_IMPORT or not kernels.compiled(kernels.LARGE):
+            return None         # (compiled(LARGE) imports numba, once; False without it)
     code, data, pa, pb = _arrays(tape, n)
     da, db = local_derivatives(tape, code, data, pa, pb)
     g = np.zeros(n)

@@ -811,6 +811,39 @@ def test_a_short_tape_is_swept_edge_by_edge_and_a_long_one_in_compiled_code(monk
     assert [leaf.grad for leaf in leaves] == pytest.approx(general, rel=1e-12, abs=1e-15)
 
 
+def test_numba_is_imported_for_the_sweep_only_once_python_sweeps_add_up(monkeypatch):
+    """A script's few passes never pay numba's ~0.5 s import: it comes once SWEEP_IMPORT
+    entries have been swept in Python, over all passes; short tapes do not count."""
+    from autograd import kernels, tape
+    loads = []
+    real = kernels._loaded or kernels._load()
+    assert real, "numba is a dependency"
+
+    def load():
+        loads.append(1)
+        kernels._loaded = real
+        return real
+    monkeypatch.setattr(kernels, "_loaded", None)
+    monkeypatch.setattr(kernels, "_load", load)
+    monkeypatch.setattr(tape, "_swept_in_python", 0)
+    monkeypatch.setattr(tape, "SWEEP_IMPORT", 1000)
+    out, leaves = _layer(n_in=10, n_out=8)   # ~260 entries
+    n = out._i + 1
+    assert tape.SMALL_SWEEP <= n < 500, n
+    x = Value(0.5)
+    for _ in range(50):
+        (x * x).backward()                   # short tapes: swept in Python, not counted
+    passes = 0
+    while tape._swept_in_python + n < 1000:
+        out.backward()
+        passes += 1
+    assert loads == [] and passes >= 2
+    out.backward()                           # this pass reaches 1000 entries: import, compile
+    assert loads == [1] and kernels.in_use()
+    out.backward()
+    assert loads == [1]
+
+
 def test_the_compiled_sweep_sums_as_the_per_edge_one(monkeypatch, compiled_sweep):
     """A node's contributions are added in the per-edge sweep's order, its consumers from the
     last down: x feeds x·1, x·1, x·1e16, so that order gives 1e16 + 1 + 1 = 1e16 (each 1 is
