@@ -10,7 +10,7 @@ import weakref
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import autograd
@@ -551,7 +551,6 @@ _programs = st.lists(
     min_size=1, max_size=25)
 
 
-@settings(deadline=None)        # the first example may load numba's compiled sweep
 @given(program=_programs, xs=st.lists(st.floats(-1.5, 1.5), min_size=1, max_size=4),
        limit=st.sampled_from([3, 5, 11, 1 << 18]))
 def test_tape_passes_agree_on_random_programs(program, xs, limit):
