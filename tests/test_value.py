@@ -865,6 +865,39 @@ def test_the_compiled_sweep_sums_as_the_per_edge_one(monkeypatch, compiled_sweep
     assert [leaf.grad for leaf in leaves] == pytest.approx(compiled, rel=1e-14, abs=1e-300)
 
 
+def test_the_compiled_sweep_runs_at_the_speed_of_a_compiled_loop():
+    """The back substitution over a 300,000-entry chain costs about what numpy's cumulative
+    product of its derivatives does (~1.5×): a few ns per entry. (Its helper once took the
+    arrays themselves, which numba increfs and decrefs per call: ~10× the cumprod.)"""
+    import time
+    from autograd import kernels, rules, tape
+    assert kernels.compiled(kernels.LARGE)
+    n = 300_000
+    code = np.full(n, tape.code_of(rules.MUL), dtype=np.uint8)
+    code[0] = tape.LEAF
+    code = np.frombuffer(code.tobytes(), dtype=np.uint8)       # read-only, as sweep's
+    pa, pb = np.arange(-1, n - 1), np.full(n, -1)
+    da, db = np.full(n, 0.999999), np.zeros(n)
+
+    def substitute():
+        g, reached = np.zeros(n), np.zeros(n, dtype=np.uint8)
+        g[-1], reached[-1] = 1.0, 1
+        start = time.perf_counter()
+        kernels.back_substitute(code, pa, pb, da, db, g, reached, tape.FIRST_OP, tape.CONSTANT)
+        return time.perf_counter() - start, g
+
+    def cumprod():
+        start = time.perf_counter()
+        np.multiply.accumulate(da)
+        return time.perf_counter() - start
+
+    _, g = substitute()
+    assert g[0] == pytest.approx(0.999999 ** (n - 1), rel=1e-9)
+    ours = min(substitute()[0] for _ in range(5))
+    numpy = min(cumprod() for _ in range(5))
+    assert ours < 5 * numpy, f"{ours * 1e9 / n:.1f} ns per entry, cumprod {numpy * 1e9 / n:.1f}"
+
+
 def test_a_copied_or_unpickled_value_is_a_vertex_of_its_own():
     import copy
     import pickle
