@@ -249,13 +249,8 @@ def gradcheck(f, *inputs, tol=1e-6, eps=1e-6, fast=False, seed=0):
     output), uᵀJv against one directional difference (module docstring); ``seed`` draws them."""
     _check_step(eps, tol)
     _check_flag("fast", fast)
-    narrow = [i for i, x in enumerate(inputs)
-              if np.asarray(x.data if isinstance(x, Node) else x).dtype in (np.float16,
-                                                                           np.float32)]
-    if narrow:
-        warnings.warn(f"gradcheck: input(s) {narrow} are float32 or float16; they are checked "
-                      f"in float64 (central differences need it), so the narrower arithmetic "
-                      f"itself is not what is checked", UserWarning, stacklevel=2)
+    rng = _rng(seed)
+    _warn_narrow("gradcheck", inputs)
     points = [_as_float64(x) for x in inputs]
     leaves = [_node(v if s else v.copy(), s) for v, s in points]
     with enable_grad():                 # checks record their graph even inside no_grad
@@ -263,7 +258,7 @@ def gradcheck(f, *inputs, tol=1e-6, eps=1e-6, fast=False, seed=0):
     if not isinstance(out, Node):
         raise TypeError(f"gradcheck needs f to return a Value or Tensor, got {type(out).__name__}")
     if fast:
-        return _fast_check(f, points, leaves, out, tol, eps, _rng(seed))
+        return _fast_check(f, points, leaves, out, tol, eps, rng)
     if np.size(out.data) != 1:
         raise ValueError(f"gradcheck needs a scalar-valued function, got shape "
                          f"{np.shape(out.data)} (fast=True checks any shape, through uᵀJv for "
@@ -313,7 +308,9 @@ def gradgradcheck(f, *inputs, tol=1e-6, eps=1e-6, fast=False, seed=0):
     if not callable(f):
         raise TypeError(f"gradgradcheck needs a function, got {type(f).__name__}")
     rng = _rng(seed)
-    weights = [rng.standard_normal(np.shape(_as_float64(x)[0])) for x in inputs]
+    _warn_narrow("gradgradcheck", inputs)
+    inputs = [_as_float64(x)[0] for x in inputs]    # (so gradcheck does not warn again)
+    weights = [rng.standard_normal(np.shape(x)) for x in inputs]
 
     def h(*xs):
         with enable_grad():             # the gradient is recorded even where h is evaluated
@@ -334,6 +331,18 @@ def gradgradcheck(f, *inputs, tol=1e-6, eps=1e-6, fast=False, seed=0):
     report = gradcheck(h, *inputs, tol=tol, eps=eps, fast=fast, seed=rng)
     report.name = "gradgradcheck"
     return report
+
+
+def _warn_narrow(who, inputs):
+    """Warn, naming ``who`` and pointing at its caller, that float32/float16 inputs are checked
+    in float64."""
+    narrow = [i for i, x in enumerate(inputs)
+              if np.asarray(x.data if isinstance(x, Node) else x).dtype in (np.float16,
+                                                                           np.float32)]
+    if narrow:
+        warnings.warn(f"{who}: input(s) {narrow} are float32 or float16; they are checked in "
+                      f"float64 (central differences need it), so the narrower arithmetic "
+                      f"itself is not what is checked", UserWarning, stacklevel=3)
 
 
 def _rng(seed):

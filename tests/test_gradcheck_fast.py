@@ -117,3 +117,18 @@ def test_gradgradcheck_catches_a_rule_right_to_first_order_only(monkeypatch):
     assert gradgradcheck(f, x, W).status == "FAIL"
     assert gradgradcheck(f, x, W, fast=True).status == "FAIL"
     assert gradgradcheck(lambda a: a.tanh(), Value(0.4)).status == "FAIL"
+
+
+def test_float32_warnings_name_the_check_and_point_at_the_caller():
+    x = np.ones(3, dtype=np.float32)
+    for check in (gradcheck, gradgradcheck):
+        with pytest.warns(UserWarning, match=rf"^{check.__name__}: input\(s\) \[0\] are float32") \
+                as caught:
+            assert check(lambda v: (v ** 3).sum(), x).passed
+        assert len(caught) == 1 and caught[0].filename == __file__
+
+
+def test_a_bad_seed_is_refused_in_either_mode():
+    for fast in (False, True):
+        with pytest.raises(ValueError, match="seed must be None, an integer >= 0"):
+            gradcheck(lambda x: x.sum(), np.ones(2), fast=fast, seed=-1)
