@@ -29,16 +29,20 @@ class Op:
 
     ``vjps[i](m, g, y, *xs, **ctx)`` returns ∂root/∂x_i given g = ∂root/∂y, where y is the op's
     output. ``formulas[i]`` is the local derivative ∂y/∂x_i as text, for explanations.
+    ``saving(m, *xs, **ctx)``, for an op whose VJPs reuse parts of its forward computation,
+    returns ``(y, parts)``: the output and a dict of those parts, kept in the node's ctx (under
+    names that start with "_") — so a replay (`autograd.trace`) can make them again.
     """
 
-    __slots__ = ("name", "forward", "vjps", "formulas", "symbol")
+    __slots__ = ("name", "forward", "vjps", "formulas", "symbol", "saving")
 
-    def __init__(self, name, forward, vjps, formulas=None, symbol=None):
+    def __init__(self, name, forward, vjps, formulas=None, symbol=None, saving=None):
         self.name = name
         self.forward = forward
         self.vjps = tuple(vjps)
         self.formulas = tuple(formulas) if formulas else (None,) * len(self.vjps)
         self.symbol = symbol or name
+        self.saving = saving
 
     def __repr__(self):
         return f"Op({self.name!r})"
@@ -50,12 +54,14 @@ class _Mode:
     ``live`` — recording on and no anomaly checks — is the one flag the hot paths read.
     """
 
-    __slots__ = ("_grad_enabled", "_anomaly", "transform_depth", "escapes", "live")
+    __slots__ = ("_grad_enabled", "_anomaly", "transform_depth", "escapes", "live",
+                 "record_constants")
 
     def __init__(self):
         self._grad_enabled = True
         self._anomaly = False
         self.live = True
+        self.record_constants = False  # `autograd.trace` records ops on constants too
         self.transform_depth = 0      # > 0 while a `grad` transform is tracing a function
         self.escapes = 0              # traced values turned into plain numbers (see `escaped`)
 
@@ -412,6 +418,12 @@ def make_node(kind, data, parents, op, requires_grad, ctx=None):
         out._parents = parents
         out._op = op
         out.requires_grad = True
+    elif MODE.record_constants and MODE._grad_enabled:
+        # while a trace records: an op on constants (an input among them) keeps its inputs,
+        # so a replay computes it again from new inputs; backward never goes there
+        out._parents = parents
+        out._op = op
+        out.requires_grad = False
     else:
         out._parents = ()
         out._op = None

@@ -219,6 +219,21 @@ def _array_max(x, axis, keepdims):
     return x.max(axis=axis, keepdims=keepdims)
 
 
+def _logsumexp_shift(m, x, axis):
+    """logsumexp's shift: the maximum over ``axis`` (kept), 0 where it is not finite (a row of
+    −inf) or over nothing."""
+    shift = x.max(axis=axis, keepdims=True) if x.size else 0.0
+    return np.where(np.isfinite(shift), shift, 0.0)
+
+
+# A constant made from an input's numbers: no gradient flows through it (its VJP, never called
+# by a backward pass, is 0). Recorded as an op only while `autograd.trace` records constants, so
+# a replay computes it from the new numbers.
+LOGSUMEXP_SHIFT = Op("logsumexp_shift", _logsumexp_shift,
+                     (lambda m, g, y, x, axis: x * 0,),
+                     ("0 (a constant)",), symbol="max")
+
+
 RESHAPE = Op("reshape",
              lambda m, x, shape: m.reshape(x, shape),
              (lambda m, g, y, x, shape: m.reshape(g, m.shape(x)),),
@@ -435,7 +450,14 @@ def _cross_entropy_vjp(m, g, y, z, target, labels, _exp=None, _exp_sum=None):
     return (p * target.sum(axis=1, keepdims=True) - target) * scale
 
 
+def _cross_entropy_saving(m, z, target, labels):
+    """(J, the parts the VJP reuses): e = exp(z − m) and its row sums s (softmax = e / s)."""
+    J, e, s = cross_entropy_parts(z, target, labels)
+    return J, {"_exp": e, "_exp_sum": s}
+
+
 SOFTMAX_CROSS_ENTROPY = Op("softmax_cross_entropy",
                            lambda m, z, target, labels: cross_entropy_forward(z, target, labels),
                            (_cross_entropy_vjp,),
-                           ("(softmax(u)·Σt − t) / n",), symbol="CE")
+                           ("(softmax(u)·Σt − t) / n",), symbol="CE",
+                           saving=_cross_entropy_saving)

@@ -345,8 +345,9 @@ class Tensor(Node):
         """log Σ exp(x) over ``axis``, shifted by the maximum so it never overflows; its
         gradient is softmax(x) (derived: max, exp, sum, log)."""
         axis = _axis(axis)
-        shift = self.data.max(axis=axis, keepdims=True) if self.data.size else 0.0
-        shift = np.where(np.isfinite(shift), shift, 0.0)     # all −inf rows: no shift
+        # a constant (no gradient through it), made by an op so a trace can recompute it
+        shift = make_node(Tensor, np.asarray(rules.LOGSUMEXP_SHIFT.forward(
+            ArrayMath, self.data, axis)), (self,), rules.LOGSUMEXP_SHIFT, False, {"axis": axis})
         total = (self - shift).exp().sum(axis=axis, keepdims=True).log() + shift
         if not keepdims:
             total = total.reshape(np.sum(self.data, axis=axis).shape)
@@ -387,10 +388,10 @@ class Tensor(Node):
                              f"got shape {z.shape}")
         target = _cross_entropy_target(target, z)
         labels = target.dtype.kind != "f"
-        J, e, s = rules.cross_entropy_parts(z, target, labels)
+        J, parts = rules.SOFTMAX_CROSS_ENTROPY.saving(ArrayMath, z, target, labels)
         ctx = {"target": target, "labels": labels}
         if self.requires_grad and MODE.grad_enabled:    # for the backward pass (e / s = softmax)
-            ctx.update(_exp=e, _exp_sum=s)
+            ctx.update(parts)
         return _make(J, (self,), rules.SOFTMAX_CROSS_ENTROPY, self.requires_grad, ctx)
 
     # -- shape ---------------------------------------------------------------------------------

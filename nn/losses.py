@@ -113,8 +113,8 @@ def _cross_entropy_targets(y, k):
             raise ValueError(f"target rows have {y.shape[1]} columns, the output has {k}")
         if y.dtype.kind not in "fiub" or not np.all(np.isfinite(y)):
             raise ValueError("target rows must hold finite numbers")
-        if not is_one_hot(y):
-            return y.astype(np.float64)
+        if not is_one_hot(y):           # (float rows as they are: the op casts them)
+            return y if y.dtype.kind == "f" else y.astype(np.float64)
     return _class_indices(y, k)
 
 

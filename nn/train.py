@@ -31,13 +31,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from autograd import Tensor, no_grad
+from autograd import Tensor, no_grad, trace as trace_step
 
 from . import losses
 from .delta import DeltaNetwork
-from .module import save_arrays
+from .module import Module, save_arrays
 from .optim import Adam, ArrayParameter, Optimizer
-from .tensor_nets import MLP
+from .tensor_nets import MLP, Linear
 from .value_nets import MLP as ValueMLP
 
 
@@ -54,6 +54,8 @@ class History:
     lr            the learning rate used during the epoch
     seconds       wall time of the epoch
     updates       optimiser steps taken so far
+    replayed      optimiser steps whose gradients came from replaying the traced step
+                  (`autograd.trace`: nn.MLP, with ``trace=True``) instead of a graph built anew
     """
 
     loss: list = field(default_factory=list)
@@ -65,6 +67,7 @@ class History:
     seconds: list = field(default_factory=list)
     updates: list = field(default_factory=list)
     best_epoch: int | None = None
+    replayed: int = 0
     stopped: str | None = None          # None (ran every epoch), 'early_stopping', 'callback'
 
     @property
@@ -102,15 +105,34 @@ class _AutogradNet:
     def settings(self, cost, l2, l2_convention):
         return (cost or "document", 0.0 if l2 is None else l2, l2_convention or "ufldl")
 
-    def configure(self, cost, l2, l2_convention, n_train):
+    def configure(self, cost, l2, l2_convention, n_train, trace=False):
         self.cost_fn = losses.get_cost(cost)
         self.l2, self.l2_convention, self.n_train = l2, l2_convention, n_train
+        # the step traced once per batch shape and replayed (autograd.trace): only for a
+        # forward pass that is the library's own, whose ops depend on no numbers outside
+        # Tensor ops; a trace it cannot replay runs on the graph (fallback)
+        self.traced = (trace_step(self._cost_and_outputs, fallback=True)
+                       if trace and not self.rows and _replayable(self.model) else None)
+
+    def training_targets(self, Y):
+        """Y as the batches feed it: float targets in a Tensor model's dtype, as the costs
+        convert them (so a traced step finds each batch's targets in its graph as given)."""
+        if self.rows or Y.dtype.kind != "f":
+            return Y
+        return Y.astype(self.dtype, copy=False)
+
+    def replays(self):
+        return 0 if self.traced is None else self.traced.replays
 
     def parameters(self):
         return self.model.parameters()
 
     def holders(self, optimizer):
         return self.model.parameters()
+
+    def _cost_and_outputs(self, x, y):
+        h = self.model(x)
+        return self.cost_fn(h, y), h
 
     def loss_and_grads(self, xb, yb):
         """(J, the batch's outputs h as an array); backward fills the parameters' .grad."""
@@ -122,15 +144,18 @@ class _AutogradNet:
                                           n_train=self.n_train, batch=len(xb))
             J.backward()
             return float(J.data), np.array([[a.data for a in row] for row in h])
-        h = self.model(Tensor(xb))
-        J = self.cost_fn(h, yb)
-        J.backward()
+        if self.traced is not None:
+            J, H = self.traced(xb, yb)
+        else:
+            J, h = self._cost_and_outputs(Tensor(xb), yb)
+            J.backward()
+            J, H = J.data, h.data
         if not self.l2:
-            return float(J.data), h.data
+            return float(J), H
         # the L2 term's value and its gradient 2c·W, outside the graph (nn.losses.add_l2)
-        J = losses.add_l2(J, self.model.weights(), self.l2, self.l2_convention,
-                          n_train=self.n_train, batch=len(xb))
-        return float(J), h.data
+        J = J + losses.add_l2_gradient(self.model.weights(), self.l2, self.l2_convention,
+                                       n_train=self.n_train, batch=len(xb))
+        return float(J), H
 
     def outputs(self, X):
         with no_grad():
@@ -167,7 +192,7 @@ class _DeltaNet:
                                  f"with {name}={own!r}; pass the same or leave it out")
         return m.cost, m.l2, m.l2_convention
 
-    def configure(self, cost, l2, l2_convention, n_train):
+    def configure(self, cost, l2, l2_convention, n_train, trace=False):
         self.cost_fn = losses.get_cost(cost)         # for the validation loss
         m = self.model
         if l2 and l2_convention == "nielsen":
@@ -178,6 +203,12 @@ class _DeltaNet:
 
     def restore(self):
         self.model.n_train = self._n_train_before
+
+    def training_targets(self, Y):
+        return Y
+
+    def replays(self):
+        return 0
 
     def parameters(self):
         return self.model.parameters()
@@ -211,6 +242,15 @@ class _DeltaNet:
         for l, (W, b) in enumerate(zip(self.model.weights, self.model.biases)):
             W[...] = state[f"layers.{l}.W"]     # in place: the optimiser holds these arrays
             b[...] = state[f"layers.{l}.b"]
+
+
+def _replayable(model):
+    """An nn.MLP whose forward pass is the library's own (no subclass overrides it): its graph
+    holds the same ops for every batch of a shape, which a trace then replays."""
+    cls, own = type(model), Module.__call__
+    return (cls.forward is MLP.forward and cls.trace is MLP.trace and cls.__call__ is own
+            and all(type(layer).forward is Linear.forward and type(layer).__call__ is own
+                    for layer in model.layers))
 
 
 def _adapt(model):
@@ -403,7 +443,7 @@ def accuracy(model, X, y):
 def fit(model, X, y, *, cost=None, l2=None, l2_convention=None, optimizer=None, batch_size=None,
         epochs=10, shuffle=True, seed=0, validation_fraction=None, early_stopping=False,
         n_iter_no_change=10, tol=1e-4, progress=None, callback=None, checkpoint=None,
-        drop_last=False):
+        drop_last=False, trace=True):
     """Train ``model`` on (X, y) and return a `History`.
 
     cost           'document' (default), 'mse' or 'cross_entropy' (logits: identity output)
@@ -422,6 +462,10 @@ def fit(model, X, y, *, cost=None, l2=None, l2_convention=None, optimizer=None, 
     callback       ``callback(history)`` after each epoch; a true result stops training
     checkpoint     path: after each epoch the last (or, with early stopping, the best) weights
                    are written atomically, so an interrupted run leaves the last saved model
+    trace          an nn.MLP's step (forward, cost, backward) is traced on its first batch of
+                   each shape and replayed after (`autograd.trace`): the same ops and VJPs in
+                   the same order, so the same numbers, without a graph built per batch
+                   (History.replayed counts those steps); False builds the graph every step
     """
     net = _adapt(model)
     cost, l2, l2_convention = net.settings(cost, l2, l2_convention)
@@ -445,7 +489,7 @@ def fit(model, X, y, *, cost=None, l2=None, l2_convention=None, optimizer=None, 
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable, got {type(callback).__name__}")
     for name, flag in (("shuffle", shuffle), ("early_stopping", early_stopping),
-                       ("drop_last", drop_last)):
+                       ("drop_last", drop_last), ("trace", trace)):
         # a string such as "False" is true: it would shuffle, or hold out rows and stop early
         if not isinstance(flag, (bool, np.bool_)):
             raise TypeError(f"{name} must be True or False, got {flag!r}")
@@ -473,7 +517,7 @@ def fit(model, X, y, *, cost=None, l2=None, l2_convention=None, optimizer=None, 
         train, val = np.sort(order[n_val:]), np.sort(order[:n_val])
     n_train = len(train)
     batch = _batch_size(batch_size, n_train)
-    net.configure(cost, l2, l2_convention, n_train)
+    net.configure(cost, l2, l2_convention, n_train, trace=trace)
     try:
         optimizer = _optimizer(optimizer, net)
         per_epoch = n_train // batch if drop_last else math.ceil(n_train / batch)
@@ -484,6 +528,7 @@ def fit(model, X, y, *, cost=None, l2=None, l2_convention=None, optimizer=None, 
                   early_stopping, n_iter_no_change, tol, bar, callback, checkpoint, history,
                   drop_last)
         finally:
+            history.replayed = net.replays()
             if bar is not None:
                 bar.close()
     finally:
@@ -496,6 +541,7 @@ def _loop(net, optimizer, X, Y, labels, train, val, batch, epochs, shuffle, rng,
           n_iter_no_change, tol, bar, callback, checkpoint, history, drop_last=False):
     # no copy of the data when all of it is for training
     X_train, Y_train = (X, Y) if val is None else (X[train], Y[train])
+    Y_train = net.training_targets(Y_train)
     labels_train = None if labels is None else (labels if val is None else labels[train])
     n_train = len(train)
     n_seen = n_train - n_train % batch if drop_last else n_train    # rows used per epoch

@@ -500,7 +500,8 @@ _REDUCTIONS = [
     ("max", 0, lambda o: o.amax() if hasattr(o, "amax") else o.max()),
     ("sum of squares along axis 0", 1, lambda o: (o.sum(axis=0) ** 2).sum()),
     ("first × last", 1, lambda o: (o[..., 0] * o[..., -1]).sum()),
-    ("repeated index", 1, lambda o: (o[..., [0, 0, 1]] ** 2).sum()),
+    # (−1, not 1: a last axis of one entry, shape (2, 1), has no index 1)
+    ("repeated index", 1, lambda o: (o[..., [0, 0, -1]] ** 2).sum()),
     ("o·sin o", 1, lambda o: (o * o.sin()).sum() if o.ndim > 1 else o @ o.sin()),
     ("tanh(o oᵀ)", 2, lambda o: (o @ o.T).tanh().sum()),
 ]

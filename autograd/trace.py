@@ -1,0 +1,428 @@
+"""Trace once, replay after: a Tensor function's forward and backward passes, recorded on its first
+inputs and re-run on later inputs of the same shapes without building a graph.
+
+    step = trace(lambda x, y: model(x).softmax_cross_entropy(y))
+    J = step(X_batch, y_batch)      # fills each parameter's .grad, as J.backward() does
+
+The first call with inputs of given shapes and dtypes runs ``fn`` as usual, on the graph, and
+calls backward, watching the engine's pass (`core._backprop`'s ``observe``). What it saw becomes
+a plan: the ops in topological order, each with its inputs' positions and its ctx, and the
+engine's backward pass edge by edge, in the engine's order. A later call with inputs of the same
+shapes runs that plan: each op's own ``forward``, then each edge's own VJP, the engine's
+unbroadcast and its sum, over plain arrays. No node is made, no graph is ordered, nothing is
+looked up twice: the rules are the engine's rules, called in the engine's order, so the numbers
+are the engine's (every new plan is replayed once on the inputs it was traced on and checked
+against the graph bit for bit before it is used).
+
+What a trace keeps, as ``jax.jit`` and ``torch.jit.trace`` do, is the ops the function recorded
+on those inputs. Python control flow that depends on the numbers, and arithmetic done on the
+numbers outside Tensor ops, are frozen as the trace saw them. So are ops on constants alone
+(they are folded into constants, not recorded): an input must appear in the graph as itself —
+a leaf's data, or an op's argument such as cross-entropy's labels — or the trace refuses to
+build a plan (`TraceError`). `Traced.check` compares a replay with the graph on other inputs.
+Under `no_grad`, `detect_anomaly` or a `grad` transform a call runs on the graph.
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from .backends import ArrayMath
+from .core import MODE, _backprop, _seed, topo_order
+from .tensor import Tensor
+
+_ndarray = np.ndarray
+
+
+class TraceError(ValueError):
+    """``fn`` did something a replay cannot repeat (see the module docstring)."""
+
+
+def trace(fn, fallback=False):
+    """``fn(*arrays) -> Tensor`` (or a tuple of Tensors, the first a scalar to differentiate) as
+    a `Traced` callable: it returns the outputs' numbers and fills the ``.grad`` of the leaves
+    that require one, replaying a plan for inputs of shapes it has seen.
+
+    Parameters (the leaves that require a gradient) must be made outside ``fn``: a replay fills
+    the ``.grad`` of the leaves the trace saw. A `TraceError` is raised when a trace cannot be
+    replayed; with ``fallback=True`` that signature runs on the graph instead (the reason is
+    kept in ``refused``)."""
+    if not callable(fn):
+        raise TypeError(f"trace needs a function, got {type(fn).__name__}")
+    return Traced(fn, fallback)
+
+
+class Traced:
+    """A traced function (see `trace`). ``plans`` holds one plan per input signature (shapes
+    and dtypes); ``traces`` and ``replays`` count the calls served each way, ``refused`` the
+    signatures run on the graph and why."""
+
+    def __init__(self, fn, fallback=False):
+        self.fn = fn
+        self.fallback = bool(fallback)
+        self.plans = {}
+        self.refused = {}
+        self.traces = 0
+        self.replays = 0
+
+    def __call__(self, *inputs):
+        key = _signature(inputs)
+        if not MODE.live or MODE.transform_depth:
+            return self._graph(inputs)[0]
+        plan = self.plans.get(key)
+        if plan is not None and plan.ready():
+            self.replays += 1
+            return plan.run(inputs)
+        if plan is not None or key in self.refused:
+            # (an earlier create_graph gradient in a .grad: the graph's sum keeps its graph)
+            return self._graph(inputs)[0]
+        try:
+            out, plan = self._trace(inputs)
+        except TraceError as error:
+            if not self.fallback:
+                raise
+            self.refused[key] = str(error)
+            return error.result       # the graph ran: its outputs, its gradients stored
+        self.plans[key] = plan
+        self.traces += 1
+        return out
+
+    def check(self, *inputs):
+        """Run ``fn`` on the graph and the replay on ``inputs``; raise `TraceError` naming the
+        first output or gradient that differs. The leaves' ``.grad`` are left as the graph made
+        them. Returns True."""
+        key = _signature(inputs)
+        plan = self.plans.get(key)
+        if plan is None:
+            self.plans[key] = self._trace(inputs)[1]
+            self.traces += 1
+            return True
+        before = {leaf: leaf._grad for leaf in plan.params}
+        out, _ = self._graph(inputs)
+        plan.compare(inputs, out, before)
+        return True
+
+    def _graph(self, inputs):
+        nodes = _outputs(self.fn(*inputs))
+        nodes[0].backward()
+        return _unpack([n.data for n in nodes]), nodes
+
+    def _trace(self, inputs):
+        MODE.record_constants = True
+        try:
+            result = self.fn(*inputs)
+        finally:
+            MODE.record_constants = False
+        nodes = _outputs(result)
+        root = nodes[0]
+        order = topo_order(root)
+        before = {n: n._grad for n in order if not n._parents and n.requires_grad}
+        if not root.requires_grad:
+            root.backward()                 # the engine's own error
+        steps = []
+        _backprop(root, _seed(root, None, False), False, store=True,
+                  observe=lambda event: _record(steps, event))
+        out = _unpack([n.data for n in nodes])
+        try:
+            plan = _Plan(order, nodes, inputs, steps)
+            plan.compare(inputs, out, before)
+        except TraceError as error:
+            error.result = out      # the graph's pass is done: a fallback returns it
+            raise
+        return out, plan
+
+
+def _record(steps, event):
+    if event[0] == "node":
+        steps.append((event[1], []))
+    else:
+        steps[-1][1].append((event[2], event[3]))
+
+
+def _signature(inputs):
+    """The plan key of ``inputs``: each array's shape and dtype (TypeError for a non-array)."""
+    key = []
+    for a in inputs:
+        if type(a) is not _ndarray:
+            raise TypeError(f"trace: input {len(key) // 2} must be a numpy array, got "
+                            f"{type(a).__name__}")
+        key.append(a.shape)
+        key.append(a.dtype)
+    return tuple(key)
+
+
+def _outputs(result):
+    nodes = tuple(result) if isinstance(result, (tuple, list)) else (result,)
+    if not nodes or not all(isinstance(n, Tensor) for n in nodes):
+        raise TypeError("trace: the function must return a Tensor, or a tuple of Tensors whose "
+                        "first is the one to differentiate; got "
+                        + ", ".join(type(n).__name__ for n in nodes))
+    return nodes
+
+
+def _unpack(arrays):
+    return arrays[0] if len(arrays) == 1 else tuple(arrays)
+
+
+def _where_input(value, inputs):
+    for k, a in enumerate(inputs):
+        if value is a:
+            return k
+    return None
+
+
+def _feed(value, inputs):
+    """How a ctx value comes from the inputs: k for input k itself, a tuple of k's and
+    ("const", v) for a tuple holding inputs (an index), None for a value that holds none."""
+    k = _where_input(value, inputs)
+    if k is not None:
+        return k
+    if isinstance(value, tuple):
+        parts = tuple(_where_input(v, inputs) for v in value)
+        if any(k is not None for k in parts):
+            return tuple(("const", v) if k is None else k for v, k in zip(value, parts))
+    return None
+
+
+class _Plan:
+    """One signature's replay, as Python source: the forward ops in topological order, then the
+    backward edges in the engine's order, one line each (``code``), run as a function."""
+
+    def __init__(self, order, outputs, inputs, steps):
+        slot = {id(n): i for i, n in enumerate(order)}
+        self.params = []              # leaves that require a gradient
+        self.namespace = {"m": ArrayMath, "asarray": np.asarray, "ones_like": np.ones_like,
+                          "fit": Tensor._fit_grad, "own": _kept}
+        ns = self.namespace
+        lines = []
+        found = set()
+        for i, node in enumerate(order):
+            about = f"{_shape(node)}{_label(node)}"
+            if not node._parents:
+                k = _where_input(node.data, inputs)
+                if node.requires_grad:
+                    if k is not None:
+                        raise TraceError(
+                            f"trace: input {k} became a leaf that requires a gradient inside "
+                            "the function: a replay fills the .grad of the leaves the trace "
+                            "saw, so make parameters outside the function")
+                    lines.append(f"v{i} = p{len(self.params)}.data  # parameter {about}")
+                    self.params.append(node)
+                elif k is not None:
+                    lines.append(f"v{i} = inputs[{k}]  # input {about}")
+                    found.add(k)
+                else:
+                    ns[f"c{i}"] = node.data
+                    lines.append(f"v{i} = c{i}  # constant {about}")
+                continue
+            op = node._op
+            ns[f"f{i}"] = op.forward if op.saving is None else op.saving
+            args = ", ".join(f"v{slot[id(p)]}" for p in node._parents)
+            static, fed = {}, []
+            for name, value in (node._ctx or {}).items():
+                if name.startswith("_"):        # made by op.saving, again on each replay
+                    if op.saving is None:
+                        raise TraceError(f"trace: op {op.name!r} keeps {name!r} from its "
+                                         "forward computation but has no saving function to "
+                                         "make it again")
+                    continue
+                spec = _feed(value, inputs)
+                if spec is None:
+                    static[name] = value
+                else:
+                    fed.append((name, spec))
+                    found.update(k for k in (spec if isinstance(spec, tuple) else (spec,))
+                                 if type(k) is int)
+            ctx = ""
+            if static or fed or op.saving is not None:
+                ns[f"s{i}"] = static
+                parts = [f"**s{i}"] + [f"{name!r}: {_source(spec, i, name, ns)}"
+                                       for name, spec in fed]
+                lines.append(f"x{i} = {{{', '.join(parts)}}}")
+                ctx = f", **x{i}"
+            if op.saving is None:
+                lines.append(f"v{i} = asarray(f{i}(m, {args}{ctx}))  # {op.name} {about}")
+            else:
+                lines.append(f"v{i}, saved = f{i}(m, {args}{ctx})  # {op.name} {about}")
+                lines.append(f"v{i} = asarray(v{i})")
+                lines.append(f"x{i} = {{**x{i}, **saved}}")
+            self._ctx_arg = getattr(self, "_ctx_arg", {})
+            self._ctx_arg[i] = ctx
+        missing = [k for k in range(len(inputs)) if k not in found]
+        if missing:
+            k = missing[0]
+            raise TraceError(
+                f"trace: input {k} ({inputs[k].dtype} {inputs[k].shape}) is not in the graph "
+                "as itself, so a replay could not feed it: it was converted (e.g. to another "
+                "dtype) or copied, or used only in ops on constants, which are folded into a "
+                "constant rather than recorded. Pass it as the graph uses it")
+        self.forward_lines = lines
+        self.outputs = tuple(slot[id(n)] for n in outputs)
+        self.root = self.outputs[0]
+        # the backward pass: (node slot, its parents' slots, [(vjp name, parent slot, like)])
+        self.steps = []
+        for node, edges in steps:
+            i = slot[id(node)]
+            ps = tuple(slot[id(p)] for p in node._parents)
+            named = []
+            for k, parent in edges:
+                ns[f"d{i}_{k}"] = node._op.vjps[k]
+                ns[f"l{i}_{k}"] = _like(parent)
+                named.append((k, slot[id(parent)], node._op.name))
+            self.steps.append((i, ps, named))
+        self.param_slots = [slot[id(p)] for p in self.params]
+        self.refits = None            # per edge: does unbroadcast change it (the first run's)
+        self._generate()
+
+    def _generate(self):
+        """The replay function's source (``code``), compiled. Until a first run has shown which
+        edges unbroadcast changes (shapes are fixed per plan), every edge is fitted and
+        recorded."""
+        learning = self.refits is None
+        lines = list(self.forward_lines)
+        root = self.root
+        lines.append("# the chain rule, edge by edge, in the backward pass's order")
+        lines.append(f"g{root} = ones_like(v{root})")
+        reached = {root}
+        edge = 0
+        for i, ps, named in self.steps:
+            args = ", ".join(f"v{p}" for p in ps)
+            for k, p, name in named:
+                call = f"d{i}_{k}(m, g{i}, v{i}, {args}{self._ctx_arg.get(i, '')})"
+                if learning:
+                    call = f"fit(m, {call}, l{i}_{k}, {edge})"
+                elif self.refits[edge]:
+                    call = f"fit(m, {call}, l{i}_{k})"
+                edge += 1
+                total = f"g{p} + {call}" if p in reached else call
+                lines.append(f"g{p} = {total}  # ∂/∂v{p}: {name} input {k}")
+                reached.add(p)
+            lines.append(f"del g{i}")
+        for j, i in enumerate(self.param_slots):
+            if i not in reached:
+                continue
+            lines += [f"previous = p{j}._grad",
+                      f"p{j}._grad = own(g{i}) if previous is None else own(previous + g{i})",
+                      f"p{j}._pass = None  # no root node: no pass's 'current' gradient",
+                      f"del g{i}"]
+        outputs = ", ".join(f"v{i}" for i in self.outputs)
+        head = f"def replay(inputs, params):\n    {', '.join(f'p{j}' for j in range(len(self.params)))}{',' if len(self.params) == 1 else ''} = params\n" if self.params else "def replay(inputs, params):\n"
+        self.code = head + "".join(f"    {line}\n" for line in lines) + \
+            f"    return {outputs}\n"
+        namespace = dict(self.namespace)
+        if learning:
+            self._seen = []
+            namespace["fit"] = self._fit_and_record
+        exec(compile(self.code, "<autograd.trace replay>", "exec"), namespace)
+        self._replay = namespace["replay"]
+
+    def _fit_and_record(self, m, made, like, edge):
+        fitted = Tensor._fit_grad(m, made, like)
+        self._seen.append(fitted is not made)
+        return fitted
+
+    def ready(self):
+        """False while a parameter holds a gradient that is a node (an earlier create_graph
+        pass): the graph's sum keeps its graph, a replay would not."""
+        for p in self.params:
+            if isinstance(p._grad, Tensor):
+                return False
+        return True
+
+    def run(self, inputs):
+        out = self._replay(inputs, self.params)
+        if self.refits is None:
+            self.refits = self._seen
+            self._generate()
+        return out
+
+    def compare(self, inputs, expected, before):
+        """Replay on ``inputs`` from the leaf gradients ``before`` and raise `TraceError` unless
+        every output and leaf gradient equals the graph's (``expected``, and the gradients the
+        leaves hold now), which are then put back."""
+        after = [p._grad for p in self.params]
+        for p in self.params:
+            p._grad = before.get(p)
+        try:
+            got = self.run(inputs)
+            got_grads = [p._grad for p in self.params]
+        finally:
+            for p, g in zip(self.params, after):
+                p._grad = g
+        got = got if isinstance(got, tuple) else (got,)
+        expected = expected if isinstance(expected, tuple) else (expected,)
+        for k, (a, b) in enumerate(zip(got, expected)):
+            _same(a, b, f"output {k}")
+        for p, a, b in zip(self.params, got_grads, after):
+            _same(a, b, f"gradient of {p.label or 'a parameter'} {p.data.shape}")
+
+def _source(spec, i, name, namespace):
+    """The expression a replay feeds ctx ``name`` of op slot i from: an input, or a tuple of
+    inputs and constants (an index)."""
+    if type(spec) is int:
+        return f"inputs[{spec}]"
+    items = []
+    for j, k in enumerate(spec):
+        if type(k) is int:
+            items.append(f"inputs[{k}]")
+        else:
+            namespace[f"k{i}_{name}_{j}"] = k[1]
+            items.append(f"k{i}_{name}_{j}")
+    return "(" + ", ".join(items) + ",)"
+
+
+def _shape(node):
+    return f"{node.data.dtype} {node.data.shape}"
+
+
+def _label(node):
+    return "" if not node.label else f" {str(node.label)!r}"
+
+
+def _probe(g):
+    return sys.getrefcount(g)
+
+
+def _unshared_here():
+    # References an unshared gradient has when `_kept` looks: the replay's local variable and
+    # `_kept`'s own argument (measured, as tensor._unshared_refcount is)
+    g = np.zeros(1)
+    return _probe(g)
+
+
+_UNSHARED = _unshared_here()
+
+
+def _kept(g):
+    """tensor._owned for a replay's gradients, held in local variables rather than a dict."""
+    if type(g) is not _ndarray:
+        return np.array(g) if isinstance(g, np.generic) else g
+    if g.base is None and sys.getrefcount(g) <= _UNSHARED:
+        return g
+    return g.copy()
+
+
+def _same(a, b, what):
+    if a is None or b is None:
+        if a is b:
+            return
+    elif np.shape(a) == np.shape(b) and np.asarray(a).dtype == np.asarray(b).dtype and \
+            np.array_equal(a, b, equal_nan=True):
+        return
+    raise TraceError(f"trace: the replay's {what} differs from the graph's: an op computes "
+                     "something outside its Op.forward, or the function depends on the "
+                     "inputs' numbers outside Tensor ops")
+
+
+def _like(node):
+    """What the engine's unbroadcast reads of a parent (its data's shape and dtype), without
+    keeping the parent's array: a read-only zero-stride view of one element."""
+    return _Like(np.broadcast_to(np.zeros((), node.data.dtype), node.data.shape))
+
+
+class _Like:
+    __slots__ = ("data",)
+
+    def __init__(self, data):
+        self.data = data

@@ -1,0 +1,334 @@
+"""autograd.trace: a step traced once and replayed gives the graph's numbers bit for bit (outputs
+and every parameter's .grad), for every op; it refuses what it cannot replay, with a message
+that names the problem; and nn.fit's traced step trains exactly as the graph does."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nn
+from autograd import Tensor, TraceError, concatenate, detect_anomaly, no_grad, stack, trace, where
+from autograd.core import Op, make_node
+from nn.train import fit
+from tests.ops_table import BINARY, UNARY
+
+
+def _params(rng, dtype, *shapes):
+    return [Tensor(rng.standard_normal(s).astype(dtype), requires_grad=True, label=f"P{i}")
+            for i, s in enumerate(shapes)]
+
+
+def _graph(fn, params, *inputs):
+    """fn on the graph: (outputs' data, each parameter's .grad), from zeroed gradients."""
+    for p in params:
+        p.grad = None
+    out = fn(*inputs)
+    nodes = out if isinstance(out, tuple) else (out,)
+    nodes[0].backward()
+    return [n.data for n in nodes], [p.grad for p in params]
+
+
+def _replayed(step, params, *inputs):
+    for p in params:
+        p.grad = None
+    out = step(*inputs)
+    return list(out) if isinstance(out, tuple) else [out], [p.grad for p in params]
+
+
+def _assert_identical(got, expected):
+    (outs, grads), (outs_g, grads_g) = got, expected
+    for a, b in zip(outs + grads, outs_g + grads_g):
+        if b is None:
+            assert a is None
+            continue
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+
+
+def _check_replays(fn, params, batches):
+    """Trace on the first batch, then every later batch is replayed and equals the graph."""
+    step = trace(fn)
+    _replayed(step, params, *batches[0])
+    for inputs in batches[1:]:
+        got = _replayed(step, params, *inputs)
+        _assert_identical(got, _graph(fn, params, *inputs))
+    assert step.traces == 1 and step.replays == len(batches) - 1
+    return step
+
+
+# --- every op: replay == graph, bit for bit ---------------------------------------------------
+
+def _inside(op, rng, shape):
+    """Points inside an op's domain, away from its kinks (the table's domains are ranges)."""
+    if op.name in ("log", "sqrt"):
+        return rng.uniform(1.0, 3.0, shape)
+    return rng.uniform(0.5, 2.0, shape) * rng.choice([-1, 1], shape)
+
+
+@pytest.mark.parametrize("op", UNARY, ids=str)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_every_unary_op_replays_the_graphs_numbers(op, dtype):
+    rng = np.random.default_rng(1)
+    W, = _params(rng, dtype, (3, 4))
+    fn = lambda x: op.apply(W * 0.01 + x).sum()  # noqa: E731  (x joins as a constant leaf)
+    _check_replays(fn, [W], [(_inside(op, rng, (3, 4)).astype(dtype),) for _ in range(3)])
+
+
+@pytest.mark.parametrize("op", BINARY, ids=str)
+def test_every_binary_op_replays_the_graphs_numbers(op):
+    rng = np.random.default_rng(2)
+    W, V = _params(rng, np.float64, (2, 3), (2, 3))
+
+    def fn(x):
+        a = W * 0.1 + Tensor(x)                    # in [0.7, 2.3]: pow's base, div's divisor
+        b = V * 0.1 + Tensor(x) * 0.1 + 1.3        # away from 0 and 1
+        return op.apply(a if op.nodes[0] else 1.7, b if op.nodes[1] else 1.7).sum()
+    _check_replays(fn, [W, V], [(rng.uniform(1.0, 2.0, (2, 3)),) for _ in range(3)])
+
+
+STRUCTURAL = {
+    "matmul, bias broadcast, tanh": lambda W, b, x: ((x @ W + b).tanh() ** 2).mean(),
+    "sum over an axis, keepdims": lambda W, b, x: (x @ W).sum(axis=0, keepdims=True).exp().sum(),
+    "max and min": lambda W, b, x: (x @ W).max(axis=1).sum() - (x @ W).min(),
+    "var and std": lambda W, b, x: (x @ W).var(axis=0).sum() + (x @ W).std(),
+    "logsumexp, softmax, log_softmax": lambda W, b, x: ((x @ W).logsumexp(axis=1).sum()
+                                                        + (x @ W).softmax()[:, 0].sum()
+                                                        + (x @ W).log_softmax().mean()),
+    "reshape, transpose, broadcast_to": lambda W, b, x: ((x @ W).reshape(-1).reshape(3, 4).T
+                                                         * b.broadcast_to((2, 6))
+                                                         .reshape(4, 3)).sum(),
+    "clip and leaky_relu": lambda W, b, x: ((x @ W).clip(-0.5, 0.5)
+                                            + (x @ W).leaky_relu(0.1)).sum(),
+    "concatenate and stack": lambda W, b, x: (concatenate([x @ W, b.reshape(1, 6)]).sum()
+                                              + stack([b, b * 2]).sum(axis=1).sum()),
+    "a parameter used twice": lambda W, b, x: ((x @ W) * (x @ W) + W.sum_squares()).sum(),
+    "where with a constant condition": lambda W, b, x: where(np.eye(2, 6) > 0, x @ W,
+                                                             b * 3).sum(),
+    "astype to float32": lambda W, b, x: (x @ W).astype(np.float32).sum(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STRUCTURAL))
+def test_structural_ops_replay_the_graphs_numbers(name):
+    rng = np.random.default_rng(3)
+    W, b = _params(rng, np.float64, (4, 6), (6,))
+    f = STRUCTURAL[name]
+    _check_replays(lambda x: f(W, b, x), [W, b],
+                   [(rng.standard_normal((2, 4)),) for _ in range(4)])
+
+
+def test_an_input_used_as_an_index_and_as_labels_is_fed_on_each_replay():
+    rng = np.random.default_rng(4)
+    W, = _params(rng, np.float32, (5, 4))
+
+    def fn(x, labels):
+        z = x @ W
+        picked = z[np.arange(3), labels]          # the labels inside an index tuple
+        return z.softmax_cross_entropy(labels) + picked.sum(), z
+    batches = [(rng.standard_normal((3, 5)).astype(np.float32), rng.integers(0, 4, 3))
+               for _ in range(4)]
+    _check_replays(fn, [W], batches)
+
+
+def test_the_mlp_step_replays_for_every_cost_activation_and_dtype():
+    from nn import losses
+    rng = np.random.default_rng(5)
+    for dtype in (np.float64, np.float32):
+        for activation in ("relu", "tanh", "sigmoid"):
+            model = nn.MLP(6, [5, 3], activation=activation, dtype=dtype, seed=1)
+            params = model.parameters()
+            for cost in ("document", "mse", "cross_entropy"):
+                cost_fn = losses.get_cost(cost)
+
+                def fn(x, y):
+                    h = model(x)
+                    return cost_fn(h, y), h
+                if cost == "cross_entropy":
+                    ys = [rng.integers(0, 3, 8) for _ in range(3)]
+                else:
+                    ys = [rng.random((8, 3)).astype(dtype) for _ in range(3)]
+                batches = [(rng.random((8, 6)).astype(dtype), y) for y in ys]
+                _check_replays(fn, params, batches)
+
+
+# --- what a replay does with .grad ----------------------------------------------------------
+
+def test_a_replay_accumulates_into_grad_as_backward_does():
+    rng = np.random.default_rng(6)
+    W, = _params(rng, np.float64, (3, 2))
+    fn = lambda x: (x @ W).tanh().sum()  # noqa: E731
+    step = trace(fn)
+    x1, x2 = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    step(x1)                                   # traced (graph) pass
+    step(x2)                                   # replayed, added to the first
+    replayed = W.grad.copy()
+    W.grad = None
+    fn(x1).backward()
+    fn(x2).backward()
+    np.testing.assert_array_equal(replayed, W.grad)
+
+
+def test_leaf_gradients_own_their_memory():
+    """x + W + W: the add's VJP hands one array to both of its inputs; each .grad must be
+    its own array, so an optimiser updating one in place cannot change another."""
+    rng = np.random.default_rng(7)
+    W, V = _params(rng, np.float64, (3,), (3,))
+    step = trace(lambda x: ((W + V) * Tensor(x)).sum())
+    for _ in range(3):
+        W.grad = V.grad = None
+        step(rng.standard_normal(3))
+    assert W.grad is not V.grad and not np.shares_memory(W.grad, V.grad)
+    before = V.grad.copy()
+    W.grad += 1.0
+    np.testing.assert_array_equal(V.grad, before)
+
+
+def test_a_new_input_shape_is_traced_anew():
+    rng = np.random.default_rng(8)
+    W, = _params(rng, np.float64, (3, 2))
+    fn = lambda x: (x @ W).sum()  # noqa: E731
+    step = trace(fn)
+    for n in (4, 4, 1, 4, 1):
+        W.grad = None
+        step(rng.standard_normal((n, 3)))
+    assert step.traces == 2 and step.replays == 3 and len(step.plans) == 2
+
+
+def test_the_replay_reads_parameters_each_call_and_its_code_reads_like_the_pass():
+    rng = np.random.default_rng(9)
+    W, b = _params(rng, np.float64, (3, 2), (2,))
+    fn = lambda x: ((x @ W + b).relu() ** 2).sum()  # noqa: E731
+    step = trace(fn)
+    x = rng.standard_normal((4, 3))
+    step(x)
+    W.data = W.data * 2.0                      # a new array, as load_state_dict makes
+    got = _replayed(step, [W, b], x)
+    _assert_identical(got, _graph(fn, [W, b], x))
+    code = next(iter(step.plans.values())).code
+    assert "def replay(inputs, params):" in code
+    assert "# matmul" in code and "# relu" in code and "the chain rule" in code
+    assert "∂/∂v" in code and "._grad = own(" in code
+
+
+# --- refusals -------------------------------------------------------------------------------
+
+def test_an_input_the_graph_does_not_hold_as_itself_is_refused():
+    W, = _params(np.random.default_rng(10), np.float32, (3, 2))
+    step = trace(lambda x: (Tensor(x, dtype=np.float32) @ W).sum())
+    with pytest.raises(TraceError, match=r"input 0 \(float64 \(4, 3\)\) is not in the graph "
+                                         r"as itself.*converted"):
+        step(np.ones((4, 3)))
+    # with fallback the graph's result stands, gradients stored once
+    step = trace(lambda x: (Tensor(x, dtype=np.float32) @ W).sum(), fallback=True)
+    W.grad = None
+    out = step(np.ones((4, 3)))
+    assert out == pytest.approx(float((np.ones((4, 3), np.float32) @ W.data).sum()))
+    np.testing.assert_array_equal(W.grad, np.full((3, 2), 4.0, np.float32))
+    assert len(step.refused) == 1 and "not in the graph" in next(iter(step.refused.values()))
+    W.grad = None
+    step(np.ones((4, 3)))                      # that signature stays on the graph
+    np.testing.assert_array_equal(W.grad, np.full((3, 2), 4.0, np.float32))
+    assert step.replays == 0
+
+
+def test_a_parameter_made_from_an_input_inside_the_function_is_refused():
+    step = trace(lambda x: (Tensor(x, requires_grad=True) ** 2).sum())
+    with pytest.raises(TraceError, match="make parameters outside the function"):
+        step(np.ones(3))
+
+
+def test_an_op_keeping_forward_parts_without_a_saving_function_is_refused():
+    op = Op("scaled", lambda m, x: x * 2, (lambda m, g, y, x, _two=None: g * _two,))
+
+    def fn(x):
+        W = PARAM
+        y = make_node(Tensor, W.data * 2, (W,), op, True, {"_two": 2.0})
+        return (y * Tensor(x)).sum()
+    PARAM = Tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(TraceError, match="keeps '_two'.*no saving function"):
+        trace(fn)(np.ones(3))
+
+
+def test_bad_calls_name_the_problem():
+    W, = _params(np.random.default_rng(11), np.float64, (2,))
+    with pytest.raises(TypeError, match="trace needs a function, got int"):
+        trace(3)
+    with pytest.raises(TypeError, match="input 1 must be a numpy array, got list"):
+        trace(lambda x, y: W.sum())(np.ones(2), [1, 2])
+    with pytest.raises(TypeError, match="must return a Tensor.*got float"):
+        trace(lambda x: 1.0)(np.ones(2))
+    with pytest.raises(RuntimeError, match="does not require a gradient"):
+        trace(lambda x: Tensor(x).sum())(np.ones(2))
+
+
+def test_a_function_reading_the_numbers_outside_ops_is_caught_by_check():
+    """Frozen at trace time: a scale computed from x's numbers. check() compares the replay with
+    the graph on other inputs and names what differs."""
+    rng = np.random.default_rng(12)
+    W, = _params(rng, np.float64, (3,))
+    step = trace(lambda x: (W * Tensor(x) * float(np.abs(x).max())).sum())
+    step(rng.standard_normal(3))
+    with pytest.raises(TraceError, match="output 0 differs from the graph's"):
+        step.check(rng.standard_normal(3))
+    ok = trace(lambda x: (W * Tensor(x)).sum())
+    assert ok.check(rng.standard_normal(3)) and ok.check(rng.standard_normal(3))
+
+
+# --- modes ------------------------------------------------------------------------------------
+
+def test_no_grad_anomaly_mode_and_a_create_graph_gradient_run_on_the_graph():
+    rng = np.random.default_rng(13)
+    W, = _params(rng, np.float64, (3,))
+    step = trace(lambda x: (W * Tensor(x)).log().sum())
+    step(np.ones(3) * 2)
+    with no_grad(), pytest.raises(RuntimeError, match="does not require a gradient"):
+        step(np.ones(3))
+    W.grad = None
+    bad = -np.ones(3)
+    with detect_anomaly(), np.errstate(invalid="ignore"), \
+            pytest.raises(FloatingPointError, match="log"):
+        step(bad)
+    assert step.replays == 0
+    # an earlier create_graph pass left a node in .grad: the sum must keep its graph
+    W.grad = None
+    (W * W).sum().backward(create_graph=True)
+    step(np.ones(3) * 2)
+    assert isinstance(W.grad, Tensor) and W.grad.requires_grad and step.replays == 0
+
+
+# --- nn.fit: the traced step trains exactly as the graph ----------------------------------------
+
+@pytest.mark.parametrize("cost", ["document", "mse", "cross_entropy"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fit_with_the_traced_step_matches_the_graph_exactly(cost, dtype):
+    rng = np.random.default_rng(14)
+    X = rng.random((53, 6))
+    y = rng.integers(0, 3, 53) if cost == "cross_entropy" else rng.random((53, 3))
+    runs = []
+    for traced in (True, False):
+        model = nn.MLP(6, [7, 3], activation="tanh", dtype=dtype, seed=2)
+        history = fit(model, X, y, cost=cost, l2=1e-3, batch_size=10, epochs=3, seed=4,
+                      validation_fraction=0.2, progress=False, trace=traced)
+        runs.append((model, history))
+    (m1, h1), (m2, h2) = runs
+    assert h1.loss == h2.loss and h1.val_loss == h2.val_loss
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        np.testing.assert_array_equal(p.data, q.data)
+    # 42 training rows in batches of 10: shapes 10 and 2, one trace each, the rest replayed
+    assert h1.replayed == 3 * 5 - 2 and h2.replayed == 0
+
+
+def test_fit_does_not_trace_a_model_whose_forward_is_overridden():
+    class Noisy(nn.MLP):
+        def forward(self, x):
+            return super().forward(x)
+    rng = np.random.default_rng(15)
+    model = Noisy(4, [3, 2], seed=0)
+    history = fit(model, rng.random((20, 4)), rng.random((20, 2)), batch_size=5, epochs=2,
+                  progress=False)
+    assert history.replayed == 0
+
+
+def test_fit_refuses_a_trace_flag_that_is_not_a_bool():
+    with pytest.raises(TypeError, match="trace must be True or False, got 'no'"):
+        fit(nn.MLP(2, [1]), np.ones((3, 2)), np.ones(3), trace="no", progress=False)
