@@ -192,8 +192,8 @@ class _Plan:
     def __init__(self, order, outputs, inputs, steps):
         slot = {id(n): i for i, n in enumerate(order)}
         self.params = []              # leaves that require a gradient
-        self.namespace = {"m": ArrayMath, "asarray": np.asarray, "ones_like": np.ones_like,
-                          "fit": Tensor._fit_grad, "own": _kept}
+        self.namespace = {"m": ArrayMath, "asarray": np.asarray, "fit": Tensor._fit_grad,
+                          "own": _kept}
         ns = self.namespace
         lines = []
         found = set()
@@ -260,6 +260,9 @@ class _Plan:
         self.forward_lines = lines
         self.outputs = tuple(slot[id(n)] for n in outputs)
         self.root = self.outputs[0]
+        # (made once: VJPs never write into the gradient they are given, and a leaf's .grad
+        # is its own copy of it, by `_kept`)
+        ns["seed"] = np.ones_like(outputs[0].data)
         # the backward pass: (node slot, its parents' slots, [(vjp name, parent slot, like)])
         self.steps = []
         for node, edges in steps:
@@ -283,7 +286,7 @@ class _Plan:
         lines = list(self.forward_lines)
         root = self.root
         lines.append("# the chain rule, edge by edge, in the backward pass's order")
-        lines.append(f"g{root} = ones_like(v{root})")
+        lines.append(f"g{root} = seed  # ∂root/∂root = 1")
         reached = {root}
         edge = 0
         for i, ps, named in self.steps:

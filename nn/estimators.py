@@ -69,7 +69,7 @@ from sklearn.utils.multiclass import (check_classification_targets, type_of_targ
 from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, column_or_1d,
                                       validate_data)
 
-from autograd import Tensor, no_grad
+from autograd import Tensor, no_grad, trace
 from autograd.rules import _row_max
 
 from . import losses
@@ -310,25 +310,39 @@ class _BaseMLP(BaseEstimator):
                     epsilon=self.epsilon)
 
     def _backward_fn(self, n_train):
-        """``step(h, Yb, n, wb)``: backward through the batch's J from the logits-or-outputs
-        node h and the targets Yb (n rows, weights wb or None); returns J's value. The L2
-        term's value and gradient are added after the backward pass (`nn.losses.add_l2`: the
-        same numbers as recording it); with weights its 'sklearn' batch size is Σ wb."""
+        """``step(x, Yb, n, wb)``: the batch's J through the model from the inputs x (an
+        array) and the targets Yb (n rows, weights wb or None), and its backward pass; returns
+        J's value. The L2 term's value and gradient are added after the backward pass
+        (`nn.losses.add_l2`: the same numbers as recording it); with weights its 'sklearn'
+        batch size is Σ wb. Without weights the step is traced once per batch shape and
+        replayed (`autograd.trace`: the same numbers), unless the cost holds a constant made
+        from the targets' numbers (Poisson's)."""
         cost = self._batch_cost()
+        model = self._model
         alpha, convention = float(self.alpha), self.l2_convention
-        weights = self._model.weights()
+        weights = model.weights()
         shown = self._shown_cost_factor()
         shown_value = self._shown_value()
 
-        def step(h, Yb, n, wb=None):
+        def cost_and_outputs(x, Yb):
+            h = model(x)
+            return cost(h, Yb, x.shape[0]), h
+        traced = trace(cost_and_outputs, fallback=True) if self._cost() != "poisson" else None
+
+        def step(x, Yb, n, wb=None):
             if wb is not None and not wb.sum():           # scikit-learn's np.average says so
                 raise ValueError("Weights sum to zero, can't be normalized: a batch whose "
                                  "sample weights are all 0")
-            J = cost(h, Yb, n) if wb is None else self._weighted_cost(h, Yb, wb)
-            J.backward()
-            value = J.data if shown == 1 else J.data * shown
+            if wb is None and traced is not None:
+                J, h = traced(x, Yb)
+            else:
+                h = model(Tensor(x))
+                J = cost(h, Yb, n) if wb is None else self._weighted_cost(h, Yb, wb)
+                J.backward()
+                J, h = J.data, h.data
+            value = J if shown == 1 else J * shown
             if shown_value is not None:
-                value = shown_value(h.data, Yb, n, wb, value)
+                value = shown_value(h, Yb, n, wb, value)
             if alpha == 0:
                 return value
             return value + losses.add_l2_gradient(weights, alpha, convention, n_train=n_train,
@@ -371,13 +385,12 @@ class _BaseMLP(BaseEstimator):
         params = [layer.W for layer in model.layers] + [layer.b for layer in model.layers]
         bounds = np.cumsum([0] + [p.data.size for p in params])
         backward = self._backward_fn(X.shape[0])
-        x_node = Tensor(X)
 
         def loss_and_grad(packed):
             for p, lo, hi in zip(params, bounds[:-1], bounds[1:]):
                 p.data = packed[lo:hi].reshape(p.data.shape).astype(model.dtype)
                 p.grad = None
-            J = backward(model(x_node), Y, X.shape[0], sample_weight)
+            J = backward(X, Y, X.shape[0], sample_weight)
             grad = np.concatenate([np.zeros(p.data.size) if p.grad is None else
                                    np.asarray(p.grad, dtype=np.float64).ravel() for p in params])
             return float(J), grad
@@ -432,7 +445,7 @@ class _BaseMLP(BaseEstimator):
                     xb, Yb = X[rows], Y[rows]
                     m = xb.shape[0]
                     optimizer.zero_grad()
-                    J = backward(model(Tensor(xb)), Yb, m, None if w is None else w[rows])
+                    J = backward(xb, Yb, m, None if w is None else w[rows])
                     optimizer.step()
                     accumulated += float(J) * m
                 self.n_iter_ += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 import nn
 from autograd import Tensor, TraceError, concatenate, detect_anomaly, no_grad, stack, trace, where
@@ -279,7 +280,7 @@ def test_a_function_reading_the_numbers_outside_ops_is_caught_by_check():
 def test_no_grad_anomaly_mode_and_a_create_graph_gradient_run_on_the_graph():
     rng = np.random.default_rng(13)
     W, = _params(rng, np.float64, (3,))
-    step = trace(lambda x: (W * Tensor(x)).log().sum())
+    step = trace(lambda x: (W * W * Tensor(x)).log().sum())
     step(np.ones(3) * 2)
     with no_grad(), pytest.raises(RuntimeError, match="does not require a gradient"):
         step(np.ones(3))
@@ -332,3 +333,51 @@ def test_fit_does_not_trace_a_model_whose_forward_is_overridden():
 def test_fit_refuses_a_trace_flag_that_is_not_a_bool():
     with pytest.raises(TypeError, match="trace must be True or False, got 'no'"):
         fit(nn.MLP(2, [1]), np.ones((3, 2)), np.ones(3), trace="no", progress=False)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: nn.MLPClassifier(hidden_layer_sizes=(6,), max_iter=8, random_state=0),
+    lambda: nn.MLPClassifier(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=15,
+                             random_state=1),
+    lambda: nn.MLPRegressor(hidden_layer_sizes=(4,), max_iter=8, random_state=2,
+                            early_stopping=True),
+], ids=["classifier adam", "classifier lbfgs", "regressor early stopping"])
+@pytest.mark.parametrize("classes", [2, 3])
+def test_the_estimators_traced_step_fits_exactly_as_the_graph(monkeypatch, make, classes):
+    """MLPClassifier/MLPRegressor replay their step (softmax and binary log loss, the
+    document's cost; Adam and L-BFGS) and fit to the same floats as building the graph."""
+    import warnings
+
+    from nn import estimators
+    rng = np.random.default_rng(16)
+    X, y = rng.random((60, 4)), rng.integers(0, classes, 60)
+    made = []
+
+    def spy(fn, fallback):
+        made.append(trace(fn, fallback))
+        return made[-1]
+    fitted = []
+    for stub in (spy, lambda fn, fallback: None):        # traced, then the graph every step
+        monkeypatch.setattr(estimators, "trace", stub)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")          # ConvergenceWarning at max_iter
+            fitted.append(make().fit(X, y))
+    assert sum(t.replays for t in made) > 0 and not any(t.refused for t in made)
+    traced, graph = fitted
+    assert traced.loss_ == graph.loss_
+    assert getattr(traced, "loss_curve_", None) == getattr(graph, "loss_curve_", None)
+    for p, q in zip(traced.coefs_ + traced.intercepts_, graph.coefs_ + graph.intercepts_):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_the_poisson_regressor_is_not_traced(monkeypatch):
+    """Its batch loss adds Σ y log y − y − … of the targets as a Python number: a replay would
+    keep the first batch's, so the step runs on the graph."""
+    from nn import estimators
+    made = []
+    monkeypatch.setattr(estimators, "trace", lambda fn, fallback: made.append(fn))
+    rng = np.random.default_rng(17)
+    with pytest.warns(ConvergenceWarning):
+        nn.MLPRegressor(hidden_layer_sizes=(3,), loss="poisson", max_iter=2,
+                        random_state=0).fit(rng.random((30, 2)), rng.poisson(2.0, 30) * 1.0)
+    assert made == []
