@@ -575,9 +575,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             multilabel = type_of_target(y).startswith("multilabel")
             self._label_binarizer.fit(y if classes is None or multilabel else classes)
             self.classes_ = self._label_binarizer.classes_
-            if len(self.classes_) < 2 and self._label_binarizer.y_type_ != "multilabel":
-                raise ValueError(f"MLPClassifier needs at least 2 classes, y has 1 class: "
-                                 f"{self.classes_}")
+            # one class: scikit-learn trains its one logistic output towards 0 (the binarizer's
+            # column for a lone class) and predicts that class; so does this
             self._task = self._label_binarizer.y_type_
         if not first_pass or classes is not None:       # y's labels must be among classes_
             seen = unique_labels(y)

@@ -119,6 +119,26 @@ def test_binary_has_sklearn_shapes_and_two_probability_columns():
     np.testing.assert_array_equal(est.classes_[(P[:, 1] > 0.5).astype(int)], est.predict(X))
 
 
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_a_single_class_trains_and_predicts_as_sklearn(solver):
+    """y with one class: scikit-learn fits one logistic output towards 0, predicts the class
+    and gives two probability columns; so does this (it used to refuse)."""
+    X = np.random.default_rng(3).random((20, 3))
+    y = np.full(20, "only")
+    fitted = []
+    for cls in (MLPClassifier, SkClassifier):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fitted.append(cls(solver=solver, max_iter=5, random_state=0).fit(X, y))
+    ours, theirs = fitted
+    assert list(ours.classes_) == ["only"] and ours.n_outputs_ == 1
+    assert ours.out_activation_ == theirs.out_activation_ == "logistic"
+    assert list(ours.predict(X[:3])) == list(theirs.predict(X[:3])) == ["only"] * 3
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=1e-6)
+    assert ours.score(X, y) == 1.0
+    assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-6)
+
+
 def test_regressor_fits_a_smooth_function_with_the_documents_cost():
     rng = np.random.RandomState(0)
     X = rng.uniform(-3, 3, (400, 1))
@@ -395,8 +415,6 @@ def test_bad_input_errors():
         est.predict(X[:, :3])
     with pytest.raises(ValueError, match="sample"):
         MLPClassifier().fit(X[:0], y[:0])
-    with pytest.raises(ValueError, match="2 classes"):
-        MLPClassifier().fit(X, np.zeros(len(X), int))
     with pytest.raises(ValueError, match="validation set is too small"):
         MLPClassifier(early_stopping=True).fit(X[:6], y[:6])
     with pytest.raises(ValueError, match="continuous|class labels"):
