@@ -4,7 +4,8 @@ Tensor workload (docs: DESIGN.md): Fashion-MNIST 784-100-10, ReLU, softmax cross
 lr 1e-3, batch 200, L2 α = 1e-4 in scikit-learn's convention α/(2·batch)·Σ W², 10 epochs,
 float32, X in [0, 1]. Engines:
 
-    chainrule   nn.MLP (Tensor engine) trained by nn.train.fit (shuffled with the seed)
+    chainrule   nn.MLP (Tensor engine) trained by nn.train.fit (shuffled with the seed; its
+                step traced on the first batch and replayed after, `autograd.trace`)
     estimator   nn.estimators.MLPClassifier (the same engine, its scikit-learn-exact loop)
     delta       the δ reference nn.delta.DeltaNetwork driven by the same loop and optimiser
     torch       PyTorch CPU, 2 threads: a hand-written loop over index-permutation batches
@@ -29,7 +30,8 @@ Seconds per epoch: the median over epochs and repetitions where the engine repor
 sklearn).
 
 ``--profile`` adds a cProfile of one chainrule run and the chainrule step split into phases
-(gather, forward, cost, backward, L2, Adam, bookkeeping), timed with a clock between them.
+(gather, the traced step's forward + cost + backward, L2, Adam, bookkeeping), timed with a
+clock between them.
 
 Run:  PYTHONPATH=. .venv/bin/python benchmarks/train_digits.py [--epochs 10] [--repeats 3]
       [--quick] [--profile]
