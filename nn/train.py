@@ -543,6 +543,7 @@ def _loop(net, optimizer, X, Y, labels, train, val, batch, epochs, shuffle, rng,
     X_train, Y_train = (X, Y) if val is None else (X[train], Y[train])
     Y_train = net.training_targets(Y_train)
     labels_train = None if labels is None else (labels if val is None else labels[train])
+    targets_are_labels = labels is not None and labels is Y     # cross-entropy's class indices
     n_train = len(train)
     n_seen = n_train - n_train % batch if drop_last else n_train    # rows used per epoch
     classify = labels is not None
@@ -558,11 +559,13 @@ def _loop(net, optimizer, X, Y, labels, train, val, batch, epochs, shuffle, rng,
         for lo in range(0, n_seen, batch):        # scikit-learn's gen_batches
             rows = order[lo:lo + batch]
             optimizer.zero_grad()
-            J, H = net.loss_and_grads(X_train[rows], Y_train[rows])
+            yb = Y_train[rows]
+            J, H = net.loss_and_grads(X_train[rows], yb)
             optimizer.step()
             accumulated += J * len(rows)
             if classify:
-                correct += int(np.count_nonzero(_predicted_labels(H) == labels_train[rows]))
+                seen = yb if targets_are_labels else labels_train[rows]
+                correct += int(np.count_nonzero(_predicted_labels(H) == seen))
             updates += 1
             if bar is not None:
                 bar.update(1)
