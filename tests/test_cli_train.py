@@ -3,6 +3,7 @@ import contextlib
 import fcntl
 import io
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -51,6 +52,7 @@ def test_train_reports_data_confusion_and_writes_files(trained):
     assert "data: digits (--dataset digits)" in out
     assert "test accuracy:" in out
     assert "confusion matrix" in out
+    assert re.search(r"replayed those ops and VJPs for the other [1-9]\d* \(autograd.trace", out)
     assert str(folder) in out
     for name in ("model.npz", "model.json") + FIGURES:
         path = folder / name
