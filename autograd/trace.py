@@ -88,6 +88,11 @@ class Traced:
         self.traces += 1
         return out
 
+    def __repr__(self):
+        name = getattr(self.fn, "__qualname__", type(self.fn).__name__)
+        return (f"Traced({name}, plans={len(self.plans)}, traces={self.traces}, "
+                f"replays={self.replays}, refused={len(self.refused)})")
+
     def check(self, *inputs):
         """Run ``fn`` on the graph and the replay on ``inputs``; raise `TraceError` naming the
         first output or gradient that differs. The leaves' ``.grad`` are left as the graph made

@@ -193,6 +193,7 @@ def test_a_new_input_shape_is_traced_anew():
         W.grad = None
         step(rng.standard_normal((n, 3)))
     assert step.traces == 2 and step.replays == 3 and len(step.plans) == 2
+    assert repr(step).endswith("plans=2, traces=2, replays=3, refused=0)")
 
 
 def test_the_replay_reads_parameters_each_call_and_its_code_reads_like_the_pass():
