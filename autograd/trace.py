@@ -122,6 +122,11 @@ class Traced:
         nodes = _outputs(result)
         root = nodes[0]
         order = topo_order(root)
+        seen = set(order)
+        for node in nodes[1:]:      # outputs made beside the root: their ops are replayed too
+            later = [n for n in topo_order(node) if n not in seen]
+            order += later
+            seen.update(later)
         before = {n: n._grad for n in order if not n._parents and n.requires_grad}
         if not root.requires_grad:
             root.backward()                 # the engine's own error

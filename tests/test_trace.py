@@ -298,6 +298,18 @@ def test_no_grad_anomaly_mode_and_a_create_graph_gradient_run_on_the_graph():
     assert isinstance(W.grad, Tensor) and W.grad.requires_grad and step.replays == 0
 
 
+# --- what a replay must still get right, or refuse --------------------------------------------
+
+def test_outputs_the_root_does_not_reach_are_replayed():
+    """A second output computed beside the loss (a metric, a constant, the input itself)."""
+    rng = np.random.default_rng(20)
+    W, = _params(rng, np.float64, (3,))
+
+    def fn(x):
+        return (W * Tensor(x)).sum(), Tensor(x) * 2, W * 3, Tensor(np.ones(2))
+    _check_replays(fn, [W], [(rng.standard_normal(3),) for _ in range(3)])
+
+
 # --- nn.fit: the traced step trains exactly as the graph ----------------------------------------
 
 @pytest.mark.parametrize("cost", ["document", "mse", "cross_entropy"])
