@@ -240,10 +240,17 @@ class _Plan:
                 spec = _feed(value, inputs)
                 if spec is None:
                     static[name] = value
-                else:
-                    fed.append((name, spec))
-                    found.update(k for k in (spec if isinstance(spec, tuple) else (spec,))
-                                 if type(k) is int)
+                    continue
+                fed.append((name, spec))
+                ks = [k for k in (spec if isinstance(spec, tuple) else (spec,)) if type(k) is int]
+                found.update(ks)
+                for k in ks:
+                    if name == "index" and inputs[k].dtype == np.bool_:
+                        raise TraceError(
+                            f"trace: input {k} is a boolean mask used as an index ({op.name}): "
+                            "how many entries it picks is in its numbers, not its shape, so a "
+                            "plan made for one count cannot replay another. Index with the "
+                            "positions (np.flatnonzero), or weight by the mask")
             ctx = ""
             if static or fed or op.saving is not None:
                 ns[f"s{i}"] = static

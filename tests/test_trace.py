@@ -310,6 +310,21 @@ def test_outputs_the_root_does_not_reach_are_replayed():
     _check_replays(fn, [W], [(rng.standard_normal(3),) for _ in range(3)])
 
 
+# --- what a replay must still get right, or refuse --------------------------------------------
+
+def test_a_boolean_mask_input_as_an_index_is_refused():
+    """How many rows a mask picks is in its numbers, not its shape: a plan made for one count
+    would fit the gradients of another batch to the wrong shapes."""
+    rng = np.random.default_rng(21)
+    W, b = _params(rng, np.float64, (3,), (1,))
+    step = trace(lambda x, keep: ((Tensor(x)[keep] * W[0]) * b).sum())
+    with pytest.raises(TraceError, match=r"input 1 .*boolean mask.*index"):
+        step(rng.standard_normal(5), np.array([1, 0, 0, 0, 0], bool))
+    # (a mask that picks no rows by its shape — where's condition — replays)
+    _check_replays(lambda x, c: where(c, Tensor(x) * W, b).sum(), [W, b],
+                   [(rng.standard_normal(3), rng.random(3) > 0.5) for _ in range(3)])
+
+
 # --- nn.fit: the traced step trains exactly as the graph ----------------------------------------
 
 @pytest.mark.parametrize("cost", ["document", "mse", "cross_entropy"])
