@@ -418,9 +418,10 @@ def make_node(kind, data, parents, op, requires_grad, ctx=None):
         out._parents = parents
         out._op = op
         out.requires_grad = True
-    elif MODE.record_constants and MODE._grad_enabled:
-        # while a trace records: an op on constants (an input among them) keeps its inputs,
-        # so a replay computes it again from new inputs; backward never goes there
+    elif MODE.record_constants:
+        # while a trace records: an op on constants (an input among them), or one run under
+        # no_grad, keeps its inputs, so a replay computes it again from new inputs; backward
+        # never goes there
         out._parents = parents
         out._op = op
         out.requires_grad = False

@@ -233,6 +233,10 @@ LOGSUMEXP_SHIFT = Op("logsumexp_shift", _logsumexp_shift,
                      (lambda m, g, y, x, axis: x * 0,),
                      ("0 (a constant)",), symbol="max")
 
+# Tensor.detach while `autograd.trace` records: the same data as a constant, an op so that a
+# replay takes it from the new numbers (a stop-gradient, as jax.lax.stop_gradient is traced)
+DETACH = Op("detach", lambda m, x: x, (lambda m, g, y, x: x * 0,), ("0 (a constant)",))
+
 
 RESHAPE = Op("reshape",
              lambda m, x, shape: m.reshape(x, shape),

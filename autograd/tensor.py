@@ -209,6 +209,15 @@ class Tensor(Node):
     def _leaf(cls, data, requires_grad, label=None):
         return cls(data, requires_grad=requires_grad, label=label)
 
+    def detach(self):
+        """A new leaf sharing this tensor's data, cut from the graph. (While `autograd.trace`
+        records, a constant made by an op, so a replay takes it from the new inputs.)"""
+        if not MODE.record_constants:
+            return super().detach()
+        out = make_node(Tensor, self.data, (self,), rules.DETACH, False)
+        out.label = self.label
+        return out
+
     @property
     def grad(self):
         return self._grad

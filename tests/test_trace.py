@@ -325,6 +325,31 @@ def test_a_boolean_mask_input_as_an_index_is_refused():
                    [(rng.standard_normal(3), rng.random(3) > 0.5) for _ in range(3)])
 
 
+# --- what a replay must still get right, or refuse --------------------------------------------
+
+def test_detach_and_no_grad_inside_the_function_are_recomputed_on_each_replay():
+    """A stop-gradient of a value made from the inputs is no constant of the trace."""
+    rng = np.random.default_rng(22)
+    W, = _params(rng, np.float64, (3,))
+
+    def detached(x):
+        h = W * Tensor(x)
+        return (h * h.detach()).sum() + (W * W.detach()).sum()
+
+    def scaled(x):
+        with no_grad():
+            s = (Tensor(x) ** 2).sum()
+        return (W * Tensor(x) * s).sum()
+    for fn in (detached, scaled):
+        _check_replays(fn, [W], [(rng.standard_normal(3),) for _ in range(3)])
+    # W's data replaced (as an optimiser may): its detached copy is read anew too
+    step = trace(detached)
+    step(rng.standard_normal(3))
+    W.data = W.data * 2.0
+    x = rng.standard_normal(3)
+    _assert_identical(_replayed(step, [W], x), _graph(detached, [W], x))
+
+
 # --- nn.fit: the traced step trains exactly as the graph ----------------------------------------
 
 @pytest.mark.parametrize("cost", ["document", "mse", "cross_entropy"])
