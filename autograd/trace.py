@@ -114,11 +114,12 @@ class Traced:
         return _unpack([n.data for n in nodes]), nodes
 
     def _trace(self, inputs):
-        MODE.record_constants = True
+        recording = MODE.record_constants      # (a trace inside a traced function: the outer
+        MODE.record_constants = True            # one goes on recording after it)
         try:
             result = self.fn(*inputs)
         finally:
-            MODE.record_constants = False
+            MODE.record_constants = recording
         nodes = _outputs(result)
         root = nodes[0]
         order = topo_order(root)

@@ -350,6 +350,19 @@ def test_detach_and_no_grad_inside_the_function_are_recomputed_on_each_replay():
     _assert_identical(_replayed(step, [W], x), _graph(detached, [W], x))
 
 
+# --- what a replay must still get right, or refuse --------------------------------------------
+
+def test_a_trace_inside_a_traced_function_leaves_the_outer_one_recording():
+    rng = np.random.default_rng(23)
+    W, V = _params(rng, np.float64, (2, 3), (3,))
+    inner = trace(lambda x: (Tensor(x) @ W).sum())
+
+    def outer(x):
+        inner(x)
+        return (V * (Tensor(x) * 2).sum() * Tensor(x)[0, 0]).sum()
+    _check_replays(outer, [V], [(rng.standard_normal((4, 2)),) for _ in range(3)])
+
+
 # --- nn.fit: the traced step trains exactly as the graph ----------------------------------------
 
 @pytest.mark.parametrize("cost", ["document", "mse", "cross_entropy"])
