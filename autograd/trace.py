@@ -45,9 +45,10 @@ def trace(fn, fallback=False):
     that require one, replaying a plan for inputs of shapes it has seen.
 
     Parameters (the leaves that require a gradient) must be made outside ``fn``: a replay fills
-    the ``.grad`` of the leaves the trace saw. A `TraceError` is raised when a trace cannot be
-    replayed; with ``fallback=True`` that signature runs on the graph instead (the reason is
-    kept in ``refused``)."""
+    the ``.grad`` of the leaves the trace saw, reading their ``.data`` (and constants') on each
+    call; once one holds another shape or dtype, that signature is traced anew. A `TraceError`
+    is raised when a trace cannot be replayed; with ``fallback=True`` that signature runs on the
+    graph instead (the reason is kept in ``refused``)."""
     if not callable(fn):
         raise TypeError(f"trace needs a function, got {type(fn).__name__}")
     return Traced(fn, fallback)
@@ -71,6 +72,9 @@ class Traced:
         if not MODE.live or MODE.transform_depth:
             return self._graph(inputs)[0]
         plan = self.plans.get(key)
+        if plan is not None and not plan.current():
+            del self.plans[key]
+            plan = None
         if plan is not None and plan.ready():
             self.replays += 1
             return plan.run(inputs)
@@ -99,7 +103,7 @@ class Traced:
         them. Returns True."""
         key = _signature(inputs)
         plan = self.plans.get(key)
-        if plan is None:
+        if plan is None or not plan.current():
             self.plans[key] = self._trace(inputs)[1]
             self.traces += 1
             return True
@@ -208,6 +212,7 @@ class _Plan:
         ns = self.namespace
         lines = []
         found = set()
+        constants = []
         for i, node in enumerate(order):
             about = f"{_shape(node)}{_label(node)}"
             if not node._parents:
@@ -223,9 +228,10 @@ class _Plan:
                 elif k is not None:
                     lines.append(f"v{i} = inputs[{k}]  # input {about}")
                     found.add(k)
-                else:
-                    ns[f"c{i}"] = node.data
-                    lines.append(f"v{i} = c{i}  # constant {about}")
+                else:       # (its .data read on each replay, as a parameter's: the graph would)
+                    ns[f"c{i}"] = node
+                    lines.append(f"v{i} = c{i}.data  # constant {about}")
+                    constants.append(node)
                 continue
             op = node._op
             ns[f"f{i}"] = op.forward if op.saving is None else op.saving
@@ -293,6 +299,9 @@ class _Plan:
                 named.append((k, slot[id(parent)], node._op.name))
             self.steps.append((i, ps, named))
         self.param_slots = [slot[id(p)] for p in self.params]
+        # the leaves read on each replay, as the trace saw them: the VJPs and unbroadcasts
+        # learned there hold for those shapes and dtypes only
+        self.leaves = [(n, n.data.shape, n.data.dtype) for n in self.params + constants]
         self.refits = None            # per edge: does unbroadcast change it (the first run's)
         self._generate()
 
@@ -348,6 +357,15 @@ class _Plan:
         pass): the graph's sum keeps its graph, a replay would not."""
         for p in self.params:
             if isinstance(p._grad, Tensor):
+                return False
+        return True
+
+    def current(self):
+        """False once a parameter's or constant's data has another shape or dtype than the
+        trace saw (a new array assigned to .data): the plan is traced anew."""
+        for leaf, shape, dtype in self.leaves:
+            data = leaf.data
+            if data.shape != shape or data.dtype != dtype:
                 return False
         return True
 

@@ -363,6 +363,25 @@ def test_a_trace_inside_a_traced_function_leaves_the_outer_one_recording():
     _check_replays(outer, [V], [(rng.standard_normal((4, 2)),) for _ in range(3)])
 
 
+# --- what a replay must still get right, or refuse --------------------------------------------
+
+def test_a_parameter_or_constant_whose_data_changes_shape_or_dtype_is_traced_anew():
+    rng = np.random.default_rng(24)
+    W, b = _params(rng, np.float64, (2, 3), (3,))
+    C = Tensor(np.ones(3))                      # a constant the function reads
+    fn = lambda x: ((Tensor(x) @ W + b) * C).sum()  # noqa: E731
+    step = trace(fn)
+    x = rng.standard_normal((4, 2))
+    step(x)
+    for change in (lambda: setattr(b, "data", b.data.astype(np.float32)),
+                   lambda: setattr(b, "data", b.data.reshape(1, 3)),
+                   lambda: setattr(C, "data", np.full(3, 2.0)),
+                   lambda: setattr(C, "data", np.full((4, 3), 3.0))):
+        change()
+        _assert_identical(_replayed(step, [W, b], x), _graph(fn, [W, b], x))
+    assert step.traces == 4 and step.replays == 1
+
+
 # --- nn.fit: the traced step trains exactly as the graph ----------------------------------------
 
 @pytest.mark.parametrize("cost", ["document", "mse", "cross_entropy"])
