@@ -455,7 +455,14 @@ def _cross_entropy_vjp(m, g, y, z, target, labels, _exp=None, _exp_sum=None):
 
 
 def _cross_entropy_saving(m, z, target, labels):
-    """(J, the parts the VJP reuses): e = exp(z − m) and its row sums s (softmax = e / s)."""
+    """(J, the parts the VJP reuses): e = exp(z − m) and its row sums s (softmax = e / s).
+    Labels outside 0..k−1 are a ValueError here, so a replay (`autograd.trace`), which feeds
+    new labels straight to this function, refuses them as the graph does (a negative label
+    would index from the end)."""
+    k = z.shape[1]
+    if labels and target.size and (target.min() < 0 or target.max() >= k):
+        raise ValueError(f"softmax_cross_entropy: class labels must lie in 0..{k - 1}, got "
+                         f"{target.min()}..{target.max()}")
     J, e, s = cross_entropy_parts(z, target, labels)
     return J, {"_exp": e, "_exp_sum": s}
 

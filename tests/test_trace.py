@@ -382,6 +382,18 @@ def test_a_parameter_or_constant_whose_data_changes_shape_or_dtype_is_traced_ane
     assert step.traces == 4 and step.replays == 1
 
 
+# --- what a replay must still get right, or refuse --------------------------------------------
+
+def test_labels_out_of_range_are_refused_on_a_replay_as_on_the_graph():
+    rng = np.random.default_rng(25)
+    W, = _params(rng, np.float64, (3, 3))
+    step = trace(lambda x, y: (Tensor(x) @ W).softmax_cross_entropy(y))
+    step(rng.standard_normal((4, 3)), np.array([0, 1, 2, 0]))
+    for bad in ([0, -1, 2, 0], [0, 3, 2, 0]):
+        with pytest.raises(ValueError, match=r"class labels must lie in 0\.\.2"):
+            step(rng.standard_normal((4, 3)), np.array(bad))
+
+
 # --- nn.fit: the traced step trains exactly as the graph ----------------------------------------
 
 @pytest.mark.parametrize("cost", ["document", "mse", "cross_entropy"])
