@@ -205,6 +205,12 @@ class _Plan:
     backward edges in the engine's order, one line each (``code``), run as a function."""
 
     def __init__(self, order, outputs, inputs, steps):
+        for k, a in enumerate(inputs):
+            for j in range(k):
+                if inputs[j] is a:      # (inputs are found in the graph by identity)
+                    raise TraceError(f"trace: input {k} is the same array as input {j}: the "
+                                     "graph cannot show which of them each use is, so a "
+                                     "replay could not feed them apart. Pass a copy")
         slot = {id(n): i for i, n in enumerate(order)}
         self.params = []              # leaves that require a gradient
         self.namespace = {"m": ArrayMath, "asarray": np.asarray, "fit": Tensor._fit_grad,
@@ -220,9 +226,11 @@ class _Plan:
                 if node.requires_grad:
                     if k is not None:
                         raise TraceError(
-                            f"trace: input {k} became a leaf that requires a gradient inside "
-                            "the function: a replay fills the .grad of the leaves the trace "
-                            "saw, so make parameters outside the function")
+                            f"trace: input {k} is the .data of a leaf that requires a gradient "
+                            "(a parameter's data passed as an input, or a parameter made from "
+                            "the input inside the function): a replay fills the .grad of the "
+                            "leaves the trace saw, so make parameters outside the function "
+                            "and pass it other arrays")
                     lines.append(f"v{i} = p{len(self.params)}.data  # parameter {about}")
                     self.params.append(node)
                 elif k is not None:

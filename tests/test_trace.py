@@ -394,6 +394,19 @@ def test_labels_out_of_range_are_refused_on_a_replay_as_on_the_graph():
             step(rng.standard_normal((4, 3)), np.array(bad))
 
 
+# --- what a replay must still get right, or refuse --------------------------------------------
+
+def test_aliased_inputs_are_refused_with_the_reason():
+    rng = np.random.default_rng(26)
+    W, = _params(rng, np.float64, (3,))
+    x = rng.standard_normal(3)
+    with pytest.raises(TraceError, match="input 1 is the same array as input 0"):
+        trace(lambda a, c: (W * Tensor(a) * Tensor(c)).sum())(x, x)
+    with pytest.raises(TraceError, match=r"input 0 is the \.data of a leaf that requires a "
+                                         r"gradient"):
+        trace(lambda a: (W * Tensor(a)).sum())(W.data)
+
+
 # --- nn.fit: the traced step trains exactly as the graph ----------------------------------------
 
 @pytest.mark.parametrize("cost", ["document", "mse", "cross_entropy"])
