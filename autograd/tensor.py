@@ -521,7 +521,8 @@ rules.install(Tensor, _binary, _unary, {**rules.OPERATORS, "matmul": rules.MATMU
 # -- softmax cross-entropy: one op for the classifier's loss ----------------------------------
 
 def _cross_entropy_target(target, z):
-    """Class indices (n,) as intp, or target rows (n, k) in z's dtype; ValueError otherwise."""
+    """Class indices (n,) of an integer dtype, or target rows (n, k) in z's dtype; ValueError
+    otherwise."""
     if isinstance(target, Tensor):
         target = target.data
     target = np.asarray(target)
@@ -533,7 +534,9 @@ def _cross_entropy_target(target, z):
                                                  np.all(target == np.round(target))):
             raise ValueError(f"softmax_cross_entropy: class labels must be whole numbers, got "
                              f"{target.dtype} values {target[:5]}")
-        return target.astype(np.intp, copy=False)     # (their range: the op's saving checks)
+        # integer labels as they are (numpy indexes with any), so that a trace finds an input
+        # of labels in the op's ctx as itself; their range: the op's saving checks
+        return target if target.dtype.kind in "iu" else target.astype(np.intp)
     if target.shape != z.shape or target.dtype.kind not in "fiub":
         raise ValueError(f"softmax_cross_entropy: target must be integer class labels ({n},) or "
                          f"rows of real numbers {z.shape}, got {target.dtype} of shape "

@@ -407,6 +407,21 @@ def test_aliased_inputs_are_refused_with_the_reason():
         trace(lambda a: (W * Tensor(a)).sum())(W.data)
 
 
+# --- what a replay must still get right, or refuse --------------------------------------------
+
+def test_int32_labels_are_fed_to_cross_entropy_as_themselves():
+    """Labels converted for the op (int32 → intp) were a copy the trace kept as a constant,
+    while the same input, fed to an index, still counted as found."""
+    rng = np.random.default_rng(27)
+    W, = _params(rng, np.float64, (3, 3))
+
+    def fn(x, y):
+        z = Tensor(x) @ W
+        return z.softmax_cross_entropy(y) + z[np.arange(4), y].sum()
+    _check_replays(fn, [W], [(rng.standard_normal((4, 3)), rng.integers(0, 3, 4, np.int32))
+                             for _ in range(3)])
+
+
 # --- nn.fit: the traced step trains exactly as the graph ----------------------------------------
 
 @pytest.mark.parametrize("cost", ["document", "mse", "cross_entropy"])
