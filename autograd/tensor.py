@@ -108,6 +108,15 @@ def _owned(g):
     return g.copy()
 
 
+def _holding(array):
+    """A constant leaf holding ``array`` as it is, whatever its dtype (a trace's feed for an
+    input that a Tensor converts: integer or bool inputs too)."""
+    leaf = Tensor.__new__(Tensor)
+    leaf.data, leaf._grad, leaf._parents, leaf._op, leaf._ctx = array, None, (), None, None
+    leaf.label, leaf.requires_grad, leaf._pass = None, False, None
+    return leaf
+
+
 def _make(data, parents, op, requires_grad, ctx=None):
     """A Tensor made by ``op``: numpy scalars from reductions become 0-d arrays."""
     if type(data) is not _ndarray:
@@ -204,6 +213,14 @@ class Tensor(Node):
         self.label = label
         self.requires_grad = bool(requires_grad)
         self._pass = None
+        if MODE.record_constants and type(data) is np.ndarray and self.data is not data \
+                and not self.requires_grad:
+            # while `autograd.trace` records: an array converted to another dtype (an input,
+            # perhaps) is astype of a leaf holding it, so a replay converts the new numbers
+            # (the copy alone would be a constant of the first call)
+            self._parents = (_holding(data),)
+            self._op = rules.ASTYPE
+            self._ctx = {"dtype": self.data.dtype}
 
     @classmethod
     def _leaf(cls, data, requires_grad, label=None):

@@ -16,11 +16,13 @@ against the graph bit for bit before it is used).
 
 What a trace keeps, as ``jax.jit`` and ``torch.jit.trace`` do, is the ops the function recorded
 on those inputs. Python control flow that depends on the numbers, and arithmetic done on the
-numbers outside Tensor ops, are frozen as the trace saw them. So are ops on constants alone
-(they are folded into constants, not recorded): an input must appear in the graph as itself —
-a leaf's data, or an op's argument such as cross-entropy's labels — or the trace refuses to
-build a plan (`TraceError`). `Traced.check` compares a replay with the graph on other inputs.
-Under `no_grad`, `detect_anomaly` or a `grad` transform a call runs on the graph.
+numbers outside Tensor ops (numpy on ``x`` or ``.data``, ``float()``), are frozen as the trace
+saw them. While tracing, ops on constants, ops under `no_grad`, ``detach()`` and a Tensor's
+conversion of an array to another dtype are recorded (outside a trace they make plain
+constants), so a replay computes them from the new inputs. An input must appear in the graph
+as itself — a leaf's data, or an op's argument such as cross-entropy's labels — or the trace
+refuses to build a plan (`TraceError`). `Traced.check` compares a replay with the graph on
+other inputs. Under `no_grad`, `detect_anomaly` or a `grad` transform a call runs on the graph.
 """
 from __future__ import annotations
 

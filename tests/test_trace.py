@@ -215,13 +215,16 @@ def test_the_replay_reads_parameters_each_call_and_its_code_reads_like_the_pass(
 # --- refusals -------------------------------------------------------------------------------
 
 def test_an_input_the_graph_does_not_hold_as_itself_is_refused():
+    """Converted by numpy before it became a Tensor, the input is not in the graph: the trace
+    cannot feed it (a Tensor's own conversion is recorded, see below)."""
     W, = _params(np.random.default_rng(10), np.float32, (3, 2))
-    step = trace(lambda x: (Tensor(x, dtype=np.float32) @ W).sum())
+    fn = lambda x: (Tensor(x.astype(np.float32)) @ W).sum()  # noqa: E731
+    step = trace(fn)
     with pytest.raises(TraceError, match=r"input 0 \(float64 \(4, 3\)\) is not in the graph "
                                          r"as itself.*converted"):
         step(np.ones((4, 3)))
     # with fallback the graph's result stands, gradients stored once
-    step = trace(lambda x: (Tensor(x, dtype=np.float32) @ W).sum(), fallback=True)
+    step = trace(fn, fallback=True)
     W.grad = None
     out = step(np.ones((4, 3)))
     assert out == pytest.approx(float((np.ones((4, 3), np.float32) @ W.data).sum()))
@@ -506,3 +509,17 @@ def test_the_poisson_regressor_is_not_traced(monkeypatch):
         nn.MLPRegressor(hidden_layer_sizes=(3,), loss="poisson", max_iter=2,
                         random_state=0).fit(rng.random((30, 2)), rng.poisson(2.0, 30) * 1.0)
     assert made == []
+
+
+@pytest.mark.parametrize("given", [np.float64, np.int64, np.bool_])
+def test_an_input_a_tensor_converts_is_converted_again_on_each_replay(given):
+    """Tensor(x, dtype=float32) of a float64, int or bool input is a copy: while tracing it is
+    recorded as astype of the input, so a replay converts the new numbers — also when the
+    same input reaches the graph as itself elsewhere (which let the trace accept it)."""
+    rng = np.random.default_rng(18)
+    W, = _params(rng, np.float32, (3,))
+
+    def fn(x):
+        return (W * Tensor(x, dtype=np.float32)).sum() + Tensor(x).sum() * 0.5
+    draws = [(rng.integers(0, 5, 3).astype(given),) for _ in range(4)]
+    _check_replays(fn, [W], draws)
