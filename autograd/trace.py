@@ -312,6 +312,7 @@ class _Plan:
         # the leaves read on each replay, as the trace saw them: the VJPs and unbroadcasts
         # learned there hold for those shapes and dtypes only
         self.leaves = [(n, n.data.shape, n.data.dtype) for n in self.params + constants]
+        self.constant_slots = {slot[id(n)] for n in constants}
         self.refits = None            # per edge: does unbroadcast change it (the first run's)
         self._generate()
 
@@ -346,7 +347,10 @@ class _Plan:
                       f"p{j}._grad = own(g{i}) if previous is None else own(previous + g{i})",
                       f"p{j}._pass = None  # no root node: no pass's 'current' gradient",
                       f"del g{i}"]
-        outputs = ", ".join(f"v{i}" for i in self.outputs)
+        # a constant handed out as an output is copied: the graph makes it anew on each call,
+        # and a caller writing into it would otherwise change the plan's constant
+        outputs = ", ".join(f"v{i}.copy()" if i in self.constant_slots else f"v{i}"
+                            for i in self.outputs)
         head = f"def replay(inputs, params):\n    {', '.join(f'p{j}' for j in range(len(self.params)))}{',' if len(self.params) == 1 else ''} = params\n" if self.params else "def replay(inputs, params):\n"
         self.code = head + "".join(f"    {line}\n" for line in lines) + \
             f"    return {outputs}\n"
