@@ -203,14 +203,17 @@ def add_l2_gradient(weights, lam, convention="ufldl", n_train=None, batch=None):
     c = l2_factor(lam, convention, n_train, batch)
     total = None
     for W in weights:
-        flat = W.data.reshape(-1)
+        data, g = W.data, W.grad
+        flat = data.reshape(-1)
         s = np.dot(flat, flat)
         total = s if total is None else total + s
-        decay = np.asarray(c, dtype=W.data.dtype) * 2
-        if W.grad is None:
-            W.grad = W.data * decay
-        elif type(W.grad) is np.ndarray:
-            kernels.add_scaled(W.grad, W.data, decay)      # W.grad += W·decay, one pass
+        # 2·c rounded to W's dtype: the number rounding c and doubling it gives (doubling
+        # is exact), in one scalar op
+        decay = data.dtype.type(2 * c)
+        if g is None:
+            W.grad = data * decay
+        elif type(g) is np.ndarray:
+            kernels.add_scaled(g, data, decay)      # W.grad += W·decay, one pass
         else:           # a number (a 0-d leaf's accumulated gradient): nothing to write into
-            W.grad = W.grad + W.data * decay
-    return total * np.asarray(c, dtype=total.dtype)
+            W.grad = g + data * decay
+    return total * total.dtype.type(c)
