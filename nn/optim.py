@@ -327,6 +327,10 @@ class Adam(Optimizer):
             for k, i in enumerate(group.indices):
                 self.ms[i], self.vs[i] = group.m_views[k], group.v_views[k]
                 self._scratch[i] = (group.t1_views[k], group.t2_views[k])
+        # flat views of every moment, for the common compiled step (None: a Value among them)
+        packed = all(isinstance(m, np.ndarray) for m in self.ms)
+        self._flats = [(m.reshape(-1), v.reshape(-1)) for m, v in
+                       zip(self.ms, self.vs)] if packed else None
 
     def __getstate__(self):
         # Views would be pickled (and deep-copied) as separate arrays, cut off from the flat
@@ -347,6 +351,8 @@ class Adam(Optimizer):
         return self._lr * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
 
     def step(self):
+        if self._common_step():
+            return
         params = self.params
         grads = [_gradient(p) for p in params]
         for i, g in enumerate(grads):   # all checked first: a bad one leaves every one as it was
@@ -369,6 +375,40 @@ class Adam(Optimizer):
                                     self._scratch[i], work=self._size)
             else:
                 _add_to(p, self._update(i, g, lr_t))
+
+    def _common_step(self):
+        """The usual step, compiled, without the general path's per-call checks: every
+        parameter an array (C-contiguous, writeable) with a gradient of its shape and dtype
+        (C-contiguous), never skipped, its moments of that dtype. Then each update is
+        `kernels.adam_update`'s loop on flat views, the same floats. All is checked before
+        anything moves; False (nothing done) when any of it does not hold, and the general
+        path steps, or says what is wrong."""
+        flats = self._flats
+        if flats is None or not kernels.compiled(self._size):
+            return False
+        t, steps, todo = self.t, self.steps, []
+        for i, p in enumerate(self.params):
+            w, g = p.data, p.grad
+            m, v = flats[i]
+            if (type(w) is not np.ndarray or type(g) is not np.ndarray or steps[i] != t
+                    or g.shape != w.shape or g.dtype != w.dtype or w.dtype != m.dtype
+                    or w.size != m.size):
+                return False
+            flags = w.flags
+            if not (flags.c_contiguous and flags.writeable and g.flags.c_contiguous):
+                return False
+            todo.append((w.reshape(-1), g.reshape(-1), m, v))
+        self.t = t = t + 1
+        self.lr_t = lr_t = self._bias_corrected_lr(t)
+        constants = {}
+        for i, (w, g, m, v) in enumerate(todo):
+            dtype = w.dtype
+            if dtype not in constants:
+                constants[dtype] = (kernels.adam_constants(dtype, self.beta_1, self.beta_2,
+                                                           self.epsilon), dtype.type(-lr_t))
+            kernels.adam_update_flat(w, g, m, v, *constants[dtype])
+            steps[i] = t
+        return True
 
     def _packed_steps(self, grads):
         """The numpy path's packed updates: each group whose parameters all have a gradient

@@ -608,3 +608,56 @@ def test_a_velocity_whose_gradient_stays_zero_reaches_zero_not_a_subnormal(monke
         opt.step()
     v = np.asarray(opt.velocities[0])
     assert np.all(v[:3] == 0) and np.isnan(v[3])           # decayed to 0; nan stays nan
+
+
+def test_adams_common_step_is_the_general_paths_floats(monkeypatch, compiled_kernels):
+    """Adam's common step (every parameter a fitting array with a gradient: one compiled call
+    each, no per-call checks) gives the general compiled path's floats; whatever does not fit
+    it — a float64 gradient of a float32 parameter, a transposed gradient, a skipped
+    parameter — goes the general way, and a read-only parameter is still refused by name."""
+    def run():
+        rng = np.random.default_rng(8)
+        params = ArrayParameter.wrap([rng.standard_normal((4, 3)).astype(np.float32),
+                                      rng.standard_normal(3).astype(np.float32),
+                                      rng.standard_normal((3, 2))])
+        opt = Adam(params, lr=0.01)
+        for step in range(6):       # common at steps 0 and 3 (when it is not patched out)
+            params[0].grad = rng.standard_normal((4, 3)).astype(np.float32)
+            params[1].grad = rng.standard_normal(3).astype(np.float32)
+            params[2].grad = rng.standard_normal((3, 2))
+            if step == 1:
+                params[0].grad = params[0].grad.astype(np.float64)  # rounded first
+            if step == 2:
+                params[2].grad = params[2].grad.T.copy().T          # not C-contiguous
+            if step == 4:
+                params[1].grad = None       # skipped: its own step count from then on
+            opt.step()
+        return [p.data for p in params] + list(opt.ms) + list(opt.vs) + [opt.steps]
+    params = ArrayParameter.wrap([np.ones(3, np.float32)])
+    opt = Adam(params)
+    params[0].data.flags.writeable = False
+    params[0].grad = np.ones(3, np.float32)
+    with pytest.raises(ValueError, match="parameter 0: its array is read-only"):
+        opt.step()
+    calls = []
+    flat = kernels.adam_update_flat
+    monkeypatch.setattr(kernels, "adam_update_flat", lambda *a: calls.append(1) or flat(*a))
+    common = run()
+    assert len(calls) == 2 * 3                  # two steps of three parameters
+    monkeypatch.setattr(Adam, "_common_step", lambda self: False)
+    for a, b in zip(common, run()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_adams_common_step_runs_when_everything_fits(monkeypatch, compiled_kernels):
+    calls = []
+    original = kernels.adam_update_flat
+    monkeypatch.setattr(kernels, "adam_update_flat",
+                        lambda *args: calls.append(1) or original(*args))
+    params = ArrayParameter.wrap([np.ones((2, 2), np.float32), np.ones(2, np.float32)])
+    opt = Adam(params)
+    for p in params:
+        p.grad = np.full(p.data.shape, 0.5, np.float32)
+    opt.step()
+    assert len(calls) == 2 and opt.steps == [1, 1] and opt.t == 1
+
