@@ -67,6 +67,34 @@ def relu_grad(g, x, out):
 
 
 @_jit
+def row_shift(z, e, m):
+    # (the row's first largest entry; a nan anywhere in the row wins, as numpy's max)
+    n, k = z.shape
+    for i in range(n):
+        top = z[i, 0]
+        for j in range(1, k):
+            v = z[i, j]
+            if v > top or v != v:
+                top = v
+        m[i, 0] = top
+        for j in range(k):
+            e[i, j] = z[i, j] - top
+
+
+@_jit
+def cross_entropy_grad(e, s, target, scale, p):
+    n, k = e.shape
+    for i in range(n):
+        si = s[i, 0]
+        for j in range(k):
+            p[i, j] = e[i, j] / si
+        t = target[i]
+        p[i, t] = p[i, t] - 1
+        for j in range(k):
+            p[i, j] = p[i, j] * scale
+
+
+@_jit
 def sgd_update(w, g, v, momentum, lr, nesterov, tiny, zero):
     if _overlap(g, w) or _overlap(g, v):
         _sgd_loop(w, g.copy(), v, momentum, lr, nesterov, tiny, zero)

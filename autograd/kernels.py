@@ -245,6 +245,43 @@ def back_substitute(code, pa, pb, da, db, g, reached, first_op, constant):
     return True
 
 
+def _rows(z):
+    """z a C-contiguous float32/float64 matrix with a row to take a maximum of."""
+    return (type(z) is _ndarray and z.ndim == 2 and z.shape[1] > 0 and z.flags.c_contiguous
+            and z.dtype in _FLOATS)
+
+
+def row_shift(z):
+    """(z − m, m) with m the row maxima of z as a column (a nan in a row is its maximum, as
+    numpy's), in one compiled pass: the numbers of ``z - z.max(axis=1, keepdims=True)``
+    (subtraction is exact per entry; which of tied maxima is taken does not change m). None
+    when the compiled loop does not apply."""
+    kernels = _loaded
+    if not kernels or not _rows(z):
+        return None
+    e, m = np.empty_like(z), np.empty((z.shape[0], 1), dtype=z.dtype)
+    kernels.row_shift(z, e, m)
+    return e, m
+
+
+def cross_entropy_grad(e, s, target, scale):
+    """(e / s − onehot(target)) · scale, row by row, in one compiled pass: softmax
+    cross-entropy's VJP from the forward pass's e = exp(z − m) and row sums s, for integer
+    class labels ``target`` (checked to lie in 0..k−1 by the forward pass). The numbers of
+    ``p = e / s; p[range(n), target] -= 1; p *= scale``. None when the loop does not apply."""
+    kernels = _loaded
+    if (not kernels or not _rows(e) or type(s) is not _ndarray or s.dtype != e.dtype
+            or s.shape != (e.shape[0], 1) or type(target) is not _ndarray
+            or target.shape != (e.shape[0],) or target.dtype.kind not in "iu"):
+        return None
+    scale = np.asarray(scale)
+    if scale.ndim or scale.dtype not in _FLOATS:
+        return None
+    p = np.empty_like(e)
+    kernels.cross_entropy_grad(e, s, target, scale[()], p)
+    return p
+
+
 def relu_grad(g, x):
     """relu′ applied to the gradient g, as a new array: g where x > 0, else 0 — a selection,
     so an inf or nan in g where relu is flat gives 0 (PyTorch's threshold_backward). None when

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kernels
 from .core import Node, Op
 
 # --- arithmetic ---------------------------------------------------------------------------
@@ -393,8 +394,12 @@ def _row_max(z):
 def _shifted_exp(z):
     """(e, m): e = exp(z − m) with m the row maxima, so every row of e has a 1 and none
     overflows."""
-    m = _row_max(z)
-    e = z - m
+    shifted = kernels.row_shift(z)          # z − m and m in one compiled pass, if loaded
+    if shifted is None:
+        m = _row_max(z)
+        e = z - m
+    else:
+        e, m = shifted
     np.exp(e, out=e)
     return e, m
 
@@ -436,6 +441,10 @@ def _cross_entropy_vjp(m, g, y, z, target, labels, _exp=None, _exp_sum=None):
     n = m.shape(z)[0]
     scale = g * mean_factor(n)
     if isinstance(z, np.ndarray):                 # arrays: in place on a fresh softmax
+        if labels and _exp is not None:
+            p = kernels.cross_entropy_grad(_exp, _exp_sum, target, scale)   # one pass
+            if p is not None:
+                return p
         # e / s kept by the forward pass: the numbers _softmax(z) computes, not recomputed
         p = _softmax(z) if _exp is None else _exp / _exp_sum
         if labels:

@@ -661,3 +661,59 @@ def test_adams_common_step_runs_when_everything_fits(monkeypatch, compiled_kerne
     opt.step()
     assert len(calls) == 2 and opt.steps == [1, 1] and opt.t == 1
 
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_shift_is_z_minus_its_row_maxima(compiled_kernels, dtype):
+    rng = np.random.default_rng(9)
+    z = rng.standard_normal((30, 7)).astype(dtype)
+    z[0, :3] = [np.nan, 1.0, 2.0]                  # a nan is the row's maximum, as numpy's
+    z[1, :] = -np.inf
+    z[2, :3] = [5.0, 5.0, -0.0]                    # tied maxima
+    z[3, :] = 0.0
+    z[3, 1] = -0.0
+    e, m = kernels.row_shift(z)
+    with np.errstate(invalid="ignore"):
+        want_m = z.max(axis=1, keepdims=True)
+        want_e = z - want_m
+    np.testing.assert_array_equal(m, want_m)
+    np.testing.assert_array_equal(e, want_e)
+    assert e.dtype == m.dtype == dtype and m.shape == (30, 1)
+    assert kernels.row_shift(z.T) is None                  # another layout: numpy's way
+    assert kernels.row_shift(z[:, :0]) is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("label_dtype", [np.int64, np.int32, np.uint8])
+def test_cross_entropy_grad_is_softmax_minus_onehot_scaled(compiled_kernels, dtype,
+                                                           label_dtype):
+    rng = np.random.default_rng(10)
+    e = rng.random((25, 6)).astype(dtype)
+    s = e.sum(axis=1, keepdims=True)
+    target = rng.integers(0, 6, 25).astype(label_dtype)
+    scale = dtype(1) * (1.0 / 25)
+    p = kernels.cross_entropy_grad(e, s, target, scale)
+    want = e / s
+    want[np.arange(25), target] -= 1
+    want *= scale
+    np.testing.assert_array_equal(p, want)
+    assert p.dtype == dtype
+    assert kernels.cross_entropy_grad(e, s, target.astype(float), scale) is None
+    assert kernels.cross_entropy_grad(e, s, target, np.ones(2)) is None
+
+
+def test_softmax_cross_entropy_is_the_same_on_either_path(monkeypatch, compiled_kernels):
+    """The op's value and gradient with the compiled row shift and VJP, and with numpy."""
+    from autograd import Tensor
+
+    def run():
+        rng = np.random.default_rng(11)
+        z = Tensor(rng.standard_normal((40, 10)).astype(np.float32), requires_grad=True)
+        J = z.softmax_cross_entropy(rng.integers(0, 10, 40))
+        J.backward()
+        return J.data, z.grad
+    fast = run()
+    monkeypatch.setattr(kernels, "_loaded", False)
+    slow = run()
+    for a, b in zip(fast, slow):
+        np.testing.assert_array_equal(a, b)
