@@ -82,6 +82,15 @@ def row_shift(z, e, m):
 
 
 @_jit
+def labels_in_range(target, k):
+    for i in range(target.size):
+        t = target[i]
+        if t < 0 or t >= k:
+            return False
+    return True
+
+
+@_jit
 def cross_entropy_grad(e, s, target, scale, p):
     n, k = e.shape
     for i in range(n):

@@ -264,6 +264,15 @@ def row_shift(z):
     return e, m
 
 
+def labels_in_range(target, k):
+    """Every class label in ``target`` (an integer array) lies in 0..k−1: one compiled pass
+    when the loops are loaded, else numpy's min and max."""
+    if _loaded and type(target) is _ndarray and target.dtype.kind in "iu" \
+            and target.flags.c_contiguous:
+        return bool(_loaded.labels_in_range(target.reshape(-1), k))
+    return not target.size or bool(target.min() >= 0 and target.max() < k)
+
+
 def cross_entropy_grad(e, s, target, scale):
     """(e / s − onehot(target)) · scale, row by row, in one compiled pass: softmax
     cross-entropy's VJP from the forward pass's e = exp(z − m) and row sums s, for integer

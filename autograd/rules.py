@@ -469,7 +469,7 @@ def _cross_entropy_saving(m, z, target, labels):
     new labels straight to this function, refuses them as the graph does (a negative label
     would index from the end)."""
     k = z.shape[1]
-    if labels and target.size and (target.min() < 0 or target.max() >= k):
+    if labels and not kernels.labels_in_range(target, k):
         raise ValueError(f"softmax_cross_entropy: class labels must lie in 0..{k - 1}, got "
                          f"{target.min()}..{target.max()}")
     J, e, s = cross_entropy_parts(z, target, labels)

@@ -717,3 +717,16 @@ def test_softmax_cross_entropy_is_the_same_on_either_path(monkeypatch, compiled_
     slow = run()
     for a, b in zip(fast, slow):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("label_dtype", [np.int64, np.int32, np.uint8])
+def test_labels_in_range_on_either_path(monkeypatch, compiled_kernels, label_dtype):
+    cases = [([0, 3, 9], True), ([0, 10], False), ([], True), ([9, 9], True)]
+    if np.dtype(label_dtype).kind == "i":
+        cases.append(([-1, 2], False))
+    for values, want in cases:
+        target = np.array(values, dtype=label_dtype)
+        assert kernels.labels_in_range(target, 10) is want
+    monkeypatch.setattr(kernels, "_loaded", False)
+    for values, want in cases:
+        assert kernels.labels_in_range(np.array(values, dtype=label_dtype), 10) is want
