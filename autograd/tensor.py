@@ -96,14 +96,16 @@ def _unshared_refcount():
 _UNSHARED = _unshared_refcount()
 
 
-def _owned(g):
+def _owned(g, unshared=_UNSHARED):
     """A leaf's gradient as memory no other gradient shares (PyTorch steals a gradient buffer
     the same way): kept when this pass made it and nothing else refers to it, else copied.
-    Pass-through VJPs (add, reshape, …) hand one array to several nodes; those get copies."""
+    Pass-through VJPs (add, reshape, …) hand one array to several nodes; those get copies.
+    ``unshared``: the references an unshared gradient has here, as the caller holds it (the
+    backward pass: a dict entry and a local variable; a trace's replay: a local variable)."""
     if type(g) is not _ndarray:
         # a 0-d leaf's VJPs give numpy scalars: its .grad is still an array, as PyTorch's
         return np.array(g) if isinstance(g, np.generic) else g
-    if g.base is None and sys.getrefcount(g) <= _UNSHARED:
+    if g.base is None and sys.getrefcount(g) <= unshared:
         return g
     return g.copy()
 

@@ -216,11 +216,12 @@ class _Plan:
         slot = {id(n): i for i, n in enumerate(order)}
         self.params = []              # leaves that require a gradient
         self.namespace = {"m": ArrayMath, "asarray": np.asarray, "fit": Tensor._fit_grad,
-                          "own": _kept}
+                          "own": Tensor._own_grad, "unshared": _UNSHARED}
         ns = self.namespace
         lines = []
         found = set()
         constants = []
+        self._ctx_arg = {}            # slot → ", **x{slot}" for an op with a ctx
         for i, node in enumerate(order):
             about = f"{_shape(node)}{_label(node)}"
             if not node._parents:
@@ -276,12 +277,11 @@ class _Plan:
                 lines.append(f"x{i} = {{{', '.join(parts)}}}")
                 ctx = f", **x{i}"
             if op.saving is None:
-                lines.append(f"v{i} = asarray(f{i}(m, {args}{ctx}))  # {op.name} {about}")
+                lines.append(f"v{i} = asarray(f{i}(m, {args}{ctx}))  # {_name(op)} {about}")
             else:
-                lines.append(f"v{i}, saved = f{i}(m, {args}{ctx})  # {op.name} {about}")
+                lines.append(f"v{i}, saved = f{i}(m, {args}{ctx})  # {_name(op)} {about}")
                 lines.append(f"v{i} = asarray(v{i})")
                 lines.append(f"x{i} = {{**x{i}, **saved}}")
-            self._ctx_arg = getattr(self, "_ctx_arg", {})
             self._ctx_arg[i] = ctx
         missing = [k for k in range(len(inputs)) if k not in found]
         if missing:
@@ -289,13 +289,13 @@ class _Plan:
             raise TraceError(
                 f"trace: input {k} ({inputs[k].dtype} {inputs[k].shape}) is not in the graph "
                 "as itself, so a replay could not feed it: it was converted (e.g. to another "
-                "dtype) or copied, or used only in ops on constants, which are folded into a "
-                "constant rather than recorded. Pass it as the graph uses it")
+                "dtype) or copied by numpy before a Tensor took it, or not used at all. Pass "
+                "it as the graph uses it")
         self.forward_lines = lines
         self.outputs = tuple(slot[id(n)] for n in outputs)
         self.root = self.outputs[0]
         # (made once: VJPs never write into the gradient they are given, and a leaf's .grad
-        # is its own copy of it, by `_kept`)
+        # is its own copy of it, by `_owned`)
         ns["seed"] = np.ones_like(outputs[0].data)
         # the backward pass: (node slot, its parents' slots, [(vjp name, parent slot, like)])
         self.steps = []
@@ -306,7 +306,7 @@ class _Plan:
             for k, parent in edges:
                 ns[f"d{i}_{k}"] = node._op.vjps[k]
                 ns[f"l{i}_{k}"] = _like(parent)
-                named.append((k, slot[id(parent)], node._op.name))
+                named.append((k, slot[id(parent)], _name(node._op)))
             self.steps.append((i, ps, named))
         self.param_slots = [slot[id(p)] for p in self.params]
         # the leaves read on each replay, as the trace saw them: the VJPs and unbroadcasts
@@ -344,16 +344,19 @@ class _Plan:
             if i not in reached:
                 continue
             lines += [f"previous = p{j}._grad",
-                      f"p{j}._grad = own(g{i}) if previous is None else own(previous + g{i})",
+                      f"p{j}._grad = own(g{i}, unshared) if previous is None else "
+                      f"own(previous + g{i}, unshared)",
                       f"p{j}._pass = None  # no root node: no pass's 'current' gradient",
                       f"del g{i}"]
         # a constant handed out as an output is copied: the graph makes it anew on each call,
         # and a caller writing into it would otherwise change the plan's constant
         outputs = ", ".join(f"v{i}.copy()" if i in self.constant_slots else f"v{i}"
                             for i in self.outputs)
-        head = f"def replay(inputs, params):\n    {', '.join(f'p{j}' for j in range(len(self.params)))}{',' if len(self.params) == 1 else ''} = params\n" if self.params else "def replay(inputs, params):\n"
-        self.code = head + "".join(f"    {line}\n" for line in lines) + \
-            f"    return {outputs}\n"
+        if self.params:
+            names = ", ".join(f"p{j}" for j in range(len(self.params)))
+            lines.insert(0, f"{names}{',' if len(self.params) == 1 else ''} = params")
+        self.code = "def replay(inputs, params):\n" + "".join(
+            f"    {line}\n" for line in lines) + f"    return {outputs}\n"
         namespace = dict(self.namespace)
         if learning:
             self._seen = []
@@ -410,6 +413,7 @@ class _Plan:
         for p, a, b in zip(self.params, got_grads, after):
             _same(a, b, f"gradient of {p.label or 'a parameter'} {p.data.shape}")
 
+
 def _source(spec, i, name, namespace):
     """The expression a replay feeds ctx ``name`` of op slot i from: an input, or a tuple of
     inputs and constants (an index)."""
@@ -425,6 +429,12 @@ def _source(spec, i, name, namespace):
     return "(" + ", ".join(items) + ",)"
 
 
+def _name(op):
+    """An op's name for a comment of the generated source (a name of any text is quoted, so
+    it cannot end the comment)."""
+    return op.name if op.name.isidentifier() else repr(op.name)
+
+
 def _shape(node):
     return f"{node.data.dtype} {node.data.shape}"
 
@@ -438,22 +448,13 @@ def _probe(g):
 
 
 def _unshared_here():
-    # References an unshared gradient has when `_kept` looks: the replay's local variable and
-    # `_kept`'s own argument (measured, as tensor._unshared_refcount is)
+    # References an unshared gradient has when `_owned` looks from a replay: the replay's
+    # local variable and `_owned`'s own argument (measured, as tensor._unshared_refcount is)
     g = np.zeros(1)
     return _probe(g)
 
 
 _UNSHARED = _unshared_here()
-
-
-def _kept(g):
-    """tensor._owned for a replay's gradients, held in local variables rather than a dict."""
-    if type(g) is not _ndarray:
-        return np.array(g) if isinstance(g, np.generic) else g
-    if g.base is None and sys.getrefcount(g) <= _UNSHARED:
-        return g
-    return g.copy()
 
 
 def _same(a, b, what):
