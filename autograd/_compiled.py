@@ -67,18 +67,65 @@ def relu_grad(g, x, out):
 
 
 @_jit
-def row_shift(z, e, m):
+def relu_grad_sums(g, x, out, sums):
+    # out as relu_grad's; sums[j] = out[0, j] + out[1, j] + … row after row, the order of
+    # numpy's add.reduce over axis 0 of a C-contiguous matrix with more than one column
+    n, k = g.shape
+    for j in range(k):
+        v = g[0, j] if x[0, j] > 0 else 0
+        out[0, j] = v
+        sums[j] = v
+    for i in range(1, n):
+        for j in range(k):
+            v = g[i, j] if x[i, j] > 0 else 0
+            out[i, j] = v
+            sums[j] = sums[j] + v
+
+
+@_jit
+def bias_relu(x, b, z, a):
+    # z = x + b (b along the rows), a = maximum(z, 0) as numpy's: +0 for −0, nan kept
+    n, k = x.shape
+    for i in range(n):
+        for j in range(k):
+            v = x[i, j] + b[j]
+            z[i, j] = v
+            a[i, j] = v if v > 0 or v != v else 0
+
+
+@_jit
+def _shift_row(z, e, m, i):
     # (the row's first largest entry; a nan anywhere in the row wins, as numpy's max)
+    top = z[i, 0]
+    for j in range(1, z.shape[1]):
+        v = z[i, j]
+        if v > top or v != v:
+            top = v
+    m[i, 0] = top
+    for j in range(z.shape[1]):
+        e[i, j] = z[i, j] - top
+    return top
+
+
+@_jit
+def row_shift(z, e, m):
+    for i in range(z.shape[0]):
+        _shift_row(z, e, m, i)
+
+
+@_jit
+def row_shift_pick(z, target, e, m, picked):
+    # labels checked first (nothing written if one is out of range), then row_shift's pass
+    # with z[i, target[i]] − m[i] kept
     n, k = z.shape
     for i in range(n):
-        top = z[i, 0]
-        for j in range(1, k):
-            v = z[i, j]
-            if v > top or v != v:
-                top = v
-        m[i, 0] = top
-        for j in range(k):
-            e[i, j] = z[i, j] - top
+        t = target[i]
+        if t < 0 or t >= k:
+            return False
+    for i in range(n):
+        top = _shift_row(z, e, m, i)
+        picked[i] = z[i, target[i]] - top
+    return True
 
 
 @_jit
@@ -91,16 +138,29 @@ def labels_in_range(target, k):
 
 
 @_jit
+def _cross_entropy_grad_row(e, s, target, scale, p, i):
+    si = s[i, 0]
+    for j in range(e.shape[1]):
+        p[i, j] = e[i, j] / si
+    t = target[i]
+    p[i, t] = p[i, t] - 1
+    for j in range(e.shape[1]):
+        p[i, j] = p[i, j] * scale
+
+
+@_jit
 def cross_entropy_grad(e, s, target, scale, p):
-    n, k = e.shape
-    for i in range(n):
-        si = s[i, 0]
-        for j in range(k):
-            p[i, j] = e[i, j] / si
-        t = target[i]
-        p[i, t] = p[i, t] - 1
-        for j in range(k):
-            p[i, j] = p[i, j] * scale
+    for i in range(e.shape[0]):
+        _cross_entropy_grad_row(e, s, target, scale, p, i)
+
+
+@_jit
+def cross_entropy_grad_sums(e, s, target, scale, p, sums):
+    # cross_entropy_grad, and p's column sums in relu_grad_sums's order
+    for i in range(e.shape[0]):
+        _cross_entropy_grad_row(e, s, target, scale, p, i)
+        for j in range(e.shape[1]):
+            sums[j] = p[i, j] if i == 0 else sums[j] + p[i, j]
 
 
 @_jit

@@ -32,17 +32,22 @@ class Op:
     ``saving(m, *xs, **ctx)``, for an op whose VJPs reuse parts of its forward computation,
     returns ``(y, parts)``: the output and a dict of those parts, kept in the node's ctx (under
     names that start with "_") — so a replay (`autograd.trace`) can make them again.
+    ``summing``, optional, maps an input i to ``(m, g, y, *xs, **ctx) → (vjps[i]'s result,
+    its column sums or None)``, the sums those of ``np.add.reduce(·, axis=0)``: a replay whose
+    input i is ``x + b`` with a bias b along the rows gets b's gradient from the same pass.
     """
 
-    __slots__ = ("name", "forward", "vjps", "formulas", "symbol", "saving")
+    __slots__ = ("name", "forward", "vjps", "formulas", "symbol", "saving", "summing")
 
-    def __init__(self, name, forward, vjps, formulas=None, symbol=None, saving=None):
+    def __init__(self, name, forward, vjps, formulas=None, symbol=None, saving=None,
+                 summing=None):
         self.name = name
         self.forward = forward
         self.vjps = tuple(vjps)
         self.formulas = tuple(formulas) if formulas else (None,) * len(self.vjps)
         self.symbol = symbol or name
         self.saving = saving
+        self.summing = dict(summing or {})
 
     def __repr__(self):
         return f"Op({self.name!r})"

@@ -264,6 +264,24 @@ def row_shift(z):
     return e, m
 
 
+def row_shift_pick(z, target):
+    """`row_shift` for softmax cross-entropy with integer class labels ``target``, in one
+    compiled pass that first checks the labels: ``(z − m, m, picked, True)`` with picked_i =
+    z[i, target_i] − m_i (exact per entry, the numbers of ``z[range(n), target] - m[:, 0]``),
+    or ``(None, None, None, False)`` when a label lies outside 0..k−1 (nothing computed).
+    None when the compiled loop does not apply."""
+    kernels = _loaded
+    if (not kernels or not _rows(z) or type(target) is not _ndarray
+            or target.shape != (z.shape[0],) or target.dtype.kind not in "iu"):
+        return None
+    n = z.shape[0]
+    e, m, picked = (np.empty_like(z), np.empty((n, 1), dtype=z.dtype),
+                    np.empty(n, dtype=z.dtype))
+    if not kernels.row_shift_pick(z, target, e, m, picked):
+        return None, None, None, False
+    return e, m, picked, True
+
+
 def labels_in_range(target, k):
     """Every class label in ``target`` (an integer array) lies in 0..k−1: one compiled pass
     when the loops are loaded, else numpy's min and max."""
@@ -273,11 +291,15 @@ def labels_in_range(target, k):
     return not target.size or bool(target.min() >= 0 and target.max() < k)
 
 
-def cross_entropy_grad(e, s, target, scale):
+def cross_entropy_grad(e, s, target, scale, sums=False):
     """(e / s − onehot(target)) · scale, row by row, in one compiled pass: softmax
     cross-entropy's VJP from the forward pass's e = exp(z − m) and row sums s, for integer
     class labels ``target`` (checked to lie in 0..k−1 by the forward pass). The numbers of
-    ``p = e / s; p[range(n), target] -= 1; p *= scale``. None when the loop does not apply."""
+    ``p = e / s; p[range(n), target] -= 1; p *= scale``. None when the loop does not apply.
+
+    ``sums=True``: ``(p, Σᵢ pᵢ)``, its column sums made in the same pass (the gradient of a
+    bias added before the cost), the numbers of ``np.add.reduce(p, axis=0)``; None also when
+    that order is not numpy's (fewer than 2 columns, or no row)."""
     kernels = _loaded
     if (not kernels or not _rows(e) or type(s) is not _ndarray or s.dtype != e.dtype
             or s.shape != (e.shape[0], 1) or type(target) is not _ndarray
@@ -287,8 +309,21 @@ def cross_entropy_grad(e, s, target, scale):
     if scale.ndim or scale.dtype not in _FLOATS:
         return None
     p = np.empty_like(e)
-    kernels.cross_entropy_grad(e, s, target, scale[()], p)
-    return p
+    if not sums:
+        kernels.cross_entropy_grad(e, s, target, scale[()], p)
+        return p
+    if not _summable(e):
+        return None
+    column_sums = np.empty(e.shape[1], dtype=e.dtype)
+    kernels.cross_entropy_grad_sums(e, s, target, scale[()], p, column_sums)
+    return p, column_sums
+
+
+def _summable(a):
+    """numpy's add.reduce over axis 0 of a C-contiguous n × k matrix adds row after row into
+    the first (column j: ((a₀ⱼ + a₁ⱼ) + a₂ⱼ) + …) when k > 1; with one column it sums the
+    contiguous column pairwise, another order."""
+    return a.ndim == 2 and a.shape[0] > 0 and a.shape[1] > 1
 
 
 def relu_grad(g, x):
@@ -302,4 +337,32 @@ def relu_grad(g, x):
         out = np.empty_like(g)
         kernels.relu_grad(g.reshape(-1), x.reshape(-1), out.reshape(-1))
         return out
+    return None
+
+
+def relu_grad_sums(g, x):
+    """``(relu_grad(g, x), its column sums)`` in one compiled pass, for a gradient that also
+    feeds a bias added before the relu: the sums are ``np.add.reduce(·, axis=0)``'s numbers.
+    None when `relu_grad` would not run compiled or `_summable` does not hold."""
+    kernels = _kernels(g.size) if type(g) is np.ndarray else False
+    if kernels and _fusable(g, x) and _summable(g):
+        out = np.empty_like(g)
+        sums = np.empty(g.shape[1], dtype=g.dtype)
+        kernels.relu_grad_sums(g, x, out, sums)
+        return out, sums
+    return None
+
+
+def bias_relu(x, b):
+    """``(x + b, maximum(x + b, 0))`` for a C-contiguous float matrix x and a bias b along its
+    rows (b of x's dtype, shape (k,)), in one compiled pass: the numbers of numpy's ``x + b``
+    and ``np.maximum(·, 0)`` (which gives +0 for −0 and keeps a nan). None when the loop does
+    not apply."""
+    kernels = _kernels(x.size) if type(x) is np.ndarray else False
+    if (kernels and x.ndim == 2 and x.flags.c_contiguous and x.dtype in _FLOATS
+            and type(b) is _ndarray and b.dtype == x.dtype and b.shape == x.shape[1:]
+            and b.flags.c_contiguous):
+        z, a = np.empty_like(x), np.empty_like(x)
+        kernels.bias_relu(x, b, z, a)
+        return z, a
     return None

@@ -102,10 +102,15 @@ SIGMOID = Op("sigmoid",
              (lambda m, g, y, x: g * (y * m.sigmoid(-x)),),
              ("σ(u)·(1 − σ(u))",))
 
+def _relu_vjp_summing(m, g, y, x):
+    made = kernels.relu_grad_sums(g, x)       # (None for nodes: create_graph)
+    return (m.relu_grad(g, x), None) if made is None else made
+
+
 RELU = Op("relu",
           lambda m, x: m.relu(x),
           (lambda m, g, y, x: m.relu_grad(g, x),),         # gate(g, step(x)): relu′ = [x > 0]
-          ("[u > 0]",))
+          ("[u > 0]",), summing={0: _relu_vjp_summing})
 
 LEAKY_RELU = Op("leaky_relu",
                 lambda m, x, slope: m.leaky_relu(x, slope),
@@ -469,15 +474,36 @@ def _cross_entropy_saving(m, z, target, labels):
     new labels straight to this function, refuses them as the graph does (a negative label
     would index from the end)."""
     k = z.shape[1]
-    if labels and not kernels.labels_in_range(target, k):
+    shifted = kernels.row_shift_pick(z, target) if labels else None
+    if shifted is not None:     # the label check, z − m and the picked logits in one pass
+        e, m, picked, in_range = shifted
+    else:
+        in_range = not labels or kernels.labels_in_range(target, k)
+    if not in_range:
         raise ValueError(f"softmax_cross_entropy: class labels must lie in 0..{k - 1}, got "
                          f"{target.min()}..{target.max()}")
-    J, e, s = cross_entropy_parts(z, target, labels)
+    if shifted is None:
+        J, e, s = cross_entropy_parts(z, target, labels)
+        return J, {"_exp": e, "_exp_sum": s}
+    np.exp(e, out=e)
+    s = e.sum(axis=1, keepdims=True)
+    J = -((picked - np.log(s)[:, 0]).sum()) * mean_factor(z.shape[0])
     return J, {"_exp": e, "_exp_sum": s}
+
+
+def _cross_entropy_vjp_summing(m, g, y, z, target, labels, _exp=None, _exp_sum=None):
+    made = None
+    if labels and _exp is not None and isinstance(z, np.ndarray):
+        made = kernels.cross_entropy_grad(_exp, _exp_sum, target, g * mean_factor(z.shape[0]),
+                                          sums=True)
+    if made is None:
+        return _cross_entropy_vjp(m, g, y, z, target, labels, _exp, _exp_sum), None
+    return made
 
 
 SOFTMAX_CROSS_ENTROPY = Op("softmax_cross_entropy",
                            lambda m, z, target, labels: cross_entropy_forward(z, target, labels),
                            (_cross_entropy_vjp,),
                            ("(softmax(u)·Σt − t) / n",), symbol="CE",
-                           saving=_cross_entropy_saving)
+                           saving=_cross_entropy_saving,
+                           summing={0: _cross_entropy_vjp_summing})

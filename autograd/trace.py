@@ -30,8 +30,10 @@ import sys
 
 import numpy as np
 
+from . import kernels
 from .backends import ArrayMath
 from .core import MODE, _backprop, _seed, topo_order
+from .rules import ADD, RELU
 from .tensor import Tensor
 
 _ndarray = np.ndarray
@@ -216,14 +218,37 @@ class _Plan:
         slot = {id(n): i for i, n in enumerate(order)}
         self.params = []              # leaves that require a gradient
         self.namespace = {"m": ArrayMath, "asarray": np.asarray, "fit": Tensor._fit_grad,
-                          "own": Tensor._own_grad, "unshared": _UNSHARED}
+                          "own": Tensor._own_grad, "unshared": _UNSHARED,
+                          "bias_relu": _bias_relu}
         ns = self.namespace
         lines = []
         found = set()
         constants = []
         self._ctx_arg = {}            # slot → ", **x{slot}" for an op with a ctx
+        # x + b with a bias b along the rows: slot → (x's slot, b's slot). A relu taking it
+        # alone is computed in the same pass (`kernels.bias_relu`), and the VJP that makes
+        # its gradient may make b's too (Op.summing)
+        self.bias_adds = {slot[id(n)]: (slot[id(n._parents[0])], slot[id(n._parents[1])])
+                          for n in order if _is_bias_add(n)}
+        # (numpy sums a one-column gradient pairwise, not row after row: kernels._summable)
+        self._summable = {i for i in self.bias_adds
+                          if order[i].data.shape[0] > 0 and order[i].data.shape[1] > 1}
+        fused_relu = {}               # the add's slot → the relu's
+        for node in order:
+            if node._op is RELU and slot[id(node._parents[0])] in self.bias_adds:
+                fused_relu.setdefault(slot[id(node._parents[0])], slot[id(node)])
+        relu_done = set(fused_relu.values())
         for i, node in enumerate(order):
             about = f"{_shape(node)}{_label(node)}"
+            if i in fused_relu:
+                r = fused_relu[i]
+                ns[f"f{i}"], ns[f"f{r}"] = ADD.forward, RELU.forward
+                x, b = self.bias_adds[i]
+                lines.append(f"v{i}, v{r} = bias_relu(m, f{i}, f{r}, v{x}, v{b})  # add and "
+                             f"relu in one pass {about} → v{r}{_label(order[r])}")
+                continue
+            if i in relu_done:
+                continue
             if not node._parents:
                 k = _where_input(node.data, inputs)
                 if node.requires_grad:
@@ -306,6 +331,8 @@ class _Plan:
             for k, parent in edges:
                 ns[f"d{i}_{k}"] = node._op.vjps[k]
                 ns[f"l{i}_{k}"] = _like(parent)
+                if k in node._op.summing:
+                    ns[f"e{i}_{k}"] = node._op.summing[k]
                 named.append((k, slot[id(parent)], _name(node._op)))
             self.steps.append((i, ps, named))
         self.param_slots = [slot[id(p)] for p in self.params]
@@ -321,6 +348,7 @@ class _Plan:
         edges unbroadcast changes (shapes are fixed per plan), every edge is fitted and
         recorded."""
         learning = self.refits is None
+        summed = set() if learning else self._summed_biases()
         lines = list(self.forward_lines)
         root = self.root
         lines.append("# the chain rule, edge by edge, in the backward pass's order")
@@ -336,8 +364,19 @@ class _Plan:
                 elif self.refits[edge]:
                     call = f"fit(m, {call}, l{i}_{k})"
                 edge += 1
+                if p in summed:         # (the only edge into the bias add p)
+                    lines.append(f"g{p}, s{p} = e{i}_{k}(m, g{i}, v{i}, {args}"
+                                 f"{self._ctx_arg.get(i, '')})  # ∂/∂v{p}: {name} input {k}, "
+                                 f"and its column sums")
+                    reached.add(p)
+                    continue
+                if i in summed and k == 1:
+                    call = f"(s{i} if s{i} is not None else {call})"
+                    note = " (the column sums made above)"
+                else:
+                    note = ""
                 total = f"g{p} + {call}" if p in reached else call
-                lines.append(f"g{p} = {total}  # ∂/∂v{p}: {name} input {k}")
+                lines.append(f"g{p} = {total}  # ∂/∂v{p}: {name} input {k}{note}")
                 reached.add(p)
             lines.append(f"del g{i}")
         for j, i in enumerate(self.param_slots):
@@ -363,6 +402,26 @@ class _Plan:
             namespace["fit"] = self._fit_and_record
         exec(compile(self.code, "<autograd.trace replay>", "exec"), namespace)
         self._replay = namespace["replay"]
+
+    def _summed_biases(self):
+        """The bias adds whose gradient comes from one edge, of an op with a summing VJP for
+        it (Op.summing), and whose bias's gradient is their gradient's column sums (as the
+        first run showed: its input x's gradient needs no unbroadcast, b's does)."""
+        into, edges, edge = {}, {}, 0
+        for i, _, named in self.steps:
+            for k, p, _ in named:
+                into.setdefault(p, []).append((i, k))
+                edges[i, k] = edge
+                edge += 1
+        summed = set()
+        for a in self._summable:
+            feeders = into.get(a, [])
+            if len(feeders) != 1 or f"e{feeders[0][0]}_{feeders[0][1]}" not in self.namespace:
+                continue
+            if (a, 1) in edges and self.refits[edges[a, 1]] and not (
+                    (a, 0) in edges and self.refits[edges[a, 0]]):
+                summed.add(a)
+        return summed
 
     def _fit_and_record(self, m, made, like, edge):
         fitted = Tensor._fit_grad(m, made, like)
@@ -396,7 +455,14 @@ class _Plan:
     def compare(self, inputs, expected, before):
         """Replay on ``inputs`` from the leaf gradients ``before`` and raise `TraceError` unless
         every output and leaf gradient equals the graph's (``expected``, and the gradients the
-        leaves hold now), which are then put back."""
+        leaves hold now), which are then put back. A first run learns the unbroadcasts and
+        generates the code later calls run, which is then checked too."""
+        learning = self.refits is None
+        self._compare_once(inputs, expected, before)
+        if learning:
+            self._compare_once(inputs, expected, before)
+
+    def _compare_once(self, inputs, expected, before):
         after = [p._grad for p in self.params]
         for p in self.params:
             p._grad = before.get(p)
@@ -412,6 +478,27 @@ class _Plan:
             _same(a, b, f"output {k}")
         for p, a, b in zip(self.params, got_grads, after):
             _same(a, b, f"gradient of {p.label or 'a parameter'} {p.data.shape}")
+
+
+def _is_bias_add(node):
+    """x + b for a float matrix x and a bias b of its dtype along its rows (shape (k,))."""
+    if node._op is not ADD:
+        return False
+    x, b = node._parents
+    xd, bd = x.data, b.data
+    return (x is not b and type(xd) is _ndarray and type(bd) is _ndarray and xd.ndim == 2
+            and bd.shape == xd.shape[1:] and xd.dtype == bd.dtype and xd.dtype.kind == "f"
+            and node.data.shape == xd.shape)
+
+
+def _bias_relu(m, add, relu, x, b):
+    """(x + b, relu(x + b)): one compiled pass when `kernels.bias_relu` applies, else the two
+    ops' own forwards."""
+    made = kernels.bias_relu(x, b)
+    if made is None:
+        z = np.asarray(add(m, x, b))
+        return z, np.asarray(relu(m, z))
+    return made
 
 
 def _source(spec, i, name, namespace):

@@ -1,5 +1,7 @@
 """The fused kernels give the numpy fallbacks' floats bit for bit, and training does not depend
 on which path runs."""
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -730,3 +732,130 @@ def test_labels_in_range_on_either_path(monkeypatch, compiled_kernels, label_dty
     monkeypatch.setattr(kernels, "_loaded", False)
     for values, want in cases:
         assert kernels.labels_in_range(np.array(values, dtype=label_dtype), 10) is want
+
+
+@contextlib.contextmanager
+def _compiled_loops():
+    """`compiled_kernels` for a hypothesis test (a fixture would outlive its examples)."""
+    from autograd import _compiled
+    saved, kernels._loaded = kernels._loaded, _compiled
+    try:
+        yield
+    finally:
+        kernels._loaded = saved
+
+
+def _bits(a):
+    """The array's bytes: equal only when every float is the same float (−0 ≠ +0)."""
+    return np.ascontiguousarray(a).view(np.uint8)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("label_dtype", [np.int64, np.int32, np.uint8])
+def test_row_shift_pick_checks_the_labels_then_shifts_and_picks(compiled_kernels, dtype,
+                                                                 label_dtype):
+    rng = np.random.default_rng(12)
+    z = rng.standard_normal((30, 7)).astype(dtype)
+    z[0, :3] = [np.nan, 1.0, 2.0]
+    z[1, :] = -np.inf
+    z[2, :3] = [5.0, 5.0, -0.0]
+    target = rng.integers(0, 7, 30).astype(label_dtype)
+    e, m, picked, in_range = kernels.row_shift_pick(z, target)
+    with np.errstate(invalid="ignore"):
+        want_m = z.max(axis=1, keepdims=True)
+        want_e = z - want_m
+        want_picked = z[np.arange(30), target] - want_m[:, 0]
+    assert in_range is True
+    np.testing.assert_array_equal(m, want_m)
+    np.testing.assert_array_equal(e, want_e)
+    np.testing.assert_array_equal(picked, want_picked)
+    assert e.dtype == m.dtype == picked.dtype == dtype and picked.shape == (30,)
+    bad = target.copy()
+    bad[-1] = 7
+    assert kernels.row_shift_pick(z, bad) == (None, None, None, False)
+    if np.dtype(label_dtype).kind == "i":
+        bad[-1] = -1
+        assert kernels.row_shift_pick(z, bad) == (None, None, None, False)
+    assert kernels.row_shift_pick(z.T.copy().T, target) is None        # another layout
+    assert kernels.row_shift_pick(z, target.astype(float)) is None      # not class labels
+    assert kernels.row_shift_pick(z, target[:-1]) is None
+
+
+@settings(max_examples=40, deadline=None)
+@given(dtype=st.sampled_from([np.float32, np.float64]), n=st.integers(1, 300),
+       k=st.integers(2, 40), seed=st.integers(0, 2**16))
+def test_cross_entropy_grad_sums_are_numpys_column_sums_bit_for_bit(dtype, n, k, seed):
+    rng = np.random.default_rng(seed)
+    e = rng.random((n, k)).astype(dtype)
+    s = e.sum(axis=1, keepdims=True)
+    target = rng.integers(0, k, n)
+    scale = dtype(1) * (1.0 / n)
+    with _compiled_loops():
+        p, sums = kernels.cross_entropy_grad(e, s, target, scale, sums=True)
+        alone = kernels.cross_entropy_grad(e, s, target, scale)
+    assert np.array_equal(_bits(p), _bits(alone))
+    assert np.array_equal(_bits(sums), _bits(np.add.reduce(p, axis=0)))
+    assert sums.dtype == dtype and sums.shape == (k,)
+
+
+def test_column_sums_are_refused_where_numpy_sums_in_another_order(compiled_kernels):
+    e = np.ones((5, 1))
+    assert kernels.cross_entropy_grad(e, e.sum(axis=1, keepdims=True), np.zeros(5, int),
+                                      0.2, sums=True) is None        # one column: pairwise
+    assert kernels.relu_grad_sums(np.ones((5, 1)), np.ones((5, 1))) is None
+    assert kernels.relu_grad_sums(np.ones((0, 3)), np.ones((0, 3))) is None
+    assert kernels.relu_grad_sums(np.ones(6), np.ones(6)) is None     # not a matrix
+
+
+@settings(max_examples=40, deadline=None)
+@given(dtype=st.sampled_from([np.float32, np.float64]), n=st.integers(1, 300),
+       k=st.integers(2, 130), seed=st.integers(0, 2**16))
+def test_relu_grad_sums_are_relu_grad_and_numpys_column_sums(dtype, n, k, seed):
+    rng = np.random.default_rng(seed)
+    g = (rng.standard_normal((n, k)) * 10.0 ** rng.integers(-3, 4, (n, k))).astype(dtype)
+    x = rng.standard_normal((n, k)).astype(dtype)
+    x[rng.random((n, k)) < 0.1] = 0.0
+    with _compiled_loops():
+        out, sums = kernels.relu_grad_sums(g, x)
+        alone = kernels.relu_grad(g, x)
+    assert np.array_equal(_bits(out), _bits(alone))
+    assert np.array_equal(_bits(sums), _bits(np.add.reduce(out, axis=0)))
+
+
+def test_relu_grad_sums_select_as_relu_grad_does(compiled_kernels):
+    """inf and nan in g where relu is flat give 0; a nan x is not > 0."""
+    g = np.array([[np.inf, np.nan, 2.0], [-np.inf, 1.0, 3.0]], np.float32)
+    x = np.array([[-1.0, 0.0, np.nan], [1.0, 2.0, 0.5]], np.float32)
+    out, sums = kernels.relu_grad_sums(g, x)
+    np.testing.assert_array_equal(out, [[0, 0, 0], [-np.inf, 1, 3]])
+    np.testing.assert_array_equal(sums, [-np.inf, 1, 3])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bias_relu_is_numpys_add_and_maximum(compiled_kernels, dtype):
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((37, 11)).astype(dtype)
+    b = rng.standard_normal(11).astype(dtype)
+    x[0, :5] = [np.nan, np.inf, -np.inf, -0.0, 0.0]
+    b[:5] = [1.0, 1.0, 1.0, -0.0, -0.0]             # −0 + −0 = −0: relu gives +0, as numpy
+    z, a = kernels.bias_relu(x, b)
+    want_z = x + b
+    want_a = np.maximum(want_z, 0)
+    assert np.array_equal(_bits(z), _bits(want_z))
+    assert np.array_equal(_bits(a), _bits(want_a))
+    assert z.dtype == a.dtype == dtype
+    assert kernels.bias_relu(x, b.astype(np.float16)) is None        # promotes: numpy's way
+    assert kernels.bias_relu(x.T, b[:1].repeat(37)) is None           # another layout
+    assert kernels.bias_relu(x, b[:3]) is None
+    assert kernels.bias_relu(x[:, 0], b[:1]) is None                  # not a matrix
+
+
+def test_softmax_cross_entropy_refuses_a_label_out_of_range_on_either_path(monkeypatch,
+                                                                           compiled_kernels):
+    from autograd import Tensor
+    z = Tensor(np.zeros((3, 4), np.float32), requires_grad=True)
+    for loaded in (kernels._loaded, False):
+        monkeypatch.setattr(kernels, "_loaded", loaded)
+        for labels in ([0, 4, 1], [0, -1, 1]):
+            with pytest.raises(ValueError, match=r"class labels must lie in 0\.\.3"):
+                z.softmax_cross_entropy(np.array(labels))

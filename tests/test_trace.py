@@ -152,6 +152,63 @@ def test_the_mlp_step_replays_for_every_cost_activation_and_dtype():
                 _check_replays(fn, params, batches)
 
 
+@pytest.mark.parametrize("loaded", ["compiled", "numpy"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_mlp_steps_bias_relu_and_bias_sums_are_fused_and_exact(monkeypatch, loaded, dtype):
+    """x·W + b then relu is one pass forward, and each bias's gradient is summed by the VJP
+    above it (relu's, cross-entropy's): the graph's numbers with the compiled loops and with
+    numpy (the helpers fall back to the ops' own rules)."""
+    from autograd import _compiled, kernels
+    from nn import losses
+    monkeypatch.setattr(kernels, "_loaded", _compiled if loaded == "compiled" else False)
+    rng = np.random.default_rng(15)
+    model = nn.MLP(20, [16, 12, 5], activation="relu", dtype=dtype, seed=3)
+
+    def fn(x, y):
+        h = model(x)
+        return losses.softmax_cross_entropy(h, y), h
+    step = _check_replays(fn, model.parameters(),
+                          [(rng.random((30, 20)).astype(dtype), rng.integers(0, 5, 30))
+                           for _ in range(4)])
+    code = next(iter(step.plans.values())).code
+    assert code.count("= bias_relu(m, ") == 2
+    assert code.count("and its column sums") == 3          # two relus and the cost
+    assert code.count("(the column sums made above)") == 3
+
+
+def test_a_bias_add_with_two_uses_or_one_column_is_not_summed_by_the_vjp_above():
+    """z = x·W + b used by relu and by a sum: z's gradient adds two edges, so b's is the
+    engine's sum of it; b of one column is summed by numpy pairwise, another order."""
+    rng = np.random.default_rng(16)
+    W, b = _params(rng, np.float64, (4, 3), (3,))
+    W2, b2 = _params(rng, np.float64, (4, 1), (1,))
+
+    def twice(x):
+        z = x @ W + b
+        return (z.relu() ** 2).sum() + z.sum()
+    for f, params in ((twice, [W, b]), (lambda x: (x @ W2 + b2).relu().sum(), [W2, b2])):
+        step = _check_replays(f, params, [(rng.standard_normal((6, 4)),) for _ in range(3)])
+        code = next(iter(step.plans.values())).code
+        assert "bias_relu(m, " in code and "column sums" not in code
+
+
+def test_the_code_later_calls_run_is_checked_against_the_graph_too(monkeypatch):
+    """The first replay learns which edges unbroadcast changes and generates the code later
+    calls run (the fused bias sums among it): that code is checked as well, so a summing VJP
+    that is wrong is refused, not replayed."""
+    from autograd import rules
+
+    def wrong(m, g, y, x):
+        out = m.relu_grad(g, x)
+        return out, np.add.reduce(out, axis=0) * 2.0
+    monkeypatch.setitem(rules.RELU.summing, 0, wrong)
+    rng = np.random.default_rng(17)
+    W, b = _params(rng, np.float64, (4, 3), (3,))
+    step = trace(lambda x: (x @ W + b).relu().sum())
+    with pytest.raises(TraceError, match="gradient of P1 .* differs from the graph"):
+        step(rng.standard_normal((6, 4)))
+
+
 # --- what a replay does with .grad ----------------------------------------------------------
 
 def test_a_replay_accumulates_into_grad_as_backward_does():
@@ -208,8 +265,11 @@ def test_the_replay_reads_parameters_each_call_and_its_code_reads_like_the_pass(
     _assert_identical(got, _graph(fn, [W, b], x))
     code = next(iter(step.plans.values())).code
     assert "def replay(inputs, params):" in code
-    assert "# matmul" in code and "# relu" in code and "the chain rule" in code
+    assert "# matmul" in code and "the chain rule" in code
     assert "∂/∂v" in code and "._grad = own(" in code
+    # x @ W + b then relu: one pass forward, and b's gradient summed in relu's VJP
+    assert "v4, v5 = bias_relu(m, f4, f5, v2, v3)  # add and relu in one pass" in code
+    assert "g4, s4 = e5_0(m, g5, v5, v4)  # ∂/∂v4: relu input 0, and its column sums" in code
 
 
 # --- refusals -------------------------------------------------------------------------------
