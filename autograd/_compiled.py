@@ -129,6 +129,26 @@ def row_shift_pick(z, target, e, m, picked):
 
 
 @_jit
+def argmax_hits(h, labels):
+    # rows whose numpy argmax (the first largest entry; the first nan if any) is their label
+    n, k = h.shape
+    hits = 0
+    for i in range(n):
+        best, top = 0, h[i, 0]
+        if top == top:
+            for j in range(1, k):
+                v = h[i, j]
+                if v != v:
+                    best = j
+                    break
+                if v > top:
+                    best, top = j, v
+        if best == labels[i]:
+            hits += 1
+    return hits
+
+
+@_jit
 def labels_in_range(target, k):
     for i in range(target.size):
         t = target[i]

@@ -282,6 +282,18 @@ def row_shift_pick(z, target):
     return e, m, picked, True
 
 
+def argmax_hits(h, labels):
+    """How many rows of h have their label as ``h.argmax(axis=1)`` (numpy's: the first largest
+    entry, the first nan if there is one), in one compiled pass: a classifier's correct
+    predictions. None when the loop does not apply (h not a C-contiguous float matrix of 2 or
+    more columns, labels not integers, one per row)."""
+    kernels = _loaded
+    if (not kernels or not _rows(h) or h.shape[1] < 2 or type(labels) is not _ndarray
+            or labels.shape != (h.shape[0],) or labels.dtype.kind not in "iu"):
+        return None
+    return int(kernels.argmax_hits(h, labels))
+
+
 def labels_in_range(target, k):
     """Every class label in ``target`` (an integer array) lies in 0..k−1: one compiled pass
     when the loops are loaded, else numpy's min and max."""

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from autograd import Tensor, no_grad, trace as trace_step
+from autograd import Tensor, kernels, no_grad, trace as trace_step
 
 from . import losses
 from .delta import DeltaNetwork
@@ -565,7 +565,9 @@ def _loop(net, optimizer, X, Y, labels, train, val, batch, epochs, shuffle, rng,
             accumulated += J * len(rows)
             if classify:
                 seen = yb if targets_are_labels else labels_train[rows]
-                correct += int(np.count_nonzero(_predicted_labels(H) == seen))
+                hits = kernels.argmax_hits(H, seen)
+                correct += (int(np.count_nonzero(_predicted_labels(H) == seen)) if hits is None
+                            else hits)
             updates += 1
             if bar is not None:
                 bar.update(1)

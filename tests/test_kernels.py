@@ -859,3 +859,26 @@ def test_softmax_cross_entropy_refuses_a_label_out_of_range_on_either_path(monke
         for labels in ([0, 4, 1], [0, -1, 1]):
             with pytest.raises(ValueError, match=r"class labels must lie in 0\.\.3"):
                 z.softmax_cross_entropy(np.array(labels))
+
+
+@settings(max_examples=40, deadline=None)
+@given(dtype=st.sampled_from([np.float32, np.float64]), n=st.integers(0, 60),
+       k=st.integers(2, 12), seed=st.integers(0, 2**16))
+def test_argmax_hits_counts_numpys_argmax_matches(dtype, n, k, seed):
+    """Ties (the first wins), nan (the first nan wins) and ±inf as numpy's argmax."""
+    rng = np.random.default_rng(seed)
+    h = rng.choice(np.array([-np.inf, -1.0, 0.0, -0.0, 1.0, 2.0, np.inf, np.nan]),
+                   (n, k)).astype(dtype)
+    labels = rng.integers(0, k, n)
+    with _compiled_loops():
+        hits = kernels.argmax_hits(h, labels)
+    assert hits == int(np.count_nonzero(h.argmax(axis=1) == labels))
+
+
+def test_argmax_hits_leaves_what_it_does_not_take_to_numpy(compiled_kernels):
+    h = np.zeros((4, 3))
+    assert kernels.argmax_hits(h, np.zeros(4, int)) == 4
+    assert kernels.argmax_hits(h[:, :1].copy(), np.zeros(4, int)) is None   # one column
+    assert kernels.argmax_hits(h, np.zeros(4)) is None                      # float labels
+    assert kernels.argmax_hits(h, np.zeros(3, int)) is None
+    assert kernels.argmax_hits(h.T.copy().T, np.zeros(4, int)) is None     # another layout
