@@ -102,6 +102,7 @@ SIGMOID = Op("sigmoid",
              (lambda m, g, y, x: g * (y * m.sigmoid(-x)),),
              ("σ(u)·(1 − σ(u))",))
 
+
 def _relu_vjp_summing(m, g, y, x):
     made = kernels.relu_grad_sums(g, x)       # (None for nodes: create_graph)
     return (m.relu_grad(g, x), None) if made is None else made

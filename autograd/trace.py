@@ -406,7 +406,7 @@ class _Plan:
     def _summed_biases(self):
         """The bias adds whose gradient comes from one edge, of an op with a summing VJP for
         it (Op.summing), and whose bias's gradient is their gradient's column sums (as the
-        first run showed: its input x's gradient needs no unbroadcast, b's does)."""
+        first run showed: that edge's and x's gradients need no unbroadcast, b's does)."""
         into, edges, edge = {}, {}, 0
         for i, _, named in self.steps:
             for k, p, _ in named:
@@ -416,7 +416,8 @@ class _Plan:
         summed = set()
         for a in self._summable:
             feeders = into.get(a, [])
-            if len(feeders) != 1 or f"e{feeders[0][0]}_{feeders[0][1]}" not in self.namespace:
+            if (len(feeders) != 1 or f"e{feeders[0][0]}_{feeders[0][1]}" not in self.namespace
+                    or self.refits[edges[feeders[0]]]):
                 continue
             if (a, 1) in edges and self.refits[edges[a, 1]] and not (
                     (a, 0) in edges and self.refits[edges[a, 0]]):
