@@ -230,9 +230,8 @@ class _Plan:
         # its gradient may make b's too (Op.summing)
         self.bias_adds = {slot[id(n)]: (slot[id(n._parents[0])], slot[id(n._parents[1])])
                           for n in order if _is_bias_add(n)}
-        # (numpy sums a one-column gradient pairwise, not row after row: kernels._summable)
-        self._summable = {i for i in self.bias_adds
-                          if order[i].data.shape[0] > 0 and order[i].data.shape[1] > 1}
+        # (numpy sums a one-column gradient pairwise, not row after row)
+        self._summable = {i for i in self.bias_adds if kernels._summable(order[i].data)}
         fused_relu = {}               # the add's slot → the relu's
         for node in order:
             if node._op is RELU and slot[id(node._parents[0])] in self.bias_adds:
