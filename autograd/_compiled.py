@@ -26,24 +26,26 @@ def _overlap(a, b):
 
 
 @_jit
-def adam_update(w, g, m, v, b1, c1, b2, c2, epsilon, minus_lr_t, tiny, zero):
+def adam_update(w, g, m, v, b1, c1, b2, c2, epsilon, minus_lr_t, tiny, zero, decay, decayed):
     if _overlap(g, w) or _overlap(g, m) or _overlap(g, v):
-        _adam_loop(w, g.copy(), m, v, b1, c1, b2, c2, epsilon, minus_lr_t, tiny, zero)
+        _adam_loop(w, g.copy(), m, v, b1, c1, b2, c2, epsilon, minus_lr_t, tiny, zero, decay,
+                   decayed)
     else:
-        _adam_loop(w, g, m, v, b1, c1, b2, c2, epsilon, minus_lr_t, tiny, zero)
+        _adam_loop(w, g, m, v, b1, c1, b2, c2, epsilon, minus_lr_t, tiny, zero, decay, decayed)
 
 
 @_jit
-def _adam_loop(w, g, m, v, b1, c1, b2, c2, epsilon, minus_lr_t, tiny, zero):
+def _adam_loop(w, g, m, v, b1, c1, b2, c2, epsilon, minus_lr_t, tiny, zero, decay, decayed):
     for i in range(w.size):
-        gi = g[i]
+        wi = w[i]
+        gi = g[i] + wi * decay if decayed else g[i]     # add_scaled's floats, in this pass
         mi = m[i] * b1 + gi * c1
         vi = v[i] * b2 + (gi * gi) * c2
         mi = zero if abs(mi) < tiny else mi        # subnormal moments flushed to 0 (see
         vi = zero if vi < tiny else vi              # kernels.adam_step_numpy); nan stays
         m[i] = mi
         v[i] = vi
-        w[i] = w[i] + (mi * minus_lr_t) / (np.sqrt(vi) + epsilon)
+        w[i] = wi + (mi * minus_lr_t) / (np.sqrt(vi) + epsilon)
 
 
 @_jit
@@ -184,21 +186,22 @@ def cross_entropy_grad_sums(e, s, target, scale, p, sums):
 
 
 @_jit
-def sgd_update(w, g, v, momentum, lr, nesterov, tiny, zero):
+def sgd_update(w, g, v, momentum, lr, nesterov, tiny, zero, decay, decayed):
     if _overlap(g, w) or _overlap(g, v):
-        _sgd_loop(w, g.copy(), v, momentum, lr, nesterov, tiny, zero)
+        _sgd_loop(w, g.copy(), v, momentum, lr, nesterov, tiny, zero, decay, decayed)
     else:
-        _sgd_loop(w, g, v, momentum, lr, nesterov, tiny, zero)
+        _sgd_loop(w, g, v, momentum, lr, nesterov, tiny, zero, decay, decayed)
 
 
 @_jit
-def _sgd_loop(w, g, v, momentum, lr, nesterov, tiny, zero):
+def _sgd_loop(w, g, v, momentum, lr, nesterov, tiny, zero, decay, decayed):
     for i in range(w.size):
-        gi = g[i]
+        wi = w[i]
+        gi = g[i] + wi * decay if decayed else g[i]     # add_scaled's floats, in this pass
         vi = v[i] * momentum - gi * lr
         vi = zero if abs(vi) < tiny else vi        # as Adam's moments (kernels)
         v[i] = vi
-        w[i] = w[i] + ((vi * momentum - gi * lr) if nesterov else vi)
+        w[i] = wi + ((vi * momentum - gi * lr) if nesterov else vi)
 
 
 @_jit

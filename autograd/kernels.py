@@ -94,16 +94,26 @@ def _adam_constants(dtype, beta_1, beta_2, epsilon):
     return t(beta_1), t(1 - beta_1), t(beta_2), t(1 - beta_2), t(epsilon)
 
 
+def _decay_arguments(dtype, decay):
+    """The loops' (d, whether to add d·w to g) for ``decay`` (None: nothing added)."""
+    return (dtype.type(0), False) if decay is None else (dtype.type(decay), True)
+
+
 @functools.lru_cache(maxsize=8)
 def _flush_constants(dtype):
     """(the dtype's smallest normal number, 0): moments below it are set to 0."""
     return dtype.type(np.finfo(dtype).tiny), dtype.type(0)
 
 
-def adam_update(w, g, m, v, beta_1, beta_2, epsilon, lr_t, scratch=None, work=None):
+def adam_update(w, g, m, v, beta_1, beta_2, epsilon, lr_t, scratch=None, work=None,
+                decay=None):
     """One Adam step in place, scikit-learn's arithmetic in w's dtype:
 
         m ← β₁m + (1−β₁)g,   v ← β₂v + (1−β₂)g²,   w ← w + (−α_t m) / (√v + ε).
+
+    ``decay``: a factor d to use g + d·w for g (an L2 term's gradient, added in the same
+    pass when compiled; g itself is left as it is). The floats of `add_scaled` (g, w, d)
+    followed by the step.
 
     ``w, m, v`` are arrays of one shape and dtype, updated in place; ``g`` has their shape and
     is rounded to their dtype first (a float64 gradient of a float32 w: float32 arithmetic,
@@ -113,6 +123,8 @@ def adam_update(w, g, m, v, beta_1, beta_2, epsilon, lr_t, scratch=None, work=No
     importing (`LARGE`).
     """
     kernels = _kernels(w.size if work is None else work)
+    if decay is not None and not (kernels and _fusable(w, g, m, v)):
+        g, decay = decayed(g, w, decay), None
     if kernels and not _fusable(w, g, m, v):
         g = _rounded(g, w.dtype)
         kernels = _fusable(w, g, m, v) and kernels
@@ -121,10 +133,13 @@ def adam_update(w, g, m, v, beta_1, beta_2, epsilon, lr_t, scratch=None, work=No
         try:
             kernels.adam_update(w.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
                                 *_adam_constants(dtype, beta_1, beta_2, epsilon),
-                                dtype.type(-lr_t), *_flush_constants(dtype))
+                                dtype.type(-lr_t), *_flush_constants(dtype),
+                                *_decay_arguments(dtype, decay))
             return
         except kernels.TypingError:         # read-only w, m or v: numpy's error, below
             pass
+    if decay is not None:
+        g = decayed(g, w, decay)
     g = _rounded(g, w.dtype)
     t1, t2 = scratch if scratch is not None else (np.empty_like(w), np.empty_like(w))
     if (np.may_share_memory(g, m) or np.may_share_memory(g, v)
@@ -140,21 +155,24 @@ def adam_constants(dtype, beta_1, beta_2, epsilon):
     return _adam_constants(dtype, beta_1, beta_2, epsilon) + _flush_constants(dtype)
 
 
-def adam_update_flat(w, g, m, v, constants, minus_lr_t):
+def adam_update_flat(w, g, m, v, constants, minus_lr_t, decay=None):
     """`adam_update`'s compiled loop called directly, for a caller that has checked what
     `adam_update` checks: the compiled loops loaded (`compiled`), and w, g, m, v flat,
     C-contiguous, writeable where written, of one dtype and size. ``constants`` from
-    `adam_constants`, ``minus_lr_t`` = −α_t in that dtype. The same floats, without the
-    per-call checks (~7 µs a step for four parameters, in a training loop)."""
-    _loaded.adam_update(w, g, m, v, *constants[:5], minus_lr_t, *constants[5:])
+    `adam_constants`, ``minus_lr_t`` = −α_t and ``decay`` (None, or d for g + d·w) in that
+    dtype. The same floats, without the per-call checks (~7 µs a step for four parameters,
+    in a training loop)."""
+    _loaded.adam_update(w, g, m, v, *constants[:5], minus_lr_t, *constants[5:],
+                        *((constants[6], False) if decay is None else (decay, True)))
 
 
-def sgd_update(w, g, v, lr, momentum, nesterov, work=None):
+def sgd_update(w, g, v, lr, momentum, nesterov, work=None, decay=None):
     """One SGD step in place, scikit-learn's arithmetic in w's dtype, in one compiled pass:
 
         v ← μ·v − α·g;   w ← w + (μ·v − α·g if nesterov else v),
 
-    a subnormal velocity set to 0 as Adam's moments are (`flush_subnormal`).
+    a subnormal velocity set to 0 as Adam's moments are (`flush_subnormal`). ``decay`` as in
+    `adam_update` (g + d·w for g, in the same pass).
 
     Returns False, changing nothing, when the loop does not apply (numba absent or not yet
     worth importing; arrays not all C-contiguous float32 or float64 of one shape and dtype;
@@ -166,7 +184,8 @@ def sgd_update(w, g, v, lr, momentum, nesterov, work=None):
     t = w.dtype.type
     try:
         kernels.sgd_update(w.reshape(-1), g.reshape(-1), v.reshape(-1), t(momentum), t(lr),
-                           bool(nesterov), *_flush_constants(w.dtype))
+                           bool(nesterov), *_flush_constants(w.dtype),
+                           *_decay_arguments(w.dtype, decay))
     except kernels.TypingError:             # read-only w or v
         return False
     return True
@@ -228,6 +247,13 @@ def add_scaled(g, w, factor):
         except kernels.TypingError:         # a read-only g: numpy's error, below
             pass
     g += w * np.asarray(factor, dtype=w.dtype)
+
+
+def decayed(g, w, factor):
+    """g + w·factor as a new array (g is left as it is): `add_scaled`'s floats, on a copy."""
+    g = np.array(g, copy=True)
+    add_scaled(g, w, factor)
+    return g
 
 
 def back_substitute(code, pa, pb, da, db, g, reached, first_op, constant):

@@ -30,8 +30,8 @@ Seconds per epoch: the median over epochs and repetitions where the engine repor
 sklearn).
 
 ``--profile`` adds a cProfile of one chainrule run and the chainrule step split into phases
-(gather, the traced step's forward + cost + backward, L2, Adam, bookkeeping), timed with a
-clock between them.
+(gather, the traced step's forward + cost + backward, L2's value, Adam with L2's gradient,
+bookkeeping), timed with a clock between them.
 
 Run:  PYTHONPATH=. .venv/bin/python benchmarks/train_digits.py [--epochs 10] [--repeats 3]
       [--quick] [--profile]
@@ -136,9 +136,10 @@ def work_phases(seed, epochs, profile=False):
             optimizer.zero_grad()
             J, H = step(xb, yb)
             t2 = clock()
-            value = J + losses.add_l2_gradient(weights, ALPHA, "sklearn", batch=len(rows))
+            l2, factor = losses.l2_value(weights, ALPHA, "sklearn", batch=len(rows))
+            value = J + l2
             t3 = clock()
-            optimizer.step()
+            optimizer.step(decay=(weights, factor))     # L2's gradient added in Adam's pass
             t4 = clock()
             float(value), int(np.count_nonzero(H.argmax(axis=1) == yb))
             t5 = clock()
@@ -283,7 +284,8 @@ def work_lean(seed, epochs, profile=False):
     shape — every buffer allocated once, every elementwise step in place, no graph, no checks.
     A reference for the targets, not a peer: chainrule's loop is a general engine. Adam is
     chainrule's fused kernel (`autograd.kernels`, compiled by numba when installed), the one
-    step numpy alone cannot do in one pass."""
+    step numpy alone cannot do in one pass; the L2 gradient c·W is added inside it (decay),
+    as chainrule's fit does."""
     from autograd import kernels
     X, y, Xt, yt = _fashion()
     params = _glorot(seed)
@@ -315,12 +317,11 @@ def work_lean(seed, epochs, profile=False):
             d *= a > 0                                # δ(2)
             gW1 = xb.T @ d
             gb1 = d.sum(axis=0)
-            gW1 += c * W1
-            gW2 += c * W2
             t += 1
             lr_t = LR * np.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
-            for w, g, (mo, ve), s in zip(params, (gW1, gb1, gW2, gb2), moments, scratch):
-                kernels.adam_update(w, g, mo, ve, 0.9, 0.999, 1e-8, lr_t, s)
+            for w, g, (mo, ve), s, d in zip(params, (gW1, gb1, gW2, gb2), moments, scratch,
+                                            (c, None, c, None)):
+                kernels.adam_update(w, g, mo, ve, 0.9, 0.999, 1e-8, lr_t, s, decay=d)
         seconds.append(time.perf_counter() - start)
     h = np.maximum(Xt @ W1 + b1, 0) @ W2 + b2
     return {"epoch_seconds": seconds, "accuracy": float((h.argmax(axis=1) == yt).mean())}

@@ -309,12 +309,13 @@ class _BaseMLP(BaseEstimator):
         return Adam(params, lr=self.learning_rate_init, beta_1=self.beta_1, beta_2=self.beta_2,
                     epsilon=self.epsilon)
 
-    def _backward_fn(self, n_train):
+    def _backward_fn(self, n_train, fold_l2=False):
         """``step(x, Yb, n, wb)``: the batch's J through the model from the inputs x (an
         array) and the targets Yb (n rows, weights wb or None), and its backward pass; returns
-        J's value. The L2 term's value and gradient are added after the backward pass
+        (J's value, decay). The L2 term's value and gradient are added after the backward pass
         (`nn.losses.add_l2`: the same numbers as recording it); with weights its 'sklearn'
-        batch size is Σ wb. Without weights the step is traced once per batch shape and
+        batch size is Σ wb. With ``fold_l2`` its gradient is left to the optimiser's step:
+        decay = (weights, 2c) for ``optimizer.step(decay=...)`` (else None). Without weights the step is traced once per batch shape and
         replayed (`autograd.trace`: the same numbers), unless the cost holds a constant made
         from the targets' numbers (Poisson's)."""
         cost = self._batch_cost()
@@ -344,9 +345,14 @@ class _BaseMLP(BaseEstimator):
             if shown_value is not None:
                 value = shown_value(h, Yb, n, wb, value)
             if alpha == 0:
-                return value
+                return value, None
+            batch = n if wb is None else float(wb.sum())
+            if fold_l2 and all(type(W.grad) is np.ndarray for W in weights):
+                l2, factor = losses.l2_value(weights, alpha, convention, n_train=n_train,
+                                             batch=batch)
+                return value + l2, (weights, factor)
             return value + losses.add_l2_gradient(weights, alpha, convention, n_train=n_train,
-                                                  batch=n if wb is None else float(wb.sum()))
+                                                  batch=batch), None
         return step
 
     def _weighted_cost(self, h, Yb, wb):
@@ -390,7 +396,7 @@ class _BaseMLP(BaseEstimator):
             for p, lo, hi in zip(params, bounds[:-1], bounds[1:]):
                 p.data = packed[lo:hi].reshape(p.data.shape).astype(model.dtype)
                 p.grad = None
-            J = backward(X, Y, X.shape[0], sample_weight)
+            J, _ = backward(X, Y, X.shape[0], sample_weight)
             grad = np.concatenate([np.zeros(p.data.size) if p.grad is None else
                                    np.asarray(p.grad, dtype=np.float64).ravel() for p in params])
             return float(J), grad
@@ -428,7 +434,7 @@ class _BaseMLP(BaseEstimator):
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
                           "going to be clipped")
             batch = n
-        backward = self._backward_fn(n)
+        backward = self._backward_fn(n, fold_l2=True)       # its optimiser is SGD or Adam
         sample_idx = np.arange(n)
         bar = None
         if self.progress:
@@ -445,8 +451,8 @@ class _BaseMLP(BaseEstimator):
                     xb, Yb = X[rows], Y[rows]
                     m = xb.shape[0]
                     optimizer.zero_grad()
-                    J = backward(xb, Yb, m, None if w is None else w[rows])
-                    optimizer.step()
+                    J, decay = backward(xb, Yb, m, None if w is None else w[rows])
+                    optimizer.step(decay=decay)
                     accumulated += float(J) * m
                 self.n_iter_ += 1
                 self.t_ += n

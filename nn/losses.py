@@ -200,20 +200,29 @@ def add_l2(J, weights, lam, convention="ufldl", n_train=None, batch=None):
 
 def add_l2_gradient(weights, lam, convention="ufldl", n_train=None, batch=None):
     """`add_l2` without J: adds 2c·W to each W.grad and returns the value c · Σ W²."""
-    c = l2_factor(lam, convention, n_train, batch)
-    total = None
+    value, factor = l2_value(weights, lam, convention, n_train, batch)
     for W in weights:
         data, g = W.data, W.grad
-        flat = data.reshape(-1)
-        s = np.dot(flat, flat)
-        total = s if total is None else total + s
         # 2·c rounded to W's dtype: the number rounding c and doubling it gives (doubling
         # is exact), in one scalar op
-        decay = data.dtype.type(2 * c)
+        decay = data.dtype.type(factor)
         if g is None:
             W.grad = data * decay
         elif type(g) is np.ndarray:
             kernels.add_scaled(g, data, decay)      # W.grad += W·decay, one pass
         else:           # a number (a 0-d leaf's accumulated gradient): nothing to write into
             W.grad = g + data * decay
-    return total * total.dtype.type(c)
+    return value
+
+
+def l2_value(weights, lam, convention="ufldl", n_train=None, batch=None):
+    """(c · Σ W², 2c): the L2 term's value over the weights (`add_l2`'s arithmetic) and the
+    factor of its gradient 2c·W, which an optimiser can add inside its own update
+    (``step(decay=(weights, 2c))``, `nn.optim.Optimizer`) instead of writing it into W.grad."""
+    c = l2_factor(lam, convention, n_train, batch)
+    total = None
+    for W in weights:
+        flat = W.data.reshape(-1)
+        s = np.dot(flat, flat)
+        total = s if total is None else total + s
+    return total * total.dtype.type(c), 2 * c

@@ -136,8 +136,51 @@ def _add_scratch_to(w, update):
     np.copyto(w, update)
 
 
+def _decay_factors(params, decay):
+    """``decay=(parameters, d)`` as one d (or None) per parameter of ``params``, checked."""
+    if decay is None:
+        return None
+    try:
+        decayed, factor = decay
+        decayed = list(decayed)
+    except (TypeError, ValueError):
+        raise TypeError(f"decay must be a pair (parameters, factor), got "
+                        f"{type(decay).__name__}") from None
+    if not (isinstance(factor, (int, float, np.floating, np.integer))
+            and not isinstance(factor, bool) and math.isfinite(factor)):
+        raise ValueError(f"decay's factor must be a finite number, got {factor!r}")
+    index = {id(p): i for i, p in enumerate(params)}
+    factors = [None] * len(params)
+    for p in decayed:
+        i = index.get(id(p))
+        if i is None:
+            raise ValueError(f"decay names a parameter this optimiser does not hold: {p!r}")
+        factors[i] = float(factor)
+    return factors
+
+
+def _decayed(g, w, factor):
+    """g + factor·w, a new gradient (g is left as it is): `kernels.add_scaled`'s floats."""
+    if isinstance(w, float):
+        return g + w * factor
+    return kernels.decayed(g, w, factor)
+
+
+def takes_decay(optimizer):
+    """True when ``optimizer.step`` is one of this module's, which take ``decay``; a subclass
+    may override ``step()`` without it."""
+    return type(optimizer).step in (Optimizer.step, SGD.step, Adam.step)
+
+
 class Optimizer:
-    """The shared part: the parameter list, ``lr``, ``zero_grad`` and the schedule hooks."""
+    """The shared part: the parameter list, ``lr``, ``zero_grad`` and the schedule hooks.
+
+    ``step(decay=(params, d))`` adds d·w to the gradient of each of those parameters for this
+    update: an L2 term c·Σ w²'s gradient (d = 2c), or PyTorch's coupled ``weight_decay``.
+    Their ``.grad`` is left as it is; `SGD` and `Adam` add it inside their compiled pass,
+    saving a pass over w and its gradient. The numbers are those of adding d·w to ``.grad``
+    (`kernels.add_scaled`) and stepping.
+    """
 
     def __init__(self, params, lr):
         self.params = list(params)
@@ -165,12 +208,16 @@ class Optimizer:
         for p in self.params:
             p.grad = None
 
-    def step(self):
-        """One update w = w + Δ of every parameter whose ``.grad`` is not None."""
+    def step(self, decay=None):
+        """One update w = w + Δ of every parameter whose ``.grad`` is not None (``decay``: see
+        the class)."""
+        factors = _decay_factors(self.params, decay)
         for i, p in enumerate(self.params):
             g = _gradient(p)
             if g is not None:
                 _check_grad_shape(i, p, g)
+                if factors and factors[i] is not None:
+                    g = _decayed(g, p.data, factors[i])
                 _add_to(p, self._update(i, g))
 
     def _update(self, i, g):
@@ -210,25 +257,28 @@ class SGD(Optimizer):
         self.power_t = float(power_t)
         self.velocities = [_zeros_like(p) for p in self.params]
 
-    def step(self):
+    def step(self, decay=None):
         """One update of every parameter whose ``.grad`` is not None: an array in one fused
         pass when `autograd.kernels` can (the same floats), else the formula in numpy. Every
         gradient's shape and every array's writeability is checked before any parameter
-        moves."""
+        moves. ``decay``: see `Optimizer`."""
         params = self.params
+        factors = _decay_factors(params, decay) or [None] * len(params)
         grads = [_gradient(p) for p in params]
         for i, g in enumerate(grads):   # all checked first, as Adam's: a bad one moves none
             if g is not None:
                 _check_grad_shape(i, params[i], g)
                 _check_writeable(i, params[i])
         for i, p in enumerate(params):
-            g = grads[i]
+            g, factor = grads[i], factors[i]
             if g is None:
                 continue
             if not (isinstance(p.data, np.ndarray)
                     and kernels.sgd_update(p.data, g, self.velocities[i], self._lr,
-                                           self.momentum, self.nesterov, work=self._size)):
-                _add_to(p, self._update(i, g))
+                                           self.momentum, self.nesterov, work=self._size,
+                                           decay=factor)):
+                _add_to(p, self._update(i, g if factor is None
+                                        else _decayed(g, p.data, factor)))
 
     def _update(self, i, g):
         mu, lr = self.momentum, self._lr
@@ -350,10 +400,14 @@ class Adam(Optimizer):
     def _bias_corrected_lr(self, t):
         return self._lr * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
 
-    def step(self):
-        if self._common_step():
+    def step(self, decay=None):
+        """One update of every parameter whose ``.grad`` is not None (``decay``: see
+        `Optimizer`)."""
+        factors = _decay_factors(self.params, decay)
+        if self._common_step(factors):
             return
         params = self.params
+        factors = factors or [None] * len(params)
         grads = [_gradient(p) for p in params]
         for i, g in enumerate(grads):   # all checked first: a bad one leaves every one as it was
             if g is not None:
@@ -362,7 +416,13 @@ class Adam(Optimizer):
         self.t += 1
         self.lr_t = self._bias_corrected_lr(self.t)
         # compiled kernels update each parameter in one pass: packing would only add copies
-        done = () if kernels.compiled(self._size) else self._packed_steps(grads)
+        if kernels.compiled(self._size):
+            done = ()
+        else:
+            grads = [g if f is None or g is None else _decayed(g, p.data, f)
+                     for p, g, f in zip(params, grads, factors)]
+            factors = [None] * len(params)
+            done = self._packed_steps(grads)
         steps, b1, b2, epsilon = self.steps, self.beta_1, self.beta_2, self.epsilon
         for i, p in enumerate(params):
             g = grads[i]
@@ -372,11 +432,12 @@ class Adam(Optimizer):
             lr_t = self.lr_t if steps[i] == self.t else self._bias_corrected_lr(steps[i])
             if isinstance(p.data, np.ndarray):
                 kernels.adam_update(p.data, g, self.ms[i], self.vs[i], b1, b2, epsilon, lr_t,
-                                    self._scratch[i], work=self._size)
+                                    self._scratch[i], work=self._size, decay=factors[i])
             else:
-                _add_to(p, self._update(i, g, lr_t))
+                _add_to(p, self._update(i, g if factors[i] is None
+                                        else _decayed(g, p.data, factors[i]), lr_t))
 
-    def _common_step(self):
+    def _common_step(self, factors=None):
         """The usual step, compiled, without the general path's per-call checks: every
         parameter an array (C-contiguous, writeable) with a gradient of its shape and dtype
         (C-contiguous), never skipped, its moments of that dtype. Then each update is
@@ -406,7 +467,9 @@ class Adam(Optimizer):
             if dtype not in constants:
                 constants[dtype] = (kernels.adam_constants(dtype, self.beta_1, self.beta_2,
                                                            self.epsilon), dtype.type(-lr_t))
-            kernels.adam_update_flat(w, g, m, v, *constants[dtype])
+            factor = factors[i] if factors else None
+            kernels.adam_update_flat(w, g, m, v, *constants[dtype],
+                                     None if factor is None else dtype.type(factor))
             steps[i] = t
         return True
 

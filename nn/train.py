@@ -36,7 +36,7 @@ from autograd import Tensor, kernels, no_grad, trace as trace_step
 from . import losses
 from .delta import DeltaNetwork
 from .module import Module, save_arrays
-from .optim import Adam, ArrayParameter, Optimizer
+from .optim import Adam, ArrayParameter, Optimizer, takes_decay
 from .tensor_nets import MLP, Linear
 from .value_nets import MLP as ValueMLP
 
@@ -108,6 +108,7 @@ class _AutogradNet:
     def configure(self, cost, l2, l2_convention, n_train, trace=False):
         self.cost_fn = losses.get_cost(cost)
         self.l2, self.l2_convention, self.n_train = l2, l2_convention, n_train
+        self.fold_l2, self.decay = False, None
         # the step traced once per batch shape and replayed (autograd.trace): only for a
         # forward pass that is the library's own, whose ops depend on no numbers outside
         # Tensor ops; a trace it cannot replay runs on the graph (fallback)
@@ -129,6 +130,11 @@ class _AutogradNet:
 
     def holders(self, optimizer):
         return self.model.parameters()
+
+    def fold_l2_into(self, optimizer):
+        """Hand the L2 term's gradient to ``optimizer``'s step (``decay``) when it takes it:
+        the same numbers as writing it into each W.grad first."""
+        self.fold_l2 = bool(self.l2) and not self.rows and takes_decay(optimizer)
 
     def _cost_and_outputs(self, x, y):
         h = self.model(x)
@@ -152,8 +158,16 @@ class _AutogradNet:
             J, H = J.data, h.data
         if not self.l2:
             return float(J), H
-        # the L2 term's value and its gradient 2c·W, outside the graph (nn.losses.add_l2)
-        J = J + losses.add_l2_gradient(self.model.weights(), self.l2, self.l2_convention,
+        # the L2 term's value and its gradient 2c·W, outside the graph (nn.losses.add_l2);
+        # when the optimiser can, it adds 2c·W inside its update (decay), one pass less
+        weights = self.model.weights()
+        if self.fold_l2 and all(type(W.grad) is np.ndarray for W in weights):
+            value, factor = losses.l2_value(weights, self.l2, self.l2_convention,
+                                            n_train=self.n_train, batch=len(xb))
+            self.decay = (weights, factor)
+            return float(J + value), H
+        self.decay = None
+        J = J + losses.add_l2_gradient(weights, self.l2, self.l2_convention,
                                        n_train=self.n_train, batch=len(xb))
         return float(J), H
 
@@ -174,6 +188,7 @@ class _DeltaNet:
     """nn.delta.DeltaNetwork: gradients from the δ recursion, set on ArrayParameter holders."""
 
     rows = False
+    decay = None            # its own backprop adds the L2 term's gradient
 
     def __init__(self, model):
         self.model = model
@@ -222,6 +237,9 @@ class _DeltaNet:
             by_array = {id(p.data): p for p in optimizer.params}
             self._holders = [by_array[id(a)] for a in self.model.parameters()]
         return self._holders
+
+    def fold_l2_into(self, optimizer):
+        pass
 
     def loss_and_grads(self, xb, yb):
         r = self.model.backprop(xb, yb)
@@ -520,6 +538,7 @@ def fit(model, X, y, *, cost=None, l2=None, l2_convention=None, optimizer=None, 
     net.configure(cost, l2, l2_convention, n_train, trace=trace)
     try:
         optimizer = _optimizer(optimizer, net)
+        net.fold_l2_into(optimizer)
         per_epoch = n_train // batch if drop_last else math.ceil(n_train / batch)
         bar = _progress_bar(progress, epochs * per_epoch)
         history = History()
@@ -561,7 +580,10 @@ def _loop(net, optimizer, X, Y, labels, train, val, batch, epochs, shuffle, rng,
             optimizer.zero_grad()
             yb = Y_train[rows]
             J, H = net.loss_and_grads(X_train[rows], yb)
-            optimizer.step()
+            if net.decay is None:
+                optimizer.step()
+            else:
+                optimizer.step(decay=net.decay)
             accumulated += J * len(rows)
             if classify:
                 seen = yb if targets_are_labels else labels_train[rows]

@@ -646,7 +646,7 @@ def test_adams_common_step_is_the_general_paths_floats(monkeypatch, compiled_ker
     monkeypatch.setattr(kernels, "adam_update_flat", lambda *a: calls.append(1) or flat(*a))
     common = run()
     assert len(calls) == 2 * 3                  # two steps of three parameters
-    monkeypatch.setattr(Adam, "_common_step", lambda self: False)
+    monkeypatch.setattr(Adam, "_common_step", lambda self, factors=None: False)
     for a, b in zip(common, run()):
         np.testing.assert_array_equal(a, b)
 
@@ -882,3 +882,71 @@ def test_argmax_hits_leaves_what_it_does_not_take_to_numpy(compiled_kernels):
     assert kernels.argmax_hits(h, np.zeros(4)) is None                      # float labels
     assert kernels.argmax_hits(h, np.zeros(3, int)) is None
     assert kernels.argmax_hits(h.T.copy().T, np.zeros(4, int)) is None     # another layout
+
+
+@settings(max_examples=40, deadline=None)
+@given(dtype=st.sampled_from([np.float32, np.float64]), n=st.integers(1, 200),
+       seed=st.integers(0, 2**32 - 1), decay=st.floats(-1.0, 1.0),
+       momentum=st.sampled_from([0.0, 0.9]), nesterov=st.booleans())
+def test_a_decayed_update_is_add_scaled_then_the_update_bit_for_bit(dtype, n, seed, decay,
+                                                                     momentum, nesterov):
+    """Adam's and SGD's ``decay=d`` (g + d·w added inside the pass) give the floats of
+    `add_scaled` into a copy of g and then the plain update, on the compiled and the numpy
+    path alike; g is left as it was."""
+    rng = np.random.default_rng(seed)
+    w, g, m = (rng.standard_normal(n).astype(dtype) * s for s in (1.0, 10.0, 0.1))
+    v = np.abs(rng.standard_normal(n)).astype(dtype) * 1e-3
+    g_before = g.copy()
+    for loaded in (True, False):
+        with _compiled_loops() if loaded else contextlib.nullcontext():
+            if not loaded:
+                saved, kernels._loaded = kernels._loaded, False
+            try:
+                plain = g.copy()
+                kernels.add_scaled(plain, w, decay)
+                adam = [a.copy() for a in (w, m, v)]
+                kernels.adam_update(adam[0], g, adam[1], adam[2], 0.9, 0.999, 1e-8, 1e-2,
+                                    decay=decay)
+                expected = [a.copy() for a in (w, m, v)]
+                kernels.adam_update(expected[0], plain, expected[1], expected[2], 0.9, 0.999,
+                                    1e-8, 1e-2)
+                for a, b in zip(adam, expected):
+                    assert _bits(a).tobytes() == _bits(b).tobytes()
+                sgd, sgd_v = w.copy(), m.copy()
+                fused = kernels.sgd_update(sgd, g, sgd_v, 0.1, momentum, nesterov, decay=decay)
+                assert fused == loaded
+                if fused:
+                    ref, ref_v = w.copy(), m.copy()
+                    assert kernels.sgd_update(ref, plain, ref_v, 0.1, momentum, nesterov)
+                    assert _bits(sgd).tobytes() == _bits(ref).tobytes()
+                    assert _bits(sgd_v).tobytes() == _bits(ref_v).tobytes()
+            finally:
+                if not loaded:
+                    kernels._loaded = saved
+            assert _bits(g).tobytes() == _bits(g_before).tobytes()
+
+
+def test_a_decayed_adam_update_rounds_as_add_scaled_does_for_a_wider_gradient(monkeypatch,
+                                                                              compiled_kernels):
+    """A float64 gradient of a float32 w: d·w is added in float64 (add_scaled's order), then
+    rounded, not rounded first; and a gradient that is a window of w is read before w moves."""
+    rng = np.random.default_rng(21)
+    w = rng.standard_normal(50).astype(np.float32)
+    g = rng.standard_normal(50) * 1e-3
+    m, v = np.zeros(50, np.float32), np.zeros(50, np.float32)
+    plain = g.copy()
+    kernels.add_scaled(plain, w, 0.37)
+    expected = [a.copy() for a in (w, m, v)]
+    kernels.adam_update(expected[0], plain, expected[1], expected[2], 0.9, 0.999, 1e-8, 1e-2)
+    got = [a.copy() for a in (w, m, v)]
+    kernels.adam_update(got[0], g, got[1], got[2], 0.9, 0.999, 1e-8, 1e-2, decay=0.37)
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)
+    shared = rng.standard_normal(20).astype(np.float32)     # g is w itself
+    copy = shared.copy()
+    m2, v2 = np.zeros(20, np.float32), np.zeros(20, np.float32)
+    kernels.adam_update(shared, shared, m2, v2, 0.9, 0.999, 1e-8, 1e-2, decay=0.5)
+    twin = copy.copy()
+    kernels.adam_update(copy, twin * np.float32(1.5), np.zeros(20, np.float32),
+                        np.zeros(20, np.float32), 0.9, 0.999, 1e-8, 1e-2)
+    np.testing.assert_array_equal(shared, copy)

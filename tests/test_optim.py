@@ -7,6 +7,7 @@ import pytest
 from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
 
 from autograd import Tensor, Value
+from nn import optim as nn_optim
 from nn.optim import SGD, Adam, ArrayParameter
 
 SHAPES = [(3, 4), (4,), (2, 3)]
@@ -348,3 +349,91 @@ def test_an_adam_pickled_before_the_compiled_kernels_trains_on():
         optimizer.step()
     for p, q in zip(new.params, old.params):
         np.testing.assert_array_equal(p.data, q.data)
+
+
+def _decay_run(make, decay_in_step, seed=5):
+    """Five steps with the L2 gradient d·W on the first and last parameter: handed to the
+    step (``decay``) or written into .grad first (`kernels.add_scaled`), as fit did."""
+    from autograd import kernels
+    params = _params(seed)
+    opt = make(params)
+    chosen, d = [params[0], params[2]], 0.03
+    for step in _grads(seed + 1):
+        for p, g in zip(params, step):
+            p.grad = g.copy()
+        if decay_in_step:
+            before = [p.grad.copy() for p in params]
+            opt.step(decay=(chosen, d))
+            for p, g in zip(params, before):            # .grad is left as it was
+                np.testing.assert_array_equal(p.grad, g)
+        else:
+            for p in chosen:
+                kernels.add_scaled(p.grad, p.data, d)
+            opt.step()
+    return [p.data for p in params]
+
+
+class _Plain(nn_optim.Optimizer):
+    """The base class's step: w ← w − lr·g."""
+
+    def _update(self, i, g):
+        return -self.lr * g
+
+
+@pytest.mark.parametrize("make", [lambda p: Adam(p, lr=0.01),
+                                  lambda p: SGD(p, lr=0.1, momentum=0.9, nesterov=True),
+                                  lambda p: SGD(p, lr=0.1),
+                                  lambda p: _Plain(p, lr=0.1)])
+@pytest.mark.parametrize("compiled", [True, False])
+def test_decay_in_the_step_is_adding_it_to_the_gradient_first(monkeypatch, make, compiled):
+    from autograd import _compiled, kernels
+    monkeypatch.setattr(kernels, "_loaded", _compiled if compiled else False)
+    monkeypatch.setattr(kernels, "LARGE", 1 if compiled else kernels.LARGE)
+    for a, b in zip(_decay_run(make, True), _decay_run(make, False)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_decay_reaches_value_parameters_too():
+    def run(in_step):
+        params = [Value(0.5), Value(-2.0)]
+        opt = Adam(params, lr=0.1)
+        for k in range(3):
+            for p in params:
+                p.grad = 0.25 * (k + 1)
+            if in_step:
+                opt.step(decay=([params[1]], 0.2))
+            else:
+                params[1].grad += params[1].data * 0.2
+                opt.step()
+        return [p.data for p in params]
+    assert run(True) == run(False)
+
+
+@pytest.mark.parametrize("decay, error, message", [
+    (0.1, TypeError, "decay must be a pair"),
+    (([], 0.1, 2), TypeError, "decay must be a pair"),
+    (([], float("nan")), ValueError, "finite number"),
+    (([], True), ValueError, "finite number"),
+    (([ArrayParameter(np.ones(2))], 0.1), ValueError, "does not hold"),
+])
+@pytest.mark.parametrize("cls", [SGD, Adam])
+def test_a_bad_decay_is_a_clear_error_and_moves_nothing(cls, decay, error, message):
+    params = _params()
+    for p in params:
+        p.grad = np.ones_like(p.data)
+    before = [p.data.copy() for p in params]
+    opt = cls(params, lr=0.1)
+    with pytest.raises(error, match=message):
+        opt.step(decay=decay)
+    for p, b in zip(params, before):
+        np.testing.assert_array_equal(p.data, b)
+
+
+def test_takes_decay_tells_the_librarys_steps_from_an_override():
+    class Recording(SGD):
+        def step(self):
+            super().step()
+    params = _params()
+    assert nn_optim.takes_decay(Adam(params)) and nn_optim.takes_decay(SGD(params))
+    assert nn_optim.takes_decay(_Plain(params, lr=0.1))
+    assert not nn_optim.takes_decay(Recording(params))

@@ -547,3 +547,63 @@ def test_flags_and_seed_are_checked_before_any_update(args, error, message):
         fit(model, X, y, epochs=1, progress=False, **args)
     np.testing.assert_array_equal(model.layers[0].W.data, before)
     fit(model, X, y, epochs=1, progress=False, shuffle=np.False_, early_stopping=np.True_)
+
+
+@pytest.mark.parametrize("make", [lambda p: nn.Adam(p), lambda p: nn.SGD(p, lr=0.05,
+                                                                           momentum=0.9)])
+def test_fit_hands_the_l2_gradient_to_the_step_with_the_same_numbers(monkeypatch, make):
+    """fit passes the L2 term's gradient 2c·W to the optimiser's step (added inside its pass);
+    an optimiser whose step() is overridden gets it in W.grad as before: the same floats."""
+    from nn import losses as nn_losses
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((300, 12)).astype(np.float32)
+    y = rng.integers(0, 3, 300)
+    written = []
+    add = nn_losses.add_l2_gradient
+    monkeypatch.setattr(nn_losses, "add_l2_gradient",
+                        lambda *a, **k: written.append(1) or add(*a, **k))
+
+    def run(override):
+        model = nn.MLP(12, [16, 3], activation="relu", dtype=np.float32, seed=2)
+        opt = make(model.parameters())
+        if override:
+            class Overridden(type(opt)):
+                def step(self):
+                    super().step()
+            opt.__class__ = Overridden
+        history = fit(model, X, y, cost="cross_entropy", l2=1e-2, l2_convention="sklearn",
+                      batch_size=64, epochs=3, seed=0, progress=False, optimizer=opt)
+        return model, history
+    folded_model, folded = run(False)
+    assert written == []                     # nothing written into W.grad
+    plain_model, plain = run(True)
+    assert len(written) == 3 * 5             # 5 batches a epoch, each in W.grad
+    assert folded.loss == plain.loss
+    for a, b in zip(folded_model.parameters(), plain_model.parameters()):
+        np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_the_estimator_hands_its_l2_gradient_to_the_step_with_the_same_numbers(monkeypatch):
+    from nn import losses as nn_losses
+    from nn.estimators import MLPClassifier as ChainruleMLP
+    rng = np.random.default_rng(12)
+    X = rng.standard_normal((150, 6))
+    y = rng.integers(0, 3, 150)
+    kwargs = dict(hidden_layer_sizes=(8,), alpha=1e-2, max_iter=4, random_state=0,
+                  batch_size=40)
+    written = []
+    add = nn_losses.add_l2_gradient
+    monkeypatch.setattr(nn_losses, "add_l2_gradient",
+                        lambda *a, **k: written.append(1) or add(*a, **k))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        folded = ChainruleMLP(**kwargs).fit(X, y)
+        assert written == []
+        unfolded_fn = ChainruleMLP._backward_fn
+        monkeypatch.setattr(ChainruleMLP, "_backward_fn",
+                            lambda self, n, fold_l2=False: unfolded_fn(self, n, False))
+        plain = ChainruleMLP(**kwargs).fit(X, y)
+    assert len(written) == 4 * 4
+    assert folded.loss_curve_ == plain.loss_curve_
+    for a, b in zip(folded.coefs_ + folded.intercepts_, plain.coefs_ + plain.intercepts_):
+        np.testing.assert_array_equal(a, b)
