@@ -315,9 +315,10 @@ class _BaseMLP(BaseEstimator):
         (J's value, decay). The L2 term's value and gradient are added after the backward pass
         (`nn.losses.add_l2`: the same numbers as recording it); with weights its 'sklearn'
         batch size is Σ wb. With ``fold_l2`` its gradient is left to the optimiser's step:
-        decay = (weights, 2c) for ``optimizer.step(decay=...)`` (else None). Without weights the step is traced once per batch shape and
-        replayed (`autograd.trace`: the same numbers), unless the cost holds a constant made
-        from the targets' numbers (Poisson's)."""
+        decay = (weights, 2c) for ``optimizer.step(decay=...)`` (else None), the same numbers.
+        Without weights the step is traced once per batch shape and replayed
+        (`autograd.trace`: the same numbers), unless the cost holds a constant made from the
+        targets' numbers (Poisson's)."""
         cost = self._batch_cost()
         model = self._model
         alpha, convention = float(self.alpha), self.l2_convention
