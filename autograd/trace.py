@@ -43,7 +43,10 @@ class TraceError(ValueError):
     """``fn`` did something a replay cannot repeat (see the module docstring)."""
 
 
-def trace(fn, fallback=False):
+MAX_PLANS = 32      # signatures a traced function keeps plans for (jax.jit's cache is bounded too)
+
+
+def trace(fn, fallback=False, max_plans=MAX_PLANS):
     """``fn(*arrays) -> Tensor`` (or a tuple of Tensors, the first a scalar to differentiate) as
     a `Traced` callable: it returns the outputs' numbers and fills the ``.grad`` of the leaves
     that require one, replaying a plan for inputs of shapes it has seen.
@@ -52,24 +55,36 @@ def trace(fn, fallback=False):
     the ``.grad`` of the leaves the trace saw, reading their ``.data`` (and constants') on each
     call; once one holds another shape or dtype, that signature is traced anew. A `TraceError`
     is raised when a trace cannot be replayed; with ``fallback=True`` that signature runs on the
-    graph instead (the reason is kept in ``refused``)."""
+    graph instead (the reason is kept in ``refused``).
+
+    Plans are kept for the ``max_plans`` signatures used most recently: a function fed ever
+    new shapes (a batch size per call, say) drops the least recently used plan, and traces
+    that signature again if it comes back (``evicted`` counts the plans dropped)."""
     if not callable(fn):
         raise TypeError(f"trace needs a function, got {type(fn).__name__}")
-    return Traced(fn, fallback)
+    return Traced(fn, fallback, max_plans)
 
 
 class Traced:
     """A traced function (see `trace`). ``plans`` holds one plan per input signature (shapes
-    and dtypes); ``traces`` and ``replays`` count the calls served each way, ``refused`` the
-    signatures run on the graph and why."""
+    and dtypes), the most recently used last; ``traces`` and ``replays`` count the calls served
+    each way, ``refused`` the signatures run on the graph and why, ``evicted`` the plans (and
+    refusals) dropped to keep at most ``max_plans`` of each."""
 
-    def __init__(self, fn, fallback=False):
+    def __init__(self, fn, fallback=False, max_plans=MAX_PLANS):
+        if isinstance(max_plans, bool) or not isinstance(max_plans, (int, np.integer)):
+            raise TypeError(f"trace: max_plans must be a whole number, got "
+                            f"{type(max_plans).__name__}")
+        if max_plans < 1:
+            raise ValueError(f"trace: max_plans must be at least 1, got {max_plans}")
         self.fn = fn
         self.fallback = bool(fallback)
+        self.max_plans = int(max_plans)
         self.plans = {}
         self.refused = {}
         self.traces = 0
         self.replays = 0
+        self.evicted = 0
 
     def __call__(self, *inputs):
         key = _signature(inputs)
@@ -81,6 +96,8 @@ class Traced:
             plan = None
         if plan is not None and plan.ready():
             self.replays += 1
+            if len(self.plans) > 1:
+                self.plans[key] = self.plans.pop(key)       # the most recently used: last
             return plan.run(inputs)
         if plan is not None or key in self.refused:
             # (an earlier create_graph gradient in a .grad: the graph's sum keeps its graph)
@@ -90,16 +107,23 @@ class Traced:
         except TraceError as error:
             if not self.fallback:
                 raise
-            self.refused[key] = str(error)
+            self._keep(self.refused, key, str(error))
             return error.result       # the graph ran: its outputs, its gradients stored
-        self.plans[key] = plan
+        self._keep(self.plans, key, plan)
         self.traces += 1
         return out
+
+    def _keep(self, kept, key, item):
+        kept.pop(key, None)
+        while len(kept) >= self.max_plans:
+            del kept[next(iter(kept))]      # the least recently used
+            self.evicted += 1
+        kept[key] = item
 
     def __repr__(self):
         name = getattr(self.fn, "__qualname__", type(self.fn).__name__)
         return (f"Traced({name}, plans={len(self.plans)}, traces={self.traces}, "
-                f"replays={self.replays}, refused={len(self.refused)})")
+                f"replays={self.replays}, refused={len(self.refused)}, evicted={self.evicted})")
 
     def check(self, *inputs):
         """Run ``fn`` on the graph and the replay on ``inputs``; raise `TraceError` naming the
@@ -108,7 +132,7 @@ class Traced:
         key = _signature(inputs)
         plan = self.plans.get(key)
         if plan is None or not plan.current():
-            self.plans[key] = self._trace(inputs)[1]
+            self._keep(self.plans, key, self._trace(inputs)[1])
             self.traces += 1
             return True
         before = {leaf: leaf._grad for leaf in plan.params}

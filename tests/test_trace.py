@@ -250,7 +250,31 @@ def test_a_new_input_shape_is_traced_anew():
         W.grad = None
         step(rng.standard_normal((n, 3)))
     assert step.traces == 2 and step.replays == 3 and len(step.plans) == 2
-    assert repr(step).endswith("plans=2, traces=2, replays=3, refused=0)")
+    assert repr(step).endswith("plans=2, traces=2, replays=3, refused=0, evicted=0)")
+
+
+def test_plans_are_kept_for_the_most_recently_used_signatures_only():
+    rng = np.random.default_rng(18)
+    W, = _params(rng, np.float64, (3, 2))
+    fn = lambda x: ((x @ W) ** 2).sum()  # noqa: E731
+    step = trace(fn, max_plans=2)
+    for n in (1, 2, 1, 3):          # 2 is the least recently used when 3 comes
+        W.grad = None
+        step(rng.standard_normal((n, 3)))
+    assert [key[0][0] for key in step.plans] == [1, 3]
+    assert step.traces == 3 and step.replays == 1 and step.evicted == 1
+    x = rng.standard_normal((2, 3))         # evicted: traced again, the same numbers
+    _assert_identical(_replayed(step, [W], x), _graph(fn, [W], x))
+    assert step.traces == 4 and step.evicted == 2 and len(step.plans) == 2
+    assert repr(step).endswith("plans=2, traces=4, replays=1, refused=0, evicted=2)")
+
+
+@pytest.mark.parametrize("bad, error, words", [(0, ValueError, "at least 1"),
+                                               (2.0, TypeError, "whole number"),
+                                               (True, TypeError, "whole number")])
+def test_a_bad_max_plans_is_refused(bad, error, words):
+    with pytest.raises(error, match=words):
+        trace(lambda x: Tensor(x).sum(), max_plans=bad)
 
 
 def test_the_replay_reads_parameters_each_call_and_its_code_reads_like_the_pass():
