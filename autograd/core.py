@@ -54,7 +54,8 @@ class Op:
 
 
 class _Mode:
-    """Grad recording and anomaly detection switches (process-wide, like PyTorch's grad mode).
+    """Grad recording and anomaly detection switches, process-wide (PyTorch keeps its grad mode
+    per thread): a `threading.local` would cost each scalar op ~23 ns (~8%) to read.
 
     ``live`` — recording on and no anomaly checks — is the one flag the hot paths read.
     """
