@@ -21,9 +21,9 @@ The backward pass sweeps a tape from the root down, in reverse creation order: e
 of an entry comes after it, so an entry's gradient is complete when the sweep reaches it — the
 same guarantee Kahn's order gives the object graph of `Tensor`. The local derivatives ∂y/∂x
 come from the same rules (`autograd.rules`), evaluated once for all entries of an op with
-numpy; the plain pass (`sweep`) is then one back substitution in compiled code, and the general
-one (`sweep_general`: create_graph, explain, anomaly mode, and tapes too short for the compiled
-pass to pay) calls each rule per edge.
+numpy; the plain pass (`sweep`) is then one back substitution in compiled code. On a tape too
+short for that to pay, `sweep_floats` calls each rule's float form per edge, and the general
+pass (`sweep_general`: create_graph, explain, anomaly mode) does so with its bookkeeping.
 """
 from __future__ import annotations
 
@@ -233,6 +233,46 @@ def sweep(tape, seeds):
     for i in np.flatnonzero(reached == 0).tolist():     # unreached, and constants: no gradient
         out[i] = None
     return out
+
+
+def sweep_floats(tape, seeds):
+    """`sweep_general`'s pass on floats alone (no create_graph, no observer, no anomaly
+    checks), for a tape too short for the compiled `sweep`: the same VJP calls in the same
+    order, so the same numbers, without the general pass's per-edge bookkeeping (a tiny
+    graph's backward is mostly that)."""
+    n = max(seeds) + 1
+    g = [None] * n
+    for i, s in seeds.items():
+        g[i] = s
+    code, data, pa, pb, ctxs = tape.code, tape.data, tape.pa, tape.pb, tape.ctx
+    m = FloatMath
+    for i in range(n - 1, -1, -1):
+        gi = g[i]
+        if gi is None:
+            continue
+        c = code[i]
+        if c < FIRST_OP:
+            continue
+        vjps = OPS[c].vjps
+        ctx = ctxs.get(i) if ctxs else None
+        a, b = pa[i], pb[i]
+        if b < 0:
+            if code[a] != CONSTANT:
+                d = (vjps[0](m, gi, data[i], data[a]) if ctx is None
+                     else vjps[0](m, gi, data[i], data[a], **ctx))
+                previous = g[a]
+                g[a] = d if previous is None else previous + d
+            continue
+        y, xa, xb = data[i], data[a], data[b]
+        if code[a] != CONSTANT:
+            d = vjps[0](m, gi, y, xa, xb) if ctx is None else vjps[0](m, gi, y, xa, xb, **ctx)
+            previous = g[a]
+            g[a] = d if previous is None else previous + d
+        if code[b] != CONSTANT:
+            d = vjps[1](m, gi, y, xa, xb) if ctx is None else vjps[1](m, gi, y, xa, xb, **ctx)
+            previous = g[b]
+            g[b] = d if previous is None else previous + d
+    return g
 
 
 def sweep_general(tape, seeds, node_at, m, create_graph, observe, anomaly, check_backward):

@@ -20,7 +20,7 @@ from . import rules
 from . import tape as tp
 from .backends import FloatMath, NodeMath
 from .core import (MODE, Node, _PassToken, check_backward, check_finite, check_leaf_sum,
-                   enable_grad, escaped, no_grad)
+                   escaped)
 
 _new = object.__new__
 
@@ -328,7 +328,9 @@ def _backprop_values(root, seed, create_graph, store, keep, observe):
         pending = {}
     else:
         pending = {start: {root._i: seed}}
-    with (enable_grad() if create_graph else no_grad()):
+    recording = MODE.grad_enabled       # (set and restored by hand, not by a context
+    MODE.grad_enabled = create_graph    # manager: ~1 µs of a tiny graph's ~6)
+    try:
         while pending:
             tape = max(pending, key=_serial_of)
             seeds = pending.pop(tape)
@@ -341,8 +343,9 @@ def _backprop_values(root, seed, create_graph, store, keep, observe):
             # anomaly mode) or when something is not finite (IEEE-754 results).
             g = None if general else tp.sweep(tape, seeds)
             if g is None:
-                g = tp.sweep_general(tape, seeds, node_at, m, create_graph, observe, anomaly,
-                                     check_backward)
+                g = (tp.sweep_floats(tape, seeds) if not general else
+                     tp.sweep_general(tape, seeds, node_at, m, create_graph, observe, anomaly,
+                                      check_backward))
             n = len(g)
             if anomaly:             # a leaf's sum over the tapes swept before and this one
                 for i, obj in tape.objects.items():
@@ -360,6 +363,8 @@ def _backprop_values(root, seed, create_graph, store, keep, observe):
                         found[node] = g[node._i]
             if store:
                 tape._store(g, token)
+    finally:
+        MODE.grad_enabled = recording
     if store and anomaly:               # and onto the .grad an earlier pass left
         for leaf, total in found.items():
             if leaf._tape is None:
@@ -368,12 +373,15 @@ def _backprop_values(root, seed, create_graph, store, keep, observe):
         # with create_graph, or onto an earlier create_graph pass's gradient, summing is
         # recorded, even inside no_grad (as the Tensor engine and PyTorch): the sum stays
         # differentiable (summing plain floats records nothing)
-        with enable_grad():
+        MODE.grad_enabled = True
+        try:
             for leaf, total in found.items():
                 if leaf._tape is None:
                     previous = leaf._leaf_grad
                     leaf._leaf_grad = total if previous is None else previous + total
                     leaf._leaf_pass = token
+        finally:
+            MODE.grad_enabled = recording
     if start is _tape:                      # start afresh, so this graph can be freed
         _new_tape()
     return found if keep else {}

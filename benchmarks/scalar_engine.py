@@ -9,6 +9,9 @@ Workloads (../shared/DESIGN.md):
   entries, one call) and again the same network written with plain operators
   (``sum(w * a …, b)``, one Python operator call per node, as code written by a user).
 - deep chain: x ← x·1.0001 + 0, 1,000,000 times, then backward.
+- tiny graphs: ``(x·x + x).relu()`` and one neuron relu(w₁x₁ + w₂x₂ + b), built and
+  differentiated over and over — what an exercise on the chain rule does. Here a pass's fixed
+  cost, not the per-node one, is what counts.
 
 Run: ``python benchmarks/scalar_engine.py [--steps 15] [--block 5] [--chain 1000000]``. Each
 engine trains in runs of ``--block`` consecutive steps, as its own demo loop would (so a step
@@ -162,6 +165,49 @@ def scalar_workload(steps, block):
     return times, nodes, byte_rows, loss.data
 
 
+# -- tiny graphs ---------------------------------------------------------------------------
+
+def _tiny_expression(V):
+    def run():
+        x = V(2.0)
+        y = (x * x + x).relu()
+        y.backward()
+        return x.grad
+    return run
+
+
+def _tiny_neuron(V):
+    def run():
+        w1, w2, b = V(0.5), V(-1.5), V(0.25)
+        y = (w1 * 2.0 + w2 * -0.75 + b).relu()
+        y.backward()
+        return w1.grad + w2.grad + b.grad
+    return run
+
+
+def tiny_graphs(calls, rounds=5):
+    """µs per forward + backward of each tiny graph, per engine: the median over ``rounds``
+    alternating runs of ``calls`` calls each."""
+    rows = []
+    for label, make in (("(x·x + x).relu()", _tiny_expression),
+                        ("relu(w₁x₁ + w₂x₂ + b)", _tiny_neuron)):
+        engines = {"chainrule": make(Value)}
+        if MicroValue is not None:
+            engines["micrograd"] = make(MicroValue)
+        answers = {name: run() for name, run in engines.items()}
+        if len(set(answers.values())) != 1:
+            raise AssertionError(f"{label}: the engines disagree: {answers}")
+        per_call = {name: [] for name in engines}
+        for _ in range(rounds):
+            for name, run in engines.items():
+                t0 = time.perf_counter()
+                for _ in range(calls):
+                    run()
+                per_call[name].append((time.perf_counter() - t0) / calls * 1e6)
+        rows.append((label, {k: statistics.median(v) for k, v in per_call.items()}))
+    return rows
+
+
 # -- the deep chain ------------------------------------------------------------------------
 
 def chain_forward(V, n):
@@ -211,6 +257,8 @@ def main(argv=None):
     parser.add_argument("--block", type=int, default=5,
                         help="consecutive steps per engine before switching engines")
     parser.add_argument("--chain", type=int, default=1_000_000)
+    parser.add_argument("--tiny", type=int, default=20_000,
+                        help="calls per run of each tiny graph")
     args = parser.parse_args(argv)
     print(f"Python {sys.version.split()[0]}, numpy {np.__version__}, gc thresholds "
           f"{gc.get_threshold()}, recursion limit {sys.getrecursionlimit()}")
@@ -238,6 +286,13 @@ def main(argv=None):
     if "micrograd" in byte_rows:
         print(f"chainrule / micrograd bytes per node: "
               f"{byte_rows['chainrule'] / byte_rows['micrograd']:.2f}")
+    print(f"\nTiny graphs: build + backward, µs per call (median of 5 alternating runs of "
+          f"{args.tiny:,} calls)")
+    print(f"{'graph':<24}{'chainrule':>11}{'micrograd':>11}{'÷ micrograd':>13}")
+    for label, us in tiny_graphs(args.tiny):
+        mg = us.get("micrograd")
+        print(f"{label:<24}{us['chainrule']:>11.2f}" + (
+            f"{mg:>11.2f}{us['chainrule'] / mg:>12.2f}×" if mg is not None else f"{'—':>11}"))
     print(f"\nDeep chain: x ← x·1.0001 + 0, {args.chain:,} times, then backward "
           f"(2 nodes per step)")
     print(f"{'engine':<12}{'forward':>10}{'backward':>10}  {'outcome':<16}{'peak MiB':>10}"

@@ -594,6 +594,55 @@ def test_tape_passes_agree_on_random_programs(program, xs, limit):
         assert plain[k] == pytest.approx(numeric, rel=1e-5, abs=1e-6)
 
 
+def _same_floats(a, b):
+    """Lists of floats (or None) equal entry by entry, bit for bit (nan matching nan)."""
+    return len(a) == len(b) and all(
+        x is None and y is None or (x is not None and y is not None and (
+            x == y and math.copysign(1, x) == math.copysign(1, y) or x != x and y != y))
+        for x, y in zip(a, b))
+
+
+def _both_sweeps(out):
+    """(sweep_floats, sweep_general on floats) over out's own tape, seeded with 1."""
+    from autograd import core, tape as tape_module, value as value_module
+    from autograd.backends import FloatMath
+    tape, seeds = out._tape, {out._i: 1.0}
+    return (tape_module.sweep_floats(tape, seeds),
+            tape_module.sweep_general(tape, seeds, value_module.node_at, FloatMath, False, None,
+                                      False, core.check_backward))
+
+
+@given(program=_programs, xs=st.lists(st.floats(-1.5, 1.5), min_size=1, max_size=4))
+def test_the_float_sweep_gives_the_general_sweeps_numbers(program, xs):
+    """A short tape's pass (`tape.sweep_floats`, the per-edge pass without create_graph,
+    explain or anomaly checks) calls the same float rules in the same order as the general
+    pass: the same floats, bit for bit, on random DAGs (shared inputs, constants, leaky_relu's
+    slope as ctx)."""
+    from autograd import value as value_module
+    value_module._new_tape()
+    out = _run_program(program, [Value(x) for x in xs])
+    fast, general = _both_sweeps(out)
+    assert _same_floats(fast, general)
+
+
+@pytest.mark.parametrize("op", UNARY + list(BINARY), ids=str)
+@pytest.mark.parametrize("x", [-2.0, -0.0, 0.0, 0.5, 3.0, math.inf, -math.inf, math.nan])
+def test_the_float_sweep_follows_every_op_and_ieee_case(op, x):
+    """Every op of the table, at ordinary points and at 0, ±inf and nan (where the compiled
+    pass hands over to the per-edge one), used twice so contributions are summed."""
+    from autograd import value as value_module
+    value_module._new_tape()
+    v = Value(x)
+    if op in UNARY:
+        y = op.apply(v)
+        out = y * y + op.apply(v) * 2.0
+    else:
+        out = op.apply(v, v) * 1.5 + op.apply(v, v)
+    fast, general = _both_sweeps(out)
+    assert fast[out._i] == 1.0 and fast[v._i] is not None
+    assert _same_floats(fast, general), (op, x, fast, general)
+
+
 # --- weighted_sum: a neuron's Σ wᵢaᵢ + b recorded in one call ----------------------------------
 
 def _recorded(build):
