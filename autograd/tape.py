@@ -204,6 +204,8 @@ def sweep(tape, seeds):
     such a pass is left to the rules themselves).
     """
     global _swept_in_python
+    if len(tape.data) < SMALL_SWEEP:
+        return None             # (n ≤ the tape's length)
     n = max(seeds) + 1
     if n < SMALL_SWEEP:
         return None

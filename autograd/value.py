@@ -495,6 +495,8 @@ class Value(Node):
         self._grad = value
 
     def _seed(self, grad_out, create_graph):
+        if grad_out is None and not create_graph:
+            return 1.0
         seed = 1.0 if grad_out is None else grad_out
         if not isinstance(seed, Value):
             zero_d = getattr(seed, "ndim", None) == 0 and getattr(seed, "dtype", None) is not None
