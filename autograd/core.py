@@ -296,6 +296,7 @@ class Node:
     _fit_grad = None      # unbroadcast for arrays: fit(m, contribution, parent)
     _own_grad = None      # a leaf's gradient, copied if it shares memory with another's
     _graph_backprop = None  # a kind that stores its graph its own way runs its own pass
+    _graph_order = None     # … and may walk it its own way (`topo_order`)
 
     def __repr__(self):
         parts = [f"data={self._data_repr()}"]
@@ -452,7 +453,8 @@ def topo_order(root):
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _topo_order(root)
+        walk = getattr(type(root), "_graph_order", None)
+        return _topo_order(root) if walk is None else walk(root)
     finally:
         if collecting:
             gc.enable()

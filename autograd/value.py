@@ -387,6 +387,70 @@ def _backprop_values(root, seed, create_graph, store, keep, observe):
     return found if keep else {}
 
 
+def _topo_order_values(root):
+    """`topo_order` for a Value graph, walked on its tapes: the same depth-first order (parents
+    in argument order) as the general walk over `Node._parents`, but vertices are marked in a
+    byte per tape entry instead of hashed, and one handle is made per vertex, when it is
+    listed (the general walk makes a handle for a parent each time it looks at it: a
+    1,000,000-node chain's order took ~4 s)."""
+    if root._tape is None:
+        return [root]
+    marks = {}                  # tape → bytearray: 1 for an entry whose vertex is seen
+    seen_objects = set()        # ids of leaf and constant objects seen (one vertex per object)
+    order = []
+    append = order.append
+
+    def resolve(t, i):
+        # (tape, entry) of the vertex entry i of t stands for: a FOREIGN entry is the node of
+        # an older tape it points to; an entry of a leaf object stands for the object
+        while True:
+            obj = t.objects.get(i)
+            if obj is not None:
+                return obj, None
+            if t.code[i] != tp.FOREIGN:
+                return t, i
+            t, i = t.foreign[i]
+
+    def seen(t, i):
+        if i is None:
+            return id(t) in seen_objects
+        mark = marks.get(t)
+        return mark is not None and mark[i]
+
+    stack = [(root._tape, root._i, False)]
+    push, pop = stack.append, stack.pop
+    while stack:
+        t, i, expanded = pop()
+        if expanded:
+            if i is None:
+                append(t)
+            else:
+                append(_handle(t, i, t.data[i], t.code[i] != tp.CONSTANT))
+            continue
+        if i is None:
+            if id(t) in seen_objects:
+                continue
+            seen_objects.add(id(t))
+            push((t, None, True))
+            continue
+        mark = marks.get(t)
+        if mark is None:
+            mark = marks[t] = bytearray(len(t.data))
+        if mark[i]:
+            continue
+        mark[i] = 1
+        push((t, i, True))
+        if t.code[i] < tp.FIRST_OP:
+            continue
+        a, b = t.pa[i], t.pb[i]
+        for j in ((a,) if b < 0 else (b, a)):       # reversed: the first parent finishes first
+            parent = resolve(t, j)
+            if not seen(*parent):
+                push((*parent, False))
+    order[-1] = root            # (listed last: the node itself, not a new handle on it)
+    return order
+
+
 def _add_to(sums, key, g):
     previous = sums.get(key)
     sums[key] = g if previous is None else previous + g
@@ -407,6 +471,7 @@ class Value(Node):
     _fit_grad = None                # scalars never broadcast
     __array_ufunc__ = None          # ndarray ⊕ Value defers to Value's reflected ops either way
     _graph_backprop = staticmethod(_backprop_values)
+    _graph_order = staticmethod(_topo_order_values)
 
     def __init__(self, data, label=None, requires_grad=True):
         if type(data) is not float:

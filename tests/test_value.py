@@ -643,6 +643,41 @@ def test_the_float_sweep_follows_every_op_and_ieee_case(op, x):
     assert _same_floats(fast, general), (op, x, fast, general)
 
 
+@given(program=_programs, xs=st.lists(st.floats(-1.5, 1.5), min_size=1, max_size=4),
+       limit=st.sampled_from([3, 5, 11, 1 << 18]), constant=st.booleans())
+def test_the_tape_walk_lists_the_general_walks_order(program, xs, limit, constant):
+    """`topo_order` on a Value graph walks its tapes (`value._topo_order_values`): the same
+    vertices in the same order as the general walk over `_parents`, however the graph is cut
+    into tapes (FOREIGN entries), with leaves used on several tapes listed once."""
+    from autograd import core
+    from autograd import tape as tape_module
+    from autograd import value as value_module
+    saved = tape_module.TAPE_LIMIT
+    tape_module.TAPE_LIMIT = limit
+    try:
+        value_module._new_tape()
+        leaves = [Value(x, requires_grad=not (constant and k == 0)) for k, x in enumerate(xs)]
+        out = _run_program(program, leaves)
+        walked = topo_order(out)
+        general = core._topo_order(out)
+    finally:
+        tape_module.TAPE_LIMIT = saved
+        value_module._new_tape()
+    assert len(walked) == len(general) and walked[-1] is out
+    assert all(a.is_vertex(b) and a.data == b.data and a.requires_grad == b.requires_grad
+               for a, b in zip(walked, general))
+    for leaf in leaves:
+        if any(node is leaf for node in general):
+            assert sum(node is leaf for node in walked) == 1
+
+
+def test_the_tape_walk_of_a_leaf_and_of_a_constant_root():
+    x = Value(2.0)
+    assert topo_order(x) == [x]
+    c = Value(3.0) * 0 + 1.0
+    assert [n.data for n in topo_order(c)][-1] == c.data
+
+
 # --- weighted_sum: a neuron's Σ wᵢaᵢ + b recorded in one call ----------------------------------
 
 def _recorded(build):
