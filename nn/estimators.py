@@ -377,6 +377,11 @@ class _BaseMLP(BaseEstimator):
         """loss_curve_ shows the cost times this (1: the cost differentiated)."""
         return 1
 
+    def _class_indices(self, Y):
+        """The class index of each one-hot row of Y when the batch cost takes those in its
+        place (softmax cross-entropy), else None."""
+        return None
+
     def _shown_value(self):
         """None, or ``shown(z, Yb, n, wb, J)``: the batch's loss as scikit-learn computes it
         from J's node z (the value reported and handed to L-BFGS; gradients are J's)."""
@@ -436,6 +441,10 @@ class _BaseMLP(BaseEstimator):
                           "going to be clipped")
             batch = n
         backward = self._backward_fn(n, fold_l2=True)       # its optimiser is SGD or Adam
+        # one-hot rows as their class indices where the cost takes either: the same gradient,
+        # bit for bit, from softmax cross-entropy's compiled label loops
+        labels = self._class_indices(Y) if w is None else None
+        targets = Y if labels is None else labels
         sample_idx = np.arange(n)
         bar = None
         if self.progress:
@@ -449,7 +458,7 @@ class _BaseMLP(BaseEstimator):
                 accumulated = 0.0
                 for lo in range(0, n, batch):           # gen_batches
                     rows = sample_idx[lo:lo + batch] if self.shuffle else slice(lo, lo + batch)
-                    xb, Yb = X[rows], Y[rows]
+                    xb, Yb = X[rows], targets[rows]
                     m = xb.shape[0]
                     optimizer.zero_grad()
                     J, decay = backward(xb, Yb, m, None if w is None else w[rows])
@@ -614,6 +623,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         #   = softplus(z) − y·z   (finite for any z)
         return lambda z, Yb, n: (z.softplus() - z * Yb).sum() * (1.0 / n)
 
+    def _class_indices(self, Y):
+        """Softmax cross-entropy's one-hot Y as class indices y (Y[i, y_i] = 1): its gradient
+        (softmax(z) − Y)/n is the same floats either way, and integer labels take the compiled
+        loops (`autograd.kernels`); J's value may differ in its last bit (a sum of n picked
+        logs, not of n·k products)."""
+        if self.out_activation_ != "softmax" or self._cost() != "cross_entropy":
+            return None
+        return Y.argmax(axis=1)
+
     def _shown_value(self):
         """scikit-learn's log loss of a batch: it clips each probability to [ε, 1 − ε] before
         the log (ε the dtype's eps), so a term −log p is at most −log ε, and takes log(1 − p)
@@ -634,6 +652,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         def shown(z, Y, n, w, J):
             if w is None and J * n <= c:        # the terms are >= 0 and sum to n·J
                 return J
+            if softmax and Y.ndim == 1:         # class indices (`_class_indices`)
+                worst = (_row_max(z)[:, 0] - z[np.arange(len(Y)), Y]).max(initial=0)
+                if worst + reach <= c:
+                    return J
+                Y = np.eye(z.shape[1], dtype=z.dtype)[Y]
             if softmax:
                 worst = (_row_max(z)[:, 0] - np.einsum("ij,ij->i", z, Y)).max(initial=0)
             else:

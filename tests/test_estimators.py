@@ -554,3 +554,37 @@ def test_losses_are_numpy_floats_as_sklearns():
         if solver == "adam":
             assert {type(v) for v in ours.loss_curve_} == {np.float64}
             assert type(ours.best_loss_) is type(theirs.best_loss_)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("solver, early_stopping", [("adam", False), ("sgd", True)])
+def test_class_indices_train_as_the_one_hot_rows(monkeypatch, digits, dtype, solver,
+                                                 early_stopping):
+    """Softmax cross-entropy takes the batch's class indices in place of its one-hot rows (the
+    compiled label loops): the same weights bit for bit, the same loss but for the last bits
+    of J's sum."""
+    X, _, y, _ = digits
+    kw = dict(hidden_layer_sizes=(16,), max_iter=4, random_state=0, dtype=dtype,
+              solver=solver, early_stopping=early_stopping, n_iter_no_change=100)
+    fast = quiet(MLPClassifier(**kw).fit, X, y)
+    seen = []
+    monkeypatch.setattr(MLPClassifier, "_class_indices",
+                        lambda self, Y: seen.append(Y.shape) or None)
+    one_hot = quiet(MLPClassifier(**kw).fit, X, y)
+    assert seen and seen[0][1] == 10                       # the one-hot path did run
+    for a, b in zip(fast.coefs_ + fast.intercepts_, one_hot.coefs_ + one_hot.intercepts_):
+        assert a.dtype == dtype and np.array_equal(a, b)
+    eps = np.finfo(dtype).eps
+    np.testing.assert_allclose(fast.loss_curve_, one_hot.loss_curve_, rtol=8 * eps)
+
+
+def test_class_indices_are_used_for_softmax_cross_entropy_only():
+    X, y = small_multiclass()
+    est = quiet(MLPClassifier(max_iter=2, random_state=0).fit, X, y)
+    Y = np.eye(3)[y]
+    assert np.array_equal(est._class_indices(Y), y)
+    binary = quiet(MLPClassifier(max_iter=2, random_state=0).fit, X, y > 0)
+    assert binary._class_indices(np.eye(2)[(y > 0).astype(int)]) is None      # logistic
+    document = quiet(MLPClassifier(max_iter=2, random_state=0, cost="document").fit, X, y)
+    assert document._class_indices(Y) is None
+    assert MLPRegressor()._class_indices(Y) is None
