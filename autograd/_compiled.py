@@ -119,12 +119,9 @@ def row_shift(z, e, m):
 def row_shift_pick(z, target, e, m, picked):
     # labels checked first (nothing written if one is out of range), then row_shift's pass
     # with z[i, target[i]] − m[i] kept
-    n, k = z.shape
-    for i in range(n):
-        t = target[i]
-        if t < 0 or t >= k:
-            return False
-    for i in range(n):
+    if not labels_in_range(target, z.shape[1]):
+        return False
+    for i in range(z.shape[0]):
         top = _shift_row(z, e, m, i)
         picked[i] = z[i, target[i]] - top
     return True
@@ -183,6 +180,114 @@ def cross_entropy_grad_sums(e, s, target, scale, p, sums):
         _cross_entropy_grad_row(e, s, target, scale, p, i)
         for j in range(e.shape[1]):
             sums[j] = p[i, j] if i == 0 else sums[j] + p[i, j]
+
+
+@_jit
+def bias_shift_pick(x, b, target, z, e, m, picked):
+    # row_shift_pick's pass on z = x + b (b along the rows), z written too
+    n, k = x.shape
+    if not labels_in_range(target, k):
+        return False
+    for i in range(n):
+        for j in range(k):
+            z[i, j] = x[i, j] + b[j]
+        top = _shift_row(z, e, m, i)
+        picked[i] = z[i, target[i]] - top
+    return True
+
+
+@_jit
+def _pairwise_block(a, lo, n, zero):
+    # numpy's pairwise_sum of a[lo:lo + n] (contiguous), n ≤ 128: below 8 entries one by one,
+    # else in eight interleaved partial sums
+    if n < 8:
+        total = zero
+        for i in range(n):
+            total += a[lo + i]
+        return total
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    while i < n - n % 8:
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+        i += 8
+    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        total += a[lo + i]
+        i += 1
+    return total
+
+
+@_jit
+def _pairwise(a, lo, n, zero):
+    # numpy's pairwise_sum: above 128 entries, the sum of the two halves (cut at a multiple of
+    # 8), each summed the same way. Walked with a stack of halves, not by recursion (numba's
+    # on-disk cache does not keep recursive functions safely)
+    if n <= 128:
+        return _pairwise_block(a, lo, n, zero)
+    half = n // 2
+    half -= half % 8
+    if n - half <= 128:                     # (one cut: both halves are blocks)
+        return _pairwise_block(a, lo, half, zero) + _pairwise_block(a, lo + half, n - half,
+                                                                    zero)
+    starts = np.empty(64, np.int64)
+    sizes = np.empty(64, np.int64)
+    lefts = np.empty(64, a.dtype)
+    right_pending = np.zeros(64, np.bool_)   # the left half is summed, the right is next
+    top = 0
+    starts[0], sizes[0] = lo, n
+    while True:
+        size = sizes[top]
+        if size > 128:
+            half = size // 2
+            half -= half % 8
+            right_pending[top] = False
+            starts[top + 1], sizes[top + 1] = starts[top], half
+            top += 1
+            continue
+        value = _pairwise_block(a, starts[top], size, zero)
+        while True:                         # hand the sum up to the halves waiting for it
+            top -= 1
+            if top < 0:
+                return value
+            if not right_pending[top]:
+                lefts[top] = value
+                right_pending[top] = True
+                half = sizes[top] // 2
+                half -= half % 8
+                starts[top + 1], sizes[top + 1] = starts[top] + half, sizes[top] - half
+                top += 1
+                break
+            value = lefts[top] + value
+
+
+@_jit
+def row_sums(e, s, zero):
+    # s[i, 0] = e[i].sum() as numpy's add.reduce over the last axis: 0 + the row's pairwise sum
+    n, k = e.shape
+    flat = e.reshape(-1)
+    for i in range(n):
+        s[i, 0] = zero + (_pairwise_block(flat, i * k, k, zero) if k <= 128
+                          else _pairwise(flat, i * k, k, zero))
+
+
+@_jit
+def cross_entropy_value_grad_sums(e, s, log_s, picked, target, scale, mean, p, sums, terms,
+                                  zero):
+    # −(Σᵢ picked_i − log s_i) · mean, the sum in numpy's order; then cross_entropy_grad_sums
+    n = e.shape[0]
+    for i in range(n):
+        terms[i] = picked[i] - log_s[i, 0]
+    total = zero + _pairwise(terms, 0, n, zero)
+    cross_entropy_grad_sums(e, s, target, scale, p, sums)
+    return (-total) * mean
 
 
 @_jit

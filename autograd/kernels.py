@@ -357,6 +357,42 @@ def cross_entropy_grad(e, s, target, scale, sums=False):
     return p, column_sums
 
 
+def bias_cross_entropy(x, b, target, g):
+    """Softmax cross-entropy of z = x + b (b along the rows) with integer class labels, and
+    its VJP for the upstream gradient g, in three compiled passes around numpy's exp and log:
+    ``(z, J, p, Σᵢ pᵢ)`` with p = ∂J/∂z · g and its column sums (b's gradient). The numbers of
+    the add, `rules`' cross-entropy forward (row shift and picked logits, e = exp(z − m), its
+    row sums s, J = −(Σᵢ picked_i − log s_i)/n, every sum in numpy's order) and its summing
+    VJP. None when the loops do not apply; ``(None, None, None, None)`` when a label lies
+    outside 0..k−1 (nothing computed)."""
+    kernels = _loaded
+    if (not kernels or not _rows(x) or not _summable(x) or type(b) is not _ndarray
+            or b.dtype != x.dtype or b.shape != x.shape[1:] or not b.flags.c_contiguous
+            or type(target) is not _ndarray or target.shape != (x.shape[0],)
+            or target.dtype.kind not in "iu"):
+        return None
+    n, k = x.shape
+    dtype = x.dtype
+    mean = 1.0 / n
+    scale = np.asarray(g * mean)            # (`rules`: g · mean_factor(n))
+    if scale.ndim or scale.dtype not in _FLOATS:
+        return None
+    z, e, m, picked = (np.empty_like(x), np.empty_like(x), np.empty((n, 1), dtype=dtype),
+                       np.empty(n, dtype=dtype))
+    if not kernels.bias_shift_pick(x, b, target, z, e, m, picked):
+        return None, None, None, None
+    np.exp(e, out=e)
+    zero = dtype.type(0)
+    s = np.empty((n, 1), dtype=dtype)
+    kernels.row_sums(e, s, zero)
+    log_s = np.log(s)
+    p, sums = np.empty_like(e), np.empty(k, dtype=dtype)
+    J = kernels.cross_entropy_value_grad_sums(e, s, log_s, picked, target, scale[()],
+                                              dtype.type(mean), p, sums, np.empty(n, dtype),
+                                              zero)
+    return z, np.asarray(dtype.type(J)), p, sums
+
+
 def _summable(a):
     """numpy's add.reduce over axis 0 of a C-contiguous n × k matrix adds row after row into
     the first (column j: ((a₀ⱼ + a₁ⱼ) + a₂ⱼ) + …) when k > 1; with one column it sums the

@@ -33,7 +33,7 @@ import numpy as np
 from . import kernels
 from .backends import ArrayMath
 from .core import MODE, _backprop, _seed, topo_order
-from .rules import ADD, RELU
+from .rules import ADD, RELU, SOFTMAX_CROSS_ENTROPY
 from .tensor import Tensor
 
 _ndarray = np.ndarray
@@ -243,7 +243,7 @@ class _Plan:
         self.params = []              # leaves that require a gradient
         self.namespace = {"m": ArrayMath, "asarray": np.asarray, "fit": Tensor._fit_grad,
                           "own": Tensor._own_grad, "unshared": _UNSHARED,
-                          "bias_relu": _bias_relu}
+                          "bias_relu": _bias_relu, "bias_cost": _bias_cross_entropy}
         ns = self.namespace
         lines = []
         found = set()
@@ -261,8 +261,14 @@ class _Plan:
             if node._op is RELU and slot[id(node._parents[0])] in self.bias_adds:
                 fused_relu.setdefault(slot[id(node._parents[0])], slot[id(node)])
         relu_done = set(fused_relu.values())
+        # the root: softmax cross-entropy of a bias add that nothing else reads, with class
+        # labels: the add, the cost and the cost's VJP (the root's gradient is the seed) in one
+        # call (`kernels.bias_cross_entropy`); the backward pass takes that VJP as made
+        self.fused_cost = _fused_cost(order, outputs[0], slot, self.bias_adds)
         for i, node in enumerate(order):
             about = f"{_shape(node)}{_label(node)}"
+            if self.fused_cost is not None and i == self.fused_cost[1]:
+                continue                # (made with the cost below)
             if i in fused_relu:
                 r = fused_relu[i]
                 ns[f"f{i}"], ns[f"f{r}"] = ADD.forward, RELU.forward
@@ -324,7 +330,14 @@ class _Plan:
                                        for name, spec in fed]
                 lines.append(f"x{i} = {{{', '.join(parts)}}}")
                 ctx = f", **x{i}"
-            if op.saving is None:
+            if self.fused_cost is not None and i == self.fused_cost[0]:
+                z = self.fused_cost[1]
+                ns[f"f{z}"] = ADD.forward
+                x, b = self.bias_adds[z]
+                lines.append(f"v{z}, v{i}, pg{z}, ps{z} = bias_cost(m, f{z}, f{i}, v{x}, v{b}, "
+                             f"seed, x{i})  # add, {_name(op)} and its VJP in one call "
+                             f"{_shape(order[z])}{_label(order[z])} → {about}")
+            elif op.saving is None:
                 lines.append(f"v{i} = asarray(f{i}(m, {args}{ctx}))  # {_name(op)} {about}")
             else:
                 lines.append(f"v{i}, saved = f{i}(m, {args}{ctx})  # {_name(op)} {about}")
@@ -382,6 +395,14 @@ class _Plan:
             args = ", ".join(f"v{p}" for p in ps)
             for k, p, name in named:
                 call = f"d{i}_{k}(m, g{i}, v{i}, {args}{self._ctx_arg.get(i, '')})"
+                if self.fused_cost is not None and i == self.fused_cost[0]:
+                    call = f"pg{p}"     # (made in the forward pass, with its column sums)
+                    if p in summed:
+                        lines.append(f"g{p}, s{p} = pg{p}, ps{p}  # ∂/∂v{p}: {name} input "
+                                     f"{k}, and its column sums (made with the cost)")
+                        reached.add(p)
+                        edge += 1
+                        continue
                 if learning:
                     call = f"fit(m, {call}, l{i}_{k}, {edge})"
                 elif self.refits[edge]:
@@ -523,6 +544,38 @@ def _bias_relu(m, add, relu, x, b):
         z = np.asarray(add(m, x, b))
         return z, np.asarray(relu(m, z))
     return made
+
+
+def _fused_cost(order, root, slot, bias_adds):
+    """(the root's slot, its bias add's slot) when the root is softmax cross-entropy with
+    class labels of a bias add whose only reader it is, else None."""
+    if root._op is not SOFTMAX_CROSS_ENTROPY or not (root._ctx or {}).get("labels"):
+        return None
+    z = slot[id(root._parents[0])]
+    if z not in bias_adds:
+        return None
+    add = order[z]
+    readers = sum(1 for node in order for parent in node._parents if parent is add)
+    return (slot[id(root)], z) if readers == 1 else None
+
+
+def _bias_cross_entropy(m, add, cost, x, b, seed, ctx):
+    """(z = x + b, J = softmax cross-entropy of z, ∂J/∂z · seed, its column sums or None):
+    `kernels.bias_cross_entropy` when it applies, else the ops' own forwards and the cost's
+    VJP (which raises for a label out of range, as the graph does)."""
+    made = kernels.bias_cross_entropy(x, b, ctx["target"], seed)
+    if made is not None and made[0] is not None:
+        return made
+    z = np.asarray(add(m, x, b))
+    J, saved = cost(m, z, **ctx)
+    J = np.asarray(J)
+    ctx = {**ctx, **saved}
+    summing = SOFTMAX_CROSS_ENTROPY.summing.get(0)
+    if summing is not None:
+        p, sums = summing(m, seed, J, z, **ctx)
+    else:
+        p, sums = SOFTMAX_CROSS_ENTROPY.vjps[0](m, seed, J, z, **ctx), None
+    return z, J, p, sums
 
 
 def _source(spec, i, name, namespace):

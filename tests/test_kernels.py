@@ -950,3 +950,118 @@ def test_a_decayed_adam_update_rounds_as_add_scaled_does_for_a_wider_gradient(mo
     kernels.adam_update(copy, twin * np.float32(1.5), np.zeros(20, np.float32),
                         np.zeros(20, np.float32), 0.9, 0.999, 1e-8, 1e-2)
     np.testing.assert_array_equal(shared, copy)
+
+
+# --- numpy's summation order, and the fused bias add + cross-entropy + VJP -----------------
+
+_SPECIAL = [0.0, -0.0, 1.0, -1.0, 1e30, -1e30, 1e-30, np.inf, -np.inf, np.nan]
+
+
+@settings(max_examples=80, deadline=None)
+@given(dtype=st.sampled_from([np.float32, np.float64]), n=st.integers(0, 2100),
+       seed=st.integers(0, 2 ** 32 - 1), special=st.booleans())
+def test_the_compiled_sum_is_numpys_pairwise_sum_bit_for_bit(dtype, n, seed, special):
+    """`_compiled._pairwise` (and `row_sums`, row by row) add in numpy's order: 0 + the
+    pairwise sum (eight partial sums up to 128 entries, halves above), so every rounding, −0
+    and nan comes out as numpy's."""
+    from autograd import _compiled
+    rng = np.random.default_rng(seed)
+    a = (rng.standard_normal(n) * 10.0 ** rng.uniform(-8, 8, n)).astype(dtype)
+    if special and n:
+        a[rng.integers(0, n, max(1, n // 50))] = rng.choice(_SPECIAL, max(1, n // 50))
+    zero = dtype(0)
+    with np.errstate(all="ignore"):
+        expected = a.sum()
+        got = zero + _compiled._pairwise(a, 0, n, zero)
+    assert np.array_equal(got, expected, equal_nan=True)
+    assert np.isnan(got) or np.signbit(got) == np.signbit(expected)
+    k = max(1, n // 7)
+    rows = a[: (n // k) * k].reshape(-1, k)
+    s = np.empty((rows.shape[0], 1), dtype)
+    with np.errstate(all="ignore"):
+        _compiled.row_sums(rows, s, zero)
+        assert np.array_equal(s, rows.sum(axis=1, keepdims=True), equal_nan=True)
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 15, 16, 127, 128, 129, 136, 241, 242, 248, 249,
+                               255, 256, 257, 263, 264, 271, 272, 500, 1023, 1024, 1025, 2049,
+                               100_003])
+def test_the_compiled_sum_cuts_where_numpy_does(n):
+    """Sizes at the edges of numpy's blocks (8, 128) and of its cuts into halves."""
+    from autograd import _compiled
+    rng = np.random.default_rng(n)
+    for dtype in (np.float32, np.float64):
+        a = (rng.standard_normal(n) * 10.0 ** rng.uniform(-6, 6, n)).astype(dtype)
+        assert np.array_equal(dtype(0) + _compiled._pairwise(a, 0, n, dtype(0)), a.sum())
+        k = max(1, n // 3)
+        rows = a[:3 * k].reshape(3, k) if n >= 3 else a.reshape(1, -1)
+        s = np.empty((rows.shape[0], 1), dtype)
+        _compiled.row_sums(rows, s, dtype(0))
+        assert np.array_equal(s, rows.sum(axis=1, keepdims=True))
+
+
+def test_the_compiled_sum_of_negative_zeros_is_numpys_plus_zero():
+    from autograd import _compiled
+    for n in (1, 7, 8, 9, 129, 300):
+        a = np.full(n, -0.0, np.float32)
+        got = np.float32(0) + _compiled._pairwise(a, 0, n, np.float32(0))
+        assert got == 0 and not np.signbit(got) and not np.signbit(a.sum())
+
+
+def _unfused_cost(x, b, target, seed):
+    """The add, cross-entropy's forward and its VJP, op by op on numpy (`autograd.rules`),
+    and b's gradient as the engine sums it (numpy's add.reduce over the rows)."""
+    from autograd import rules
+    from autograd.backends import ArrayMath
+    saved_loops, kernels._loaded = kernels._loaded, False
+    try:
+        z = np.asarray(rules.ADD.forward(ArrayMath, x, b))
+        J, saved = rules._cross_entropy_saving(ArrayMath, z, target, True)
+        J = np.asarray(J)
+        p = rules._cross_entropy_vjp(ArrayMath, seed, J, z, target, True, **saved)
+    finally:
+        kernels._loaded = saved_loops
+    return z, J, p, np.add.reduce(p, axis=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(dtype=st.sampled_from([np.float32, np.float64]), n=st.integers(1, 300),
+       k=st.integers(2, 140), seed=st.integers(0, 2 ** 32 - 1), special=st.booleans(),
+       label_dtype=st.sampled_from([np.int64, np.int32, np.uint8]))
+def test_bias_cross_entropy_is_the_ops_numbers_bit_for_bit(dtype, n, k, seed, special,
+                                                           label_dtype):
+    """z = x + b, J, ∂J/∂z and its column sums in three compiled passes around numpy's exp and
+    log: what the add, the cost's forward and its VJP give one by one, with large logits,
+    infinities and nans among them."""
+    from autograd import _compiled
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((n, k)) * rng.uniform(0.1, 50)).astype(dtype)
+    b = rng.standard_normal(k).astype(dtype)
+    if special:
+        x[rng.integers(0, n), rng.integers(0, k)] = rng.choice(_SPECIAL)
+    target = rng.integers(0, min(k, 255), n).astype(label_dtype)
+    seed_grad = np.ones((), dtype)
+    with np.errstate(all="ignore"):
+        expected = _unfused_cost(x, b, target, seed_grad)
+        kernels._loaded, saved = _compiled, kernels._loaded
+        try:
+            got = kernels.bias_cross_entropy(x, b, target, seed_grad)
+        finally:
+            kernels._loaded = saved
+    for a, e in zip(got, expected):
+        assert a.dtype == e.dtype and a.shape == e.shape
+        assert np.array_equal(a, e, equal_nan=True)
+
+
+def test_bias_cross_entropy_declines_what_its_loops_do_not_take(compiled_kernels):
+    x = np.ones((4, 3), np.float32)
+    b, t, g = np.zeros(3, np.float32), np.array([0, 1, 2, 0]), np.ones((), np.float32)
+    assert kernels.bias_cross_entropy(x, b, t, g)[0] is not None
+    for args in ((x[:, :1].copy(), b[:1], t * 0, g),          # one column: numpy sums it pairwise
+                 (x, b.astype(np.float64), t, g),              # b of another dtype
+                 (x, b, t.astype(np.float64), g),              # soft or float labels
+                 (x[:, ::2], b[:2], t % 2, g),                 # not contiguous
+                 (x, b, t, np.ones(2, np.float32))):           # g not a scalar
+        assert kernels.bias_cross_entropy(*args) is None
+    assert kernels.bias_cross_entropy(x, b, np.array([0, 1, 3, 0]), g) == (None,) * 4
+    assert kernels.bias_cross_entropy(x, b, np.array([0, -1, 2, 0]), g) == (None,) * 4

@@ -174,6 +174,40 @@ def test_the_mlp_steps_bias_relu_and_bias_sums_are_fused_and_exact(monkeypatch, 
     assert code.count("= bias_relu(m, ") == 2
     assert code.count("and its column sums") == 3          # two relus and the cost
     assert code.count("(the column sums made above)") == 3
+    # the last layer's add, the cost and the cost's VJP are one call; its edge reads it
+    assert code.count("= bias_cost(m, ") == 1 and "(made with the cost)" in code
+    assert "f10(m, v" not in code.replace("bias_cost(m, f9, f10,", "")
+
+
+def test_a_cost_whose_bias_add_is_read_elsewhere_is_not_fused():
+    """z = x·W + b read by the cost and by a penalty on z: z's gradient sums two edges, so the
+    cost's VJP cannot stand for it; the replay keeps the ops apart, with the graph's numbers."""
+    rng = np.random.default_rng(17)
+    W, b = _params(rng, np.float32, (6, 4), (4,))
+
+    def fn(x, y):
+        z = x @ W + b
+        return z.softmax_cross_entropy(y) + (z * z).sum() * 1e-3, z
+    step = _check_replays(fn, [W, b], [(rng.standard_normal((9, 6)).astype(np.float32),
+                                        rng.integers(0, 4, 9)) for _ in range(3)])
+    assert "bias_cost" not in next(iter(step.plans.values())).code
+
+
+@pytest.mark.parametrize("loaded", ["compiled", "numpy"])
+def test_a_fused_cost_refuses_a_label_out_of_range_as_the_graph_does(monkeypatch, loaded):
+    from autograd import _compiled, kernels
+    monkeypatch.setattr(kernels, "_loaded", _compiled if loaded == "compiled" else False)
+    rng = np.random.default_rng(18)
+    W, b = _params(rng, np.float64, (5, 3), (3,))
+    fn = lambda x, y: ((x @ W + b).softmax_cross_entropy(y),)   # noqa: E731
+    step = _check_replays(fn, [W, b], [(rng.standard_normal((4, 5)), rng.integers(0, 3, 4))
+                                       for _ in range(2)])
+    assert "bias_cost" in next(iter(step.plans.values())).code
+    for bad in ([0, 1, 3, 2], [0, -1, 2, 2]):
+        with pytest.raises(ValueError, match="labels must lie in 0..2"):
+            fn(rng.standard_normal((4, 5)), np.array(bad))
+        with pytest.raises(ValueError, match="labels must lie in 0..2"):
+            step(rng.standard_normal((4, 5)), np.array(bad))
 
 
 def test_a_bias_add_with_two_uses_or_one_column_is_not_summed_by_the_vjp_above():
