@@ -12,7 +12,10 @@ shapes runs that plan: each op's own ``forward``, then each edge's own VJP, the 
 unbroadcast and its sum, over plain arrays. No node is made, no graph is ordered, nothing is
 looked up twice: the rules are the engine's rules, called in the engine's order, so the numbers
 are the engine's (every new plan is replayed once on the inputs it was traced on and checked
-against the graph bit for bit before it is used).
+against the graph bit for bit before it is used). A few runs of ops are one call, computing the
+same floats in fewer passes (`autograd.kernels`): a bias add and the relu that alone reads it; a
+bias's gradient summed by the VJP above it; and at the root, softmax cross-entropy with class
+labels of a bias add, with the cost's VJP (the root's gradient is the seed, known in advance).
 
 What a trace keeps, as ``jax.jit`` and ``torch.jit.trace`` do, is the ops the function recorded
 on those inputs. Python control flow that depends on the numbers, and arithmetic done on the
