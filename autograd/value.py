@@ -391,8 +391,8 @@ def _topo_order_values(root):
     """`topo_order` for a Value graph, walked on its tapes: the same depth-first order (parents
     in argument order) as the general walk over `Node._parents`, but vertices are marked in a
     byte per tape entry instead of hashed, and one handle is made per vertex, when it is
-    listed (the general walk makes a handle for a parent each time it looks at it: a
-    1,000,000-node chain's order took ~4 s)."""
+    listed (the general walk makes a handle for a parent each time it looks at it: the
+    4,000,001 vertices of the 1,000,000-step chain x·1.0001 + 0 took ~5.8 s, now ~2.4)."""
     if root._tape is None:
         return [root]
     marks = {}                  # tape → bytearray: 1 for an entry whose vertex is seen
