@@ -395,6 +395,16 @@ def test_train_says_when_the_updates_ran_compiled(monkeypatch, capsys, tmp_path,
     assert ("fused numba loops for the update, L2 and relu′" in out) == loaded
 
 
+def test_the_epoch_rate_leaves_out_a_slow_first_epoch():
+    """The first epoch traces the step and, on a first run, compiles the fused loops: the rate
+    printed is the later epochs' (what a longer run sees), with the first named apart."""
+    from demos.cmd_train import _epoch_rate
+    assert _epoch_rate([1.25, 0.30, 0.34, 0.32], 2.21, 4) == \
+        "0.32 s/epoch after the first, which took 1.25 s"
+    assert _epoch_rate([0.40, 0.30, 0.34], 1.04, 3) == "0.35 s/epoch"      # not markedly slower
+    assert _epoch_rate([0.9], 0.9, 1) == "0.90 s/epoch"
+
+
 def test_sizes_past_numpys_index_range_are_the_memory_error(capsys, monkeypatch):
     """numpy refuses a shape past its index range with a ValueError ('Maximum allowed
     dimension exceeded'), not a MemoryError: the same one-line error, exit 2. Any other
