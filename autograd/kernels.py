@@ -277,6 +277,13 @@ def _rows(z):
             and z.dtype in _FLOATS)
 
 
+def _labels(target, n=None):
+    """target an array of integer class labels the loops can read (native byte order: an IDX
+    file's big-endian integers are not), one per row when ``n`` is given."""
+    return (type(target) is _ndarray and target.dtype.kind in "iu" and target.dtype.isnative
+            and (n is None or target.shape == (n,)))
+
+
 def row_shift(z):
     """(z − m, m) with m the row maxima of z as a column (a nan in a row is its maximum, as
     numpy's), in one compiled pass: the numbers of ``z - z.max(axis=1, keepdims=True)``
@@ -297,8 +304,7 @@ def row_shift_pick(z, target):
     or ``(None, None, None, False)`` when a label lies outside 0..k−1 (nothing computed).
     None when the compiled loop does not apply."""
     kernels = _loaded
-    if (not kernels or not _rows(z) or type(target) is not _ndarray
-            or target.shape != (z.shape[0],) or target.dtype.kind not in "iu"):
+    if not kernels or not _rows(z) or not _labels(target, z.shape[0]):
         return None
     n = z.shape[0]
     e, m, picked = (np.empty_like(z), np.empty((n, 1), dtype=z.dtype),
@@ -314,8 +320,7 @@ def argmax_hits(h, labels):
     predictions. None when the loop does not apply (h not a C-contiguous float matrix of 2 or
     more columns, labels not integers, one per row)."""
     kernels = _loaded
-    if (not kernels or not _rows(h) or h.shape[1] < 2 or type(labels) is not _ndarray
-            or labels.shape != (h.shape[0],) or labels.dtype.kind not in "iu"):
+    if not kernels or not _rows(h) or h.shape[1] < 2 or not _labels(labels, h.shape[0]):
         return None
     return int(kernels.argmax_hits(h, labels))
 
@@ -323,8 +328,7 @@ def argmax_hits(h, labels):
 def labels_in_range(target, k):
     """Every class label in ``target`` (an integer array) lies in 0..k−1: one compiled pass
     when the loops are loaded, else numpy's min and max."""
-    if _loaded and type(target) is _ndarray and target.dtype.kind in "iu" \
-            and target.flags.c_contiguous:
+    if _loaded and _labels(target) and target.flags.c_contiguous:
         return bool(_loaded.labels_in_range(target.reshape(-1), k))
     return not target.size or bool(target.min() >= 0 and target.max() < k)
 
@@ -340,8 +344,7 @@ def cross_entropy_grad(e, s, target, scale, sums=False):
     that order is not numpy's (fewer than 2 columns, or no row)."""
     kernels = _loaded
     if (not kernels or not _rows(e) or type(s) is not _ndarray or s.dtype != e.dtype
-            or s.shape != (e.shape[0], 1) or type(target) is not _ndarray
-            or target.shape != (e.shape[0],) or target.dtype.kind not in "iu"):
+            or s.shape != (e.shape[0], 1) or not _labels(target, e.shape[0])):
         return None
     scale = np.asarray(scale)
     if scale.ndim or scale.dtype not in _FLOATS:
@@ -368,8 +371,7 @@ def bias_cross_entropy(x, b, target, g):
     kernels = _loaded
     if (not kernels or not _rows(x) or not _summable(x) or type(b) is not _ndarray
             or b.dtype != x.dtype or b.shape != x.shape[1:] or not b.flags.c_contiguous
-            or type(target) is not _ndarray or target.shape != (x.shape[0],)
-            or target.dtype.kind not in "iu"):
+            or not _labels(target, x.shape[0])):
         return None
     n, k = x.shape
     dtype = x.dtype

@@ -1065,3 +1065,39 @@ def test_bias_cross_entropy_declines_what_its_loops_do_not_take(compiled_kernels
         assert kernels.bias_cross_entropy(*args) is None
     assert kernels.bias_cross_entropy(x, b, np.array([0, 1, 3, 0]), g) == (None,) * 4
     assert kernels.bias_cross_entropy(x, b, np.array([0, -1, 2, 0]), g) == (None,) * 4
+
+
+@pytest.mark.parametrize("label_dtype", [">i8", ">i4", ">u2"])
+def test_big_endian_labels_take_numpys_path_with_the_same_numbers(compiled_kernels,
+                                                                  label_dtype):
+    """Class labels in big-endian order (an IDX file's integers, read as they are) cannot go
+    through the compiled loops: every label helper declines them and the cost, its VJP, a
+    traced replay and fit's accuracy give what native labels give."""
+    from autograd import Tensor, trace
+    rng = np.random.default_rng(19)
+    native = rng.integers(0, 4, 12)
+    swapped = native.astype(label_dtype)
+    z = rng.standard_normal((12, 4)).astype(np.float32)
+    b = np.zeros(4, np.float32)
+    assert kernels.row_shift_pick(z, swapped) is None
+    assert kernels.argmax_hits(z, swapped) is None
+    assert kernels.bias_cross_entropy(z, b, swapped, np.ones((), np.float32)) is None
+    assert kernels.labels_in_range(swapped, 4) and not kernels.labels_in_range(swapped, 3)
+    results = []
+    for labels in (native, swapped):
+        x = Tensor(z, requires_grad=True)
+        J = x.softmax_cross_entropy(labels)
+        J.backward()
+        W = Tensor(np.eye(4, dtype=np.float32), requires_grad=True)
+        Bias = Tensor(b.copy(), requires_grad=True)
+        step = trace(lambda x, y: (Tensor(x) @ W + Bias).softmax_cross_entropy(y))
+        for _ in range(2):
+            W.grad = Bias.grad = None
+            Jr = step(z, labels)
+        results.append((J.data, x.grad, Jr, W.grad, Bias.grad))
+    for a, c in zip(*results):
+        assert np.array_equal(a, c)
+    model = nn.MLP(4, [3, 4], activation="relu", dtype=np.float32, seed=0)
+    history = fit(model, z, swapped, cost="cross_entropy", batch_size=6, epochs=2, seed=0,
+                  progress=False)
+    assert 0 <= history.accuracy[-1] <= 1
