@@ -68,7 +68,8 @@ def add_parser(subparsers):
     p.add_argument("--seed", type=seed, default=0,
                    help="seed of the initial weights and the shuffling, and of the points "
                         "for --data moons (default 0)")
-    p.add_argument("--out", default=os.path.join("chainrule-output", "descent"), metavar="DIR",
+    p.add_argument("--out", "--output", default=os.path.join("chainrule-output", "descent"),
+                   metavar="DIR",
                    help="folder for descent.png (default ./chainrule-output/descent)")
     p.set_defaults(run=run)
     return p

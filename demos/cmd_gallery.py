@@ -22,7 +22,7 @@ def add_parser(subparsers):
     p = subparsers.add_parser(
         "gallery", help="draw a gallery of computation graphs (SVG and DOT files)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
+    p.add_argument("--out", "--output", default=DEFAULT_OUT, metavar="DIR",
                    help=f"output folder (default {DEFAULT_OUT})")
     p.set_defaults(run=run)
 

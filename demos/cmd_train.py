@@ -115,7 +115,8 @@ def add_parser(subparsers):
     g.add_argument("--seed", type=seed, default=0,
                    help="seed for the initial weights and the shuffling (default 0)")
     g = p.add_argument_group("output")
-    g.add_argument("--out", default=os.path.join("chainrule-output", "train"), metavar="DIR",
+    g.add_argument("--out", "--output", default=os.path.join("chainrule-output", "train"),
+                   metavar="DIR",
                    help="folder for the model and the figures (default ./chainrule-output/train)")
     g.add_argument("--no-progress", action="store_true",
                    help="no progress bar (by default one is shown when stderr is a terminal)")

@@ -36,7 +36,7 @@ def add_parser(subparsers):
     p = subparsers.add_parser(
         "walkthrough", help="walk through backpropagation on a small three-layer network",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
+    p.add_argument("--out", "--output", default=DEFAULT_OUT, metavar="DIR",
                    help=f"folder for the picture (default {DEFAULT_OUT})")
     p.add_argument("--format", default="text", choices=("text", "markdown", "latex"),
                    help="format of the step-by-step explanation (default text)")

@@ -82,43 +82,81 @@ def confusion_matrix(cm, class_names, path, title="Confusion matrix (test set)")
     return save_figure(fig, path)
 
 
+def tile_images(images, shape, cols, gap=1, band=0):
+    """Images side by side in one array: tile i at grid row i // cols, column i % cols, each
+    ``shape`` (rows, columns), with ``gap`` pixels between tiles and a ``band`` of pixels above
+    each row of tiles (room for the tiles' titles). Pixels outside the tiles are NaN, which the
+    figures draw in the background colour. Returns (mosaic, tops): ``tops[i]`` is the (row,
+    column) of tile i's top-left pixel."""
+    h, w = shape
+    n = len(images)
+    rows = max(1, -(-n // cols))
+    mosaic = np.full((rows * (band + h) + (rows - 1) * gap, cols * w + (cols - 1) * gap), np.nan)
+    tops = []
+    for i, image in enumerate(images):
+        top = (i // cols) * (band + h + gap) + band
+        left = (i % cols) * (w + gap)
+        mosaic[top:top + h, left:left + w] = np.asarray(image, dtype=np.float64).reshape(shape)
+        tops.append((top, left))
+    return mosaic, tops
+
+
+def _image_grid(mosaic, title, cmap, vmin, vmax, inches_per_pixel):
+    """One Axes showing ``mosaic`` pixel for pixel at ``inches_per_pixel``, under ``title``:
+    a grid of many small images costs one imshow, where an Axes per image took seconds."""
+    import matplotlib
+    margin = int(np.ceil(0.1 / inches_per_pixel))    # 0.1 in of background around the tiles
+    mosaic = np.pad(mosaic, margin, constant_values=np.nan)
+    height, width = mosaic.shape
+    title_inches = 0.45
+    fig_w = max(width * inches_per_pixel, 6.5)       # wide enough for the title
+    fig_h = height * inches_per_pixel + title_inches
+    fig = Figure(figsize=(fig_w, fig_h))
+    # the Axes spans the mosaic's own aspect, centred when the title widened the figure
+    ax_w = width * inches_per_pixel / fig_w
+    ax = fig.add_axes(((1 - ax_w) / 2, 0, ax_w, 1 - title_inches / fig_h))
+    colours = matplotlib.colormaps[cmap].with_extremes(bad="white")
+    ax.imshow(mosaic, cmap=colours, vmin=vmin, vmax=vmax, interpolation="nearest",
+              aspect="equal")
+    ax.axis("off")
+    fig.suptitle(title, y=1 - 0.08 / fig_h, va="top")
+    return fig, ax, margin
+
+
 def misclassified(images, true, predicted, class_names, shape, path, limit=25):
     """A grid of up to ``limit`` misclassified test images, titled "predicted / true"."""
-    wrong = np.flatnonzero(np.asarray(true) != np.asarray(predicted))[:limit]
-    cols = 5
-    rows = max(1, int(np.ceil(len(wrong) / cols)))
-    fig = Figure(figsize=(2.0 * cols, 2.2 * rows + 0.4), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
-    for ax in axes:
-        ax.axis("off")
-    for ax, i in zip(axes, wrong):
-        ax.imshow(np.asarray(images[i]).reshape(shape), cmap="gray", vmin=0, vmax=1)  # as stored
-        ax.set_title(f"pred {class_names[predicted[i]]}\ntrue {class_names[true[i]]}",
-                     fontsize=8, color="crimson")
-    fig.suptitle(f"Misclassified test images ({len(wrong)} shown of "
-                 f"{int(np.sum(np.asarray(true) != np.asarray(predicted)))})")
+    true, predicted = np.asarray(true), np.asarray(predicted)
+    wrong = np.flatnonzero(true != predicted)
+    shown = wrong[:limit]
+    cols, h = max(1, min(5, len(shown))), shape[0]
+    # a tile 1.8 in high, two 8-point title lines above it, 0.2 in between tiles
+    scale = 1.8 / h
+    band, gap = int(np.ceil(0.35 / scale)), int(np.ceil(0.12 / scale))
+    mosaic, tops = tile_images([images[i] for i in shown], shape, cols, gap=gap, band=band)
+    fig, ax, margin = _image_grid(mosaic, f"Misclassified test images ({len(shown)} shown of "
+                          f"{len(wrong)})", "gray", 0, 1, scale)       # 0..1 as stored
+    for i, (top, left) in zip(shown, tops):
+        ax.text(margin + left + shape[1] / 2 - 0.5, margin + top - 0.5 - 0.05 / scale,
+                f"pred {class_names[predicted[i]]}\ntrue {class_names[true[i]]}",
+                ha="center", va="bottom", fontsize=8, color="crimson")
+    if not len(shown):
+        ax.text(0.5, 0.5, "none: every test image was classified correctly", ha="center",
+                va="center", transform=ax.transAxes)
     return save_figure(fig, path)
 
 
 def first_layer_weights(W, shape, path, limit=100, hidden=True):
     """Columns of W^(1) (one per hidden unit) as images of the input's shape, on a common colour
-    scale, like scikit-learn's "Visualization of MLP weights on MNIST"."""
+    scale (half the weights' range, clipped), like scikit-learn's "Visualization of MLP
+    weights on MNIST"."""
     W = np.asarray(W)
     units = min(W.shape[1], limit)
     cols = int(np.ceil(np.sqrt(units)))
-    rows = int(np.ceil(units / cols))
-    vmin, vmax = W.min(), W.max()
-    # at least 6.5 in wide, so the title fits over a few small units
-    fig = Figure(figsize=(max(1.1 * cols, 6.5), 1.1 * rows + 0.5), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
-    for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.axis("off")
-    for j, ax in enumerate(axes[:units]):
-        ax.imshow(W[:, j].reshape(shape), cmap="gray", vmin=0.5 * vmin, vmax=0.5 * vmax)
+    scale = 1.0 / shape[0]                           # a tile 1 in high, 0.1 in between
+    mosaic, _ = tile_images(W[:, :units].T, shape, cols, gap=int(np.ceil(0.1 / scale)))
     what = "hidden units" if hidden else "output units\n(no hidden layer: one template per class)"
-    fig.suptitle(f"First-layer weights W(1): {units} of {W.shape[1]} {what}")
+    fig, _, _ = _image_grid(mosaic, f"First-layer weights W(1): {units} of {W.shape[1]} {what}",
+                         "gray", 0.5 * W.min(), 0.5 * W.max(), scale)
     return save_figure(fig, path)
 
 

@@ -244,6 +244,14 @@ def test_out_that_is_a_file_is_a_one_line_error(tmp_path, capsys, command):
 
 
 @pytest.mark.parametrize("command", ["train", "descent", "gallery", "walkthrough"])
+def test_output_is_another_name_for_out(command):
+    # without it, argparse took train's "--output DIR" for --output-activation's abbreviation
+    from demos.cli import build_parser
+    args = build_parser().parse_args([command, "--output", "somewhere"])
+    assert args.out == "somewhere"
+
+
+@pytest.mark.parametrize("command", ["train", "descent", "gallery", "walkthrough"])
 def test_an_empty_out_is_a_one_line_error_before_any_work(tmp_path, capsys, monkeypatch,
                                                           command):
     monkeypatch.chdir(tmp_path)
