@@ -502,17 +502,56 @@ def load_fashion_mnist(root=None, download=False, cache_dir=None, base_url=None,
 
 def load_digits(dtype=np.float32, test_size=0.25, random_state=0):
     """scikit-learn's bundled 8 × 8 digits (1797 images), X / 16 in [0, 1], split by
-    ``train_test_split(test_size=0.25, random_state=0)``: 1347 train, 450 test."""
-    from sklearn.datasets import load_digits as sk_load_digits
-    from sklearn.model_selection import train_test_split
+    ``train_test_split(test_size=0.25, random_state=0)``: 1347 train, 450 test.
 
-    digits = sk_load_digits()
-    X = (digits.data / 16.0).astype(dtype)
-    y = digits.target.astype(np.int64)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=test_size, random_state=random_state)
+    The file is read from scikit-learn's package folder without importing scikit-learn,
+    whose import (~1–2.5 s) was most of a digits run's start-up; the split is
+    ShuffleSplit's: ``p = RandomState(random_state).permutation(n)``, test rows ``p[:⌈n·t⌉]``,
+    training rows the rest in order. Where either does not apply (the file is elsewhere,
+    another kind of ``test_size`` or ``random_state``), scikit-learn's own functions run;
+    tests/test_data.py checks that both give the same arrays."""
+    bundled = _bundled_digits()
+    plain = (isinstance(test_size, float) and 0 < test_size < 1
+             and isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool))
+    if bundled is None or not plain:
+        from sklearn.datasets import load_digits as sk_load_digits
+        from sklearn.model_selection import train_test_split
+
+        digits = sk_load_digits()
+        X = (digits.data / 16.0).astype(dtype)
+        y = digits.target.astype(np.int64)
+        X_train, X_test, y_train, y_test = train_test_split(
+            X, y, test_size=test_size, random_state=random_state)
+    else:
+        pixels, y = bundled
+        X = (pixels / 16.0).astype(dtype)
+        n_test = math.ceil(test_size * len(X))
+        order = np.random.RandomState(random_state).permutation(len(X))
+        test, train = order[:n_test], order[n_test:]
+        X_train, X_test, y_train, y_test = X[train], X[test], y[train], y[test]
     return Dataset(X_train, y_train, X_test, y_test, name="digits",
                    source="sklearn.datasets.load_digits")
+
+
+def _bundled_digits():
+    """(pixels (1797, 64) float64, labels int64) from the digits.csv.gz that scikit-learn ships
+    (rows of 64 pixel values 0–16 and the label), or None if it is not there as expected."""
+    import importlib.util
+    try:
+        spec = importlib.util.find_spec("sklearn")      # finds the folder; runs no sklearn code
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(list(spec.submodule_search_locations)[0], "datasets", "data",
+                        "digits.csv.gz")
+    try:
+        table = np.loadtxt(path, delimiter=",")
+    except (OSError, ValueError):
+        return None
+    if table.shape != (1797, 65):
+        return None
+    return table[:, :-1], table[:, -1].astype(np.int64)
 
 
 def best_digits(data_dir=None, dtype=np.float32):

@@ -53,7 +53,7 @@ import numpy as np
 def sigmoid(z):
     """f(z) = 1 / (1 + e^(−z)), evaluated without overflow: e^(−|z|) never exceeds 1."""
     e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    return np.where(z >= 0, 1, e) / (1 + e)         # 1/(1 + e) or e/(1 + e): one division
 
 
 def sigmoid_prime(z):

@@ -5,6 +5,8 @@ import hashlib
 import http.server
 import stat
 import os
+import subprocess
+import sys
 import threading
 import warnings
 
@@ -289,6 +291,40 @@ def test_load_digits_split():
     assert ds.y_train.dtype == np.int64 and ds.n_classes == 10
     assert load_digits(dtype=np.float64).X_train.dtype == np.float64
     np.testing.assert_array_equal(load_digits().y_test, ds.y_test)
+
+
+@pytest.mark.parametrize("test_size, random_state", [(0.25, 0), (0.25, 7), (0.1, 123),
+                                                      (0.5, np.int64(3))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_load_digits_is_scikit_learns_split_of_scikit_learns_digits(test_size, random_state,
+                                                                     dtype):
+    from sklearn.datasets import load_digits as sk_load_digits
+    from sklearn.model_selection import train_test_split
+    digits = sk_load_digits()
+    expected = train_test_split((digits.data / 16.0).astype(dtype), digits.target,
+                                test_size=test_size, random_state=random_state)
+    ds = load_digits(dtype=dtype, test_size=test_size, random_state=random_state)
+    for got, want in zip((ds.X_train, ds.X_test, ds.y_train, ds.y_test), expected):
+        assert got.dtype == want.dtype or got.dtype == np.int64
+        np.testing.assert_array_equal(got, want)
+
+
+def test_load_digits_without_the_bundled_file_asks_scikit_learn(monkeypatch):
+    fast = load_digits()
+    monkeypatch.setattr(data, "_bundled_digits", lambda: None)
+    slow = load_digits()
+    for a, b in zip((fast.X_train, fast.X_test, fast.y_train, fast.y_test),
+                    (slow.X_train, slow.X_test, slow.y_train, slow.y_test)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_load_digits_does_not_import_scikit_learn():
+    code = ("import sys; from nn.data import load_digits; ds = load_digits(); "
+            "print(len(ds.X_train), 'sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).stdout.split()
+    assert out == ["1347", "False"]
 
 
 def test_moons_and_spiral():

@@ -176,6 +176,17 @@ def test_sigmoid_is_stable():
     assert s32.dtype == np.float32
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_is_one_correctly_rounded_division_on_each_side(dtype):
+    # 1/(1 + e) for z ≥ 0 and e/(1 + e) below, e = exp(−|z|): one rounding after e and 1 + e
+    z = (np.random.default_rng(5).standard_normal(4001) * 12).astype(dtype)
+    z[:3] = [0.0, -0.0, dtype(-1e-30)]
+    e = np.exp(-np.abs(z))
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(sigmoid(z), np.where(z >= 0, 1 / (1 + e), e / (1 + e)))
+    assert sigmoid(z).dtype == dtype
+
+
 def test_activation_forms():
     rng = np.random.default_rng(6)
     weights, biases = random_network(rng, [2, 3, 3, 2])
