@@ -128,13 +128,14 @@ def misclassified(images, true, predicted, class_names, shape, path, limit=25):
     true, predicted = np.asarray(true), np.asarray(predicted)
     wrong = np.flatnonzero(true != predicted)
     shown = wrong[:limit]
-    cols, h = max(1, min(5, len(shown))), shape[0]
-    # a tile 1.8 in high, two 8-point title lines above it, 0.2 in between tiles
-    scale = 1.8 / h
+    cols = max(1, min(5, len(shown)))
+    # a tile 1.8 in on its longer side, 0.35 in above it for two 8-point title lines, 0.12 in
+    # between tiles (a flat [1, n] "image" is a strip, not n × 1.8 in wide)
+    scale = 1.8 / max(shape)
     band, gap = int(np.ceil(0.35 / scale)), int(np.ceil(0.12 / scale))
     mosaic, tops = tile_images([images[i] for i in shown], shape, cols, gap=gap, band=band)
-    fig, ax, margin = _image_grid(mosaic, f"Misclassified test images ({len(shown)} shown of "
-                          f"{len(wrong)})", "gray", 0, 1, scale)       # 0..1 as stored
+    title = f"Misclassified test images ({len(shown)} shown of {len(wrong)})"
+    fig, ax, margin = _image_grid(mosaic, title, "gray", 0, 1, scale)     # 0..1 as stored
     for i, (top, left) in zip(shown, tops):
         ax.text(margin + left + shape[1] / 2 - 0.5, margin + top - 0.5 - 0.05 / scale,
                 f"pred {class_names[predicted[i]]}\ntrue {class_names[true[i]]}",
@@ -152,11 +153,11 @@ def first_layer_weights(W, shape, path, limit=100, hidden=True):
     W = np.asarray(W)
     units = min(W.shape[1], limit)
     cols = int(np.ceil(np.sqrt(units)))
-    scale = 1.0 / shape[0]                           # a tile 1 in high, 0.1 in between
+    scale = 1.0 / max(shape)                         # a tile 1 in on its longer side
     mosaic, _ = tile_images(W[:, :units].T, shape, cols, gap=int(np.ceil(0.1 / scale)))
     what = "hidden units" if hidden else "output units\n(no hidden layer: one template per class)"
-    fig, _, _ = _image_grid(mosaic, f"First-layer weights W(1): {units} of {W.shape[1]} {what}",
-                         "gray", 0.5 * W.min(), 0.5 * W.max(), scale)
+    title = f"First-layer weights W(1): {units} of {W.shape[1]} {what}"
+    fig, _, _ = _image_grid(mosaic, title, "gray", 0.5 * W.min(), 0.5 * W.max(), scale)
     return save_figure(fig, path)
 
 

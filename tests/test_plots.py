@@ -87,3 +87,16 @@ def test_the_grids_are_written_as_pngs_of_the_expected_size(tmp_path):
     width, height = Image.open(path).size
     # ten 1-inch tiles a row at 100 dpi, 0.1 in between and around: about 11 in square
     assert 1050 <= width <= 1150 and 1080 <= height <= 1200
+
+
+@pytest.mark.parametrize("shape", [(1, 10), (10, 1), (1, 784)])
+def test_flat_images_make_a_figure_of_ordinary_size(captured, shape):
+    # a non-square input is drawn as a [1, n] strip: its longer side sets the tile's size
+    n = shape[0] * shape[1]
+    rng = np.random.default_rng(3)
+    plots.misclassified(rng.random((7, n)), np.zeros(7, int), np.ones(7, int), ["a", "b"], shape,
+                        "unused.png")
+    plots.first_layer_weights(rng.standard_normal((n, 12)), shape, "unused.png")
+    for fig in captured:
+        width, height = fig.get_size_inches()
+        assert width <= 12 and height <= 16
