@@ -510,10 +510,11 @@ def load_digits(dtype=np.float32, test_size=0.25, random_state=0):
     training rows the rest in order. Where either does not apply (the file is elsewhere,
     another kind of ``test_size`` or ``random_state``), scikit-learn's own functions run;
     tests/test_data.py checks that both give the same arrays."""
-    bundled = _bundled_digits()
     plain = (isinstance(test_size, float) and 0 < test_size < 1
-             and isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool))
-    if bundled is None or not plain:
+             and isinstance(random_state, (int, np.integer))
+             and not isinstance(random_state, bool))
+    bundled = _bundled_digits() if plain else None
+    if bundled is None:
         from sklearn.datasets import load_digits as sk_load_digits
         from sklearn.model_selection import train_test_split
 

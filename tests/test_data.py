@@ -321,10 +321,10 @@ def test_load_digits_without_the_bundled_file_asks_scikit_learn(monkeypatch):
 def test_load_digits_does_not_import_scikit_learn():
     code = ("import sys; from nn.data import load_digits; ds = load_digits(); "
             "print(len(ds.X_train), 'sklearn' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True,
-                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).stdout.split()
-    assert out == ["1347", "False"]
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=repo)
+    assert run.stdout.split() == ["1347", "False"]
 
 
 def test_moons_and_spiral():
