@@ -148,6 +148,21 @@ def argmax_hits(h, labels):
 
 
 @_jit
+def take_rows(x, rows, out):
+    # out[i] = x[rows[i]] row by row; False (nothing written) for a row outside x
+    n = x.shape[0]
+    for i in range(rows.size):
+        if rows[i] < 0 or rows[i] >= n:
+            return False
+    k = x.shape[1]
+    for i in range(rows.size):
+        r = rows[i]
+        for j in range(k):
+            out[i, j] = x[r, j]
+    return True
+
+
+@_jit
 def labels_in_range(target, k):
     for i in range(target.size):
         t = target[i]

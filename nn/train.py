@@ -566,6 +566,9 @@ def _loop(net, optimizer, X, Y, labels, train, val, batch, epochs, shuffle, rng,
     n_train = len(train)
     n_seen = n_train - n_train % batch if drop_last else n_train    # rows used per epoch
     classify = labels is not None
+    # each batch's rows are copied into this one array (kernels.take_rows), not a new one
+    batch_rows = (np.empty((min(batch, n_train), X_train.shape[1]), X_train.dtype)
+                  if X_train.ndim == 2 else None)
     best_loss, best_score, no_improvement = math.inf, -math.inf, 0
     best_state = net.state()
     t = 0                       # training samples seen (scikit-learn's t_)
@@ -579,7 +582,9 @@ def _loop(net, optimizer, X, Y, labels, train, val, batch, epochs, shuffle, rng,
             rows = order[lo:lo + batch]
             optimizer.zero_grad()
             yb = Y_train[rows]
-            J, H = net.loss_and_grads(X_train[rows], yb)
+            xb = (X_train[rows] if batch_rows is None
+                  else kernels.take_rows(X_train, rows, batch_rows))
+            J, H = net.loss_and_grads(xb, yb)
             if net.decay is None:
                 optimizer.step()
             else:

@@ -1101,3 +1101,28 @@ def test_big_endian_labels_take_numpys_path_with_the_same_numbers(compiled_kerne
     history = fit(model, z, swapped, cost="cross_entropy", batch_size=6, epochs=2, seed=0,
                   progress=False)
     assert 0 <= history.accuracy[-1] <= 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_take_rows_copies_the_rows_into_the_buffer(compiled_kernels, dtype):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((50, 7)).astype(dtype)
+    out = np.full((12, 7), np.nan, dtype)
+    rows = rng.permutation(50)[:9]
+    got = kernels.take_rows(x, rows, out)
+    assert np.shares_memory(got, out) and got.shape == (9, 7)
+    np.testing.assert_array_equal(got, x[rows])
+    assert np.isnan(out[9:]).all()              # the rows past the batch are left alone
+
+
+def test_take_rows_falls_back_to_numpys_index_and_its_errors(compiled_kernels):
+    x = np.arange(12.0).reshape(4, 3)
+    out = np.empty((4, 3))
+    with pytest.raises(IndexError):
+        kernels.take_rows(x, np.array([0, 4]), out)        # nothing written, numpy's error
+    np.testing.assert_array_equal(kernels.take_rows(x, np.array([-1, 0]), out), x[[-1, 0]])
+    for odd in (x.T.copy().T, x.astype(np.int64), x.astype(np.float16)):
+        got = kernels.take_rows(odd, np.array([2, 1]), np.empty((4, 3), odd.dtype))
+        np.testing.assert_array_equal(got, odd[[2, 1]])
+    got = kernels.take_rows(x, np.array([3, 1], np.int32), out)   # other index types too
+    np.testing.assert_array_equal(got, x[[3, 1]])
