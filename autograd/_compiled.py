@@ -11,7 +11,9 @@ ones) fail to compile with a `TypingError`, before anything is written.
 """
 import numba
 import numpy as np
-from numba.core import errors
+from llvmlite import ir
+from numba.core import errors, types
+from numba.extending import intrinsic
 
 TypingError = errors.TypingError        # (kernels catches it)
 
@@ -346,3 +348,116 @@ def _summed(previous, reached, contribution):
     # jitted helper handed the arrays themselves increfs and decrefs them at every call, which
     # made this loop ~15× slower.
     return previous + contribution if reached else contribution
+
+
+# -- one training step of a dense chain in one call (nn.fused) --------------------------------
+# numpy's own BLAS gemm and its ufunc loops for exp and log are called through their addresses
+# (found and checked by `kernels.native_functions`), passed in as integers so the machine code
+# holds no address and stays cacheable.
+
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+
+
+@intrinsic
+def _call_gemm(typingctx, fn, order, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c,
+               ldc):
+    # cblas_?gemm with 64-bit integers (ILP64): (int, int, int, i64 ×3, T, T*, i64, T*, i64, T,
+    # T*, i64); the arrays as their addresses
+    sig = types.void(fn, order, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+
+    def codegen(context, builder, signature, args):
+        i32, i64, ptr = ir.IntType(32), ir.IntType(64), ir.IntType(8).as_pointer()
+        real = context.get_value_type(signature.args[7])
+        fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, real, ptr, i64,
+                                               ptr, i64, real, ptr, i64])
+        (address, order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) = args
+        builder.call(builder.inttoptr(address, fnty.as_pointer()),
+                     [builder.trunc(order, i32), builder.trunc(ta, i32), builder.trunc(tb, i32),
+                      m, n, k, alpha, builder.inttoptr(a, ptr), lda, builder.inttoptr(b, ptr),
+                      ldb, beta, builder.inttoptr(c, ptr), ldc])
+        return context.get_dummy_value()
+    return sig, codegen
+
+
+@intrinsic
+def _call_ufunc_loop(typingctx, fn, args, dimensions, steps, data):
+    # a numpy ufunc inner loop: void (char **args, npy_intp *dimensions, npy_intp *steps, void *)
+    sig = types.void(fn, args, dimensions, steps, data)
+
+    def codegen(context, builder, signature, values):
+        ptr = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [ptr, ptr, ptr, ptr])
+        builder.call(builder.inttoptr(values[0], fnty.as_pointer()),
+                     [builder.inttoptr(v, ptr) for v in values[1:]])
+        return context.get_dummy_value()
+    return sig, codegen
+
+
+@_jit
+def gemm(fn, trans_a, trans_b, a, b, c):
+    # c = op(a) @ op(b), every array C-contiguous: op(a) is a or aᵀ (trans_a), as numpy's matmul
+    # hands a C-contiguous matrix or the transpose of one to BLAS
+    m, n = c.shape
+    k = a.shape[0] if trans_a else a.shape[1]
+    one, zero = c.dtype.type(1), c.dtype.type(0)
+    _call_gemm(fn, _ROW_MAJOR, _TRANS if trans_a else _NO_TRANS,
+               _TRANS if trans_b else _NO_TRANS, m, n, k, one, a.ctypes.data, a.shape[1],
+               b.ctypes.data, b.shape[1], zero, c.ctypes.data, c.shape[1])
+
+
+@_jit
+def ufunc_loop(fn, data, x, out, scratch):
+    # out = ufunc(x) over contiguous arrays of one dtype, by numpy's own inner loop; scratch: 5
+    # intp for its argument pointers, length and strides
+    scratch[0], scratch[1] = x.ctypes.data, out.ctypes.data
+    scratch[2], scratch[3], scratch[4] = x.size, x.itemsize, out.itemsize
+    base = scratch.ctypes.data
+    _call_ufunc_loop(fn, base, base + 2 * scratch.itemsize, base + 3 * scratch.itemsize, data)
+
+
+@_jit
+def dense_cross_entropy_step(X, rows, labels, xb, yb, Ws, bs, us, zs, acts, gzs, gas, gWs, gbs,
+                             e, top, picked, s, log_s, terms, scale, mean, zero, native, scratch,
+                             update, mWs, vWs, mbs, vbs, adam, minus_lr_t, decay, decayed):
+    """One step of a chain of dense layers (relu between them) under softmax cross-entropy with
+    class labels: the batch's rows gathered, forward, cost, backward and (``update``) Adam on
+    every W and b. The same calls as the traced step's replay, in one call: numpy's gemm, exp
+    and log (``native``: gemm, exp, exp's data, log, log's data), the loops above for the rest.
+    Returns (status, J, hits): status 0 done, 1 a row outside X, 2 a label outside 0..k−1
+    (then nothing is updated)."""
+    n = rows.size
+    if not take_rows(X, rows, xb):
+        return 1, zero, 0
+    for i in range(n):
+        yb[i] = labels[rows[i]]
+    layers = len(Ws)
+    gemm_fn = native[0]
+    J = zero
+    previous = xb
+    for l in range(layers):
+        gemm(gemm_fn, False, False, previous, Ws[l], us[l])
+        if l < layers - 1:
+            bias_relu(us[l], bs[l], zs[l], acts[l])
+            previous = acts[l]
+            continue
+        if not bias_shift_pick(us[l], bs[l], yb, zs[l], e, top, picked):
+            return 2, zero, 0
+        ufunc_loop(native[1], native[2], e, e, scratch)
+        row_sums(e, s, zero)
+        ufunc_loop(native[3], native[4], s, log_s, scratch)
+        J = cross_entropy_value_grad_sums(e, s, log_s, picked, yb, scale, mean, gzs[l], gbs[l],
+                                          terms, zero)
+    for l in range(layers - 1, -1, -1):
+        gemm(gemm_fn, True, False, xb if l == 0 else acts[l - 1], gzs[l], gWs[l])
+        if l > 0:
+            gemm(gemm_fn, False, True, gzs[l], Ws[l], gas[l - 1])
+            relu_grad_sums(gas[l - 1], zs[l - 1], gzs[l - 1], gbs[l - 1])
+    hits = argmax_hits(zs[layers - 1], yb)
+    if update:
+        b1, c1, b2, c2, epsilon, tiny = adam[0], adam[1], adam[2], adam[3], adam[4], adam[5]
+        for l in range(layers):
+            adam_update(Ws[l].reshape(-1), gWs[l].reshape(-1), mWs[l], vWs[l], b1, c1, b2, c2,
+                        epsilon, minus_lr_t, tiny, zero, decay, decayed)
+            adam_update(bs[l], gbs[l], mbs[l], vbs[l], b1, c1, b2, c2, epsilon, minus_lr_t,
+                        tiny, zero, zero, False)
+    return 0, J, hits

@@ -459,3 +459,84 @@ def bias_relu(x, b):
         kernels.bias_relu(x, b, z, a)
         return z, a
     return None
+
+
+# -- numpy's own gemm, exp and log, called from compiled code (nn.fused) ------------------------
+
+_UFUNC_OFFSETS = (32, 40, 48, 64)     # PyUFuncObject: functions, data, ntypes, types (64-bit)
+
+
+def _ufunc_loop(ufunc, dtype):
+    """(address, data) of ``ufunc``'s inner loop for ``dtype`` → ``dtype``, read from the
+    ufunc object's table of loops (numpy's public C struct), or None."""
+    import ctypes
+    functions, data, ntypes, types = (
+        getattr(ctypes, kind).from_address(id(ufunc) + offset).value
+        for kind, offset in zip(("c_void_p", "c_void_p", "c_int", "c_void_p"), _UFUNC_OFFSETS))
+    if not functions or not types or not 0 < ntypes < 256:
+        return None
+    nargs = ufunc.nargs
+    codes = ctypes.string_at(types, ntypes * nargs)
+    for k in range(ntypes):
+        if all(code == dtype.num for code in codes[k * nargs:(k + 1) * nargs]):
+            address = ctypes.c_void_p.from_address(functions + 8 * k).value
+            extra = ctypes.c_void_p.from_address(data + 8 * k).value if data else None
+            return (address, extra or 0) if address else None
+    return None
+
+
+def _gemm_address(dtype):
+    """The address of the cblas gemm with 64-bit integers in the BLAS numpy calls, or None."""
+    import ctypes
+    try:
+        library = ctypes.CDLL(np._core._multiarray_umath.__file__)
+    except (AttributeError, OSError):
+        return None
+    letter = "s" if dtype == np.float32 else "d"
+    for name in (f"scipy_cblas_{letter}gemm64_", f"cblas_{letter}gemm64_"):
+        function = getattr(library, name, None)
+        if function is not None:
+            return ctypes.cast(function, ctypes.c_void_p).value
+    return None
+
+
+@functools.lru_cache(maxsize=4)
+def native_functions(dtype):
+    """(gemm, exp, exp's data, log, log's data) as integer addresses for float32 or float64:
+    numpy's own BLAS gemm and ufunc loops, for compiled code to call (`_compiled.gemm`,
+    `_compiled.ufunc_loop`). Each is checked here against numpy's matmul (the three layouts
+    the dense step uses), exp and log, bit for bit; None when one is missing or differs, or
+    the compiled loops are not loaded."""
+    dtype = np.dtype(dtype)
+    if not _loaded or dtype not in _FLOATS or np.dtype(np.intp).itemsize != 8:
+        return None
+    try:
+        gemm = _gemm_address(dtype)
+        exp, log = _ufunc_loop(np.exp, dtype), _ufunc_loop(np.log, dtype)
+        if gemm is None or exp is None or log is None:
+            return None
+        found = (gemm, *exp, *log)
+        rng = np.random.default_rng(0)
+        a, b, g = (rng.standard_normal(shape).astype(dtype)
+                   for shape in ((37, 129), (129, 23), (37, 23)))
+        for trans_a, trans_b, x, y, want in ((False, False, a, b, a @ b),
+                                             (True, False, a, g, a.T @ g),
+                                             (False, True, g, b, g @ b.T)):
+            got = np.empty_like(want)
+            _loaded.gemm(gemm, trans_a, trans_b, x, y, got)
+            if not np.array_equal(got, want):
+                return None
+        x = np.concatenate([rng.standard_normal(4099) * 30, [0.0, -0.0, 1e-30, -200.0, 88.0,
+                                                             np.inf, -np.inf, np.nan]])
+        x = x.astype(dtype)
+        scratch = np.empty(5, np.intp)
+        with np.errstate(all="ignore"):
+            for address, data, ufunc, values in ((exp[0], exp[1], np.exp, x),
+                                                 (log[0], log[1], np.log, np.abs(x))):
+                got = np.empty_like(values)
+                _loaded.ufunc_loop(address, data, values, got, scratch)
+                if not np.array_equal(got, ufunc(values), equal_nan=True):
+                    return None
+        return found
+    except Exception:       # (an unexpected BLAS or numpy build: the replay runs instead)
+        return None

@@ -36,7 +36,7 @@ import numpy as np
 from . import kernels
 from .backends import ArrayMath
 from .core import MODE, _backprop, _seed, topo_order
-from .rules import ADD, RELU, SOFTMAX_CROSS_ENTROPY
+from .rules import ADD, MATMUL, RELU, SOFTMAX_CROSS_ENTROPY
 from .tensor import Tensor
 
 _ndarray = np.ndarray
@@ -356,6 +356,8 @@ class _Plan:
                 "dtype) or copied by numpy before a Tensor took it, or not used at all. Pass "
                 "it as the graph uses it")
         self.forward_lines = lines
+        self.dense_chain = _dense_chain(order, outputs, inputs, self.params, fused_relu,
+                                        self.fused_cost, slot)
         self.outputs = tuple(slot[id(n)] for n in outputs)
         self.root = self.outputs[0]
         # (made once: VJPs never write into the gradient they are given, and a leaf's .grad
@@ -560,6 +562,43 @@ def _fused_cost(order, root, slot, bias_adds):
     add = order[z]
     readers = sum(1 for node in order for parent in node._parents if parent is add)
     return (slot[id(root)], z) if readers == 1 else None
+
+
+def _dense_chain(order, outputs, inputs, params, fused_relu, fused_cost, slot):
+    """The layers ((W's, b's index in params), first to last) when the traced function is a
+    chain of dense layers and nothing else: (cost, h) for inputs (x, labels), with
+    h = a·W + b for the last layer, a = relu(a'·W' + b') below it down to a = x, and the cost
+    softmax cross-entropy of h with the labels, every W and b a parameter used once. None for
+    anything else. (nn.fused runs such a step in one compiled call.)"""
+    if fused_cost is None or len(inputs) != 2 or len(outputs) != 2:
+        return None
+    root, z = order[fused_cost[0]], order[fused_cost[1]]
+    if outputs[1] is not z or (root._ctx or {}).get("target") is not inputs[1]:
+        return None
+    index = {id(p): k for k, p in enumerate(params)}
+    layers, add = [], z
+    while True:
+        product, b = add._parents
+        if product._op is not MATMUL or id(b) not in index:
+            return None
+        below, W = product._parents
+        if id(W) not in index or W.data.ndim != 2:
+            return None
+        layers.append((index[id(W)], index[id(b)]))
+        if not below._parents:
+            if below.data is not inputs[0] or below.requires_grad:
+                return None
+            break
+        if below._op is not RELU:
+            return None
+        add = below._parents[0]
+        if fused_relu.get(slot[id(add)]) != slot[id(below)]:
+            return None
+    # x, then per layer W, b, the product and the add, a relu below all but the last, the cost:
+    # nothing else in the graph (and no parameter used twice)
+    if len(order) != 5 * len(layers) + 1 or len(params) != 2 * len(layers):
+        return None
+    return tuple(reversed(layers))
 
 
 def _bias_cross_entropy(m, add, cost, x, b, seed, ctx):

@@ -35,6 +35,7 @@ from autograd import Tensor, kernels, no_grad, trace as trace_step
 
 from . import losses
 from .delta import DeltaNetwork
+from .fused import FusedStep
 from .module import Module, save_arrays
 from .optim import Adam, ArrayParameter, Optimizer, takes_decay
 from .tensor_nets import MLP, Linear
@@ -56,6 +57,7 @@ class History:
     updates       optimiser steps taken so far
     replayed      optimiser steps whose gradients came from replaying the traced step
                   (`autograd.trace`: nn.MLP, with ``trace=True``) instead of a graph built anew
+    fused         optimiser steps run as one compiled call with their update (`nn.fused`)
     """
 
     loss: list = field(default_factory=list)
@@ -68,6 +70,7 @@ class History:
     updates: list = field(default_factory=list)
     best_epoch: int | None = None
     replayed: int = 0
+    fused: int = 0
     stopped: str | None = None          # None (ran every epoch), 'early_stopping', 'callback'
 
     @property
@@ -461,7 +464,7 @@ def accuracy(model, X, y):
 def fit(model, X, y, *, cost=None, l2=None, l2_convention=None, optimizer=None, batch_size=None,
         epochs=10, shuffle=True, seed=0, validation_fraction=None, early_stopping=False,
         n_iter_no_change=10, tol=1e-4, progress=None, callback=None, checkpoint=None,
-        drop_last=False, trace=True):
+        drop_last=False, trace=True, fuse=True):
     """Train ``model`` on (X, y) and return a `History`.
 
     cost           'document' (default), 'mse' or 'cross_entropy' (logits: identity output)
@@ -484,6 +487,11 @@ def fit(model, X, y, *, cost=None, l2=None, l2_convention=None, optimizer=None, 
                    each shape and replayed after (`autograd.trace`): the same ops and VJPs in
                    the same order, so the same numbers, without a graph built per batch
                    (History.replayed counts those steps); False builds the graph every step
+    fuse           with ``trace``: when the traced step is a chain of dense layers (relu
+                   between them) under cross-entropy with class labels and the optimiser is
+                   Adam, each batch runs as one compiled call, forward to update (`nn.fused`;
+                   checked against the replay bit for bit on the first batch of each size;
+                   History.fused counts those steps); False keeps the replay
     """
     net = _adapt(model)
     cost, l2, l2_convention = net.settings(cost, l2, l2_convention)
@@ -545,7 +553,7 @@ def fit(model, X, y, *, cost=None, l2=None, l2_convention=None, optimizer=None, 
         try:
             _loop(net, optimizer, X, Y, labels, train, val, batch, epochs, shuffle, rng,
                   early_stopping, n_iter_no_change, tol, bar, callback, checkpoint, history,
-                  drop_last)
+                  drop_last, fuse and trace)
         finally:
             history.replayed = net.replays()
             if bar is not None:
@@ -557,7 +565,7 @@ def fit(model, X, y, *, cost=None, l2=None, l2_convention=None, optimizer=None, 
 
 
 def _loop(net, optimizer, X, Y, labels, train, val, batch, epochs, shuffle, rng, early_stopping,
-          n_iter_no_change, tol, bar, callback, checkpoint, history, drop_last=False):
+          n_iter_no_change, tol, bar, callback, checkpoint, history, drop_last=False, fuse=True):
     # no copy of the data when all of it is for training
     X_train, Y_train = (X, Y) if val is None else (X[train], Y[train])
     Y_train = net.training_targets(Y_train)
@@ -569,87 +577,101 @@ def _loop(net, optimizer, X, Y, labels, train, val, batch, epochs, shuffle, rng,
     # each batch's rows are copied into this one array (kernels.take_rows), not a new one
     batch_rows = (np.empty((min(batch, n_train), X_train.shape[1]), X_train.dtype)
                   if X_train.ndim == 2 else None)
+    # a dense chain under cross-entropy with Adam: each batch in one compiled call (nn.fused)
+    fused = (FusedStep.applies(net, optimizer, X_train, Y_train, targets_are_labels)
+             if fuse and not net.rows else None)
     best_loss, best_score, no_improvement = math.inf, -math.inf, 0
     best_state = net.state()
     t = 0                       # training samples seen (scikit-learn's t_)
     updates = 0
-    for epoch in range(1, epochs + 1):
-        start = time.perf_counter()
-        lr = optimizer.lr
-        order = rng.permutation(n_train) if shuffle else np.arange(n_train)
-        accumulated, correct = 0.0, 0
-        for lo in range(0, n_seen, batch):        # scikit-learn's gen_batches
-            rows = order[lo:lo + batch]
-            optimizer.zero_grad()
-            yb = Y_train[rows]
-            xb = (X_train[rows] if batch_rows is None
-                  else kernels.take_rows(X_train, rows, batch_rows))
-            J, H = net.loss_and_grads(xb, yb)
-            if net.decay is None:
-                optimizer.step()
+    try:
+        for epoch in range(1, epochs + 1):
+            start = time.perf_counter()
+            lr = optimizer.lr
+            order = rng.permutation(n_train) if shuffle else np.arange(n_train)
+            accumulated, correct = 0.0, 0
+            for lo in range(0, n_seen, batch):        # scikit-learn's gen_batches
+                rows = order[lo:lo + batch]
+                done = None if fused is None else fused(X_train, rows, Y_train)
+                if done is not None:            # the whole step in one compiled call
+                    J, hits = done
+                    accumulated += J * len(rows)
+                    correct += hits
+                else:
+                    optimizer.zero_grad()
+                    yb = Y_train[rows]
+                    xb = (X_train[rows] if batch_rows is None
+                          else kernels.take_rows(X_train, rows, batch_rows))
+                    J, H = net.loss_and_grads(xb, yb)
+                    if net.decay is None:
+                        optimizer.step()
+                    else:
+                        optimizer.step(decay=net.decay)
+                    accumulated += J * len(rows)
+                    if classify:
+                        seen = yb if targets_are_labels else labels_train[rows]
+                        hits = kernels.argmax_hits(H, seen)
+                        correct += (int(np.count_nonzero(_predicted_labels(H) == seen))
+                                    if hits is None else hits)
+                updates += 1
+                if bar is not None:
+                    bar.update(1)
+            t += n_seen
+            history.loss.append(accumulated / n_seen)
+            history.lr.append(lr)
+            history.updates.append(updates)
+            if classify:
+                # the running accuracy over the epoch's batches, as each was seen before its
+                # update (as PyTorch loops report it): no second pass over the training set
+                history.accuracy.append(correct / n_seen)
+
+            improved = False
+            if val is not None:
+                H = net.outputs(X[val])
+                history.val_loss.append(_cost_value(net.cost_fn, H, Y[val]))
+                if classify:
+                    history.val_accuracy.append(float(np.mean(_predicted_labels(H) == labels[val])))
+                score = history.val_accuracy[-1] if classify else _r2(H, _as_matrix(Y[val], net.k))
+                history.val_score.append(score)
+            if early_stopping:      # scikit-learn's _update_no_improvement_count
+                no_improvement = no_improvement + 1 if score < best_score + tol else 0
+                if score > best_score:
+                    best_score, best_state, improved = score, net.state(), True
             else:
-                optimizer.step(decay=net.decay)
-            accumulated += J * len(rows)
-            if classify:
-                seen = yb if targets_are_labels else labels_train[rows]
-                hits = kernels.argmax_hits(H, seen)
-                correct += (int(np.count_nonzero(_predicted_labels(H) == seen)) if hits is None
-                            else hits)
-            updates += 1
+                loss = history.loss[-1]
+                no_improvement = no_improvement + 1 if loss > best_loss - tol else 0
+                if loss < best_loss:
+                    best_loss, improved = loss, True
+            if improved:
+                history.best_epoch = epoch
+            optimizer.iteration_ends(t)
+            stop = False
+            if no_improvement > n_iter_no_change:
+                stop = optimizer.trigger_stopping() and early_stopping
+                if not stop:
+                    no_improvement = 0
+            history.seconds.append(time.perf_counter() - start)
+
+            if checkpoint is not None and (improved or not early_stopping):
+                save_arrays(checkpoint, best_state if early_stopping else net.state())
             if bar is not None:
-                bar.update(1)
-        t += n_seen
-        history.loss.append(accumulated / n_seen)
-        history.lr.append(lr)
-        history.updates.append(updates)
-        if classify:
-            # the running accuracy over the epoch's batches, as each was seen before its
-            # update (as PyTorch loops report it): no second pass over the training set
-            history.accuracy.append(correct / n_seen)
-
-        improved = False
-        if val is not None:
-            H = net.outputs(X[val])
-            history.val_loss.append(_cost_value(net.cost_fn, H, Y[val]))
-            if classify:
-                history.val_accuracy.append(float(np.mean(_predicted_labels(H) == labels[val])))
-            score = history.val_accuracy[-1] if classify else _r2(H, _as_matrix(Y[val], net.k))
-            history.val_score.append(score)
-        if early_stopping:      # scikit-learn's _update_no_improvement_count
-            no_improvement = no_improvement + 1 if score < best_score + tol else 0
-            if score > best_score:
-                best_score, best_state, improved = score, net.state(), True
-        else:
-            loss = history.loss[-1]
-            no_improvement = no_improvement + 1 if loss > best_loss - tol else 0
-            if loss < best_loss:
-                best_loss, improved = loss, True
-        if improved:
-            history.best_epoch = epoch
-        optimizer.iteration_ends(t)
-        stop = False
-        if no_improvement > n_iter_no_change:
-            stop = optimizer.trigger_stopping() and early_stopping
-            if not stop:
-                no_improvement = 0
-        history.seconds.append(time.perf_counter() - start)
-
-        if checkpoint is not None and (improved or not early_stopping):
-            save_arrays(checkpoint, best_state if early_stopping else net.state())
-        if bar is not None:
-            bar.set_description(f"epoch {epoch}/{epochs}")
-            shown = {"loss": f"{history.loss[-1]:.4g}"}
-            if history.accuracy:
-                shown["acc"] = f"{history.accuracy[-1]:.3f}"
-            if history.val_score:
-                shown["val"] = f"{history.val_score[-1]:.3f}"
-            bar.set_postfix(shown)
-        if callback is not None and callback(history):
-            history.stopped = "callback"
-        if stop:
-            history.stopped = "early_stopping"
-        if history.stopped:
-            break
+                bar.set_description(f"epoch {epoch}/{epochs}")
+                shown = {"loss": f"{history.loss[-1]:.4g}"}
+                if history.accuracy:
+                    shown["acc"] = f"{history.accuracy[-1]:.3f}"
+                if history.val_score:
+                    shown["val"] = f"{history.val_score[-1]:.3f}"
+                bar.set_postfix(shown)
+            if callback is not None and callback(history):
+                history.stopped = "callback"
+            if stop:
+                history.stopped = "early_stopping"
+            if history.stopped:
+                break
+    finally:
+        if fused is not None:
+            fused.finish()          # (each .grad as the replay would have left it)
+            history.fused = fused.steps
     if early_stopping:
         net.load_state(best_state)
 
