@@ -359,15 +359,21 @@ def save_model(model, meta, folder):
 # ---------------------------------------------------------------------------------------------
 
 
-def _epoch_rate(epoch_seconds, total, epochs):
+def _epoch_rate(epoch_seconds, total):
     """'0.32 s/epoch', or, when the first epoch took markedly longer (it traces the step and,
-    on a first run, compiles the fused loops and loads numba), '0.32 s/epoch after the
-    first, which took 1.25 s': the rate a longer run would see."""
-    if len(epoch_seconds) >= 2:
-        later = float(np.median(epoch_seconds[1:]))
-        if epoch_seconds[0] > 1.5 * later:
-            return f"{later:.2f} s/epoch after the first, which took {epoch_seconds[0]:.2f} s"
-    return f"{total / epochs:.2f} s/epoch"
+    on a first run, compiles the fused loops), '0.32 s/epoch after the first, which took
+    1.25 s': the rate a longer run would see. Time spent outside the epochs (loading numba's
+    compiled loops before the first, the test set's evaluation after each) is named apart
+    when it is more than half a second."""
+    later = float(np.median(epoch_seconds[1:] or epoch_seconds))
+    if len(epoch_seconds) >= 2 and epoch_seconds[0] > 1.5 * later:
+        text = f"{later:.2f} s/epoch after the first, which took {epoch_seconds[0]:.2f} s"
+    else:
+        text = f"{float(np.median(epoch_seconds)):.2f} s/epoch"
+    besides = total - sum(epoch_seconds)
+    if besides > 0.5:
+        text += f", and {besides:.1f} s besides (set-up, the test set after each epoch)"
+    return text
 
 
 def _weights(network, engine):
@@ -517,9 +523,14 @@ def run(args):
     fused = "; fused numba loops for the update, L2 and relu′" if kernels.in_use() else ""
     epochs_done = f"{history.epochs} epoch" + ("" if history.epochs == 1 else "s")
     print(f"trained {epochs_done}, {history.updates[-1]} updates in {seconds:.1f} s "
-          f"({_epoch_rate(history.seconds, seconds, history.epochs)}{fused}); final training "
+          f"({_epoch_rate(history.seconds, seconds)}{fused}); final training "
           f"loss {history.loss[-1]:.4f}, training accuracy {history.accuracy[-1]:.4f}")
-    if history.replayed:
+    if history.fused:
+        print(f"autograd built the graph and ran its backward pass for the first batch of each "
+              f"shape; the other {history.fused + history.replayed} ran those ops, VJPs and "
+              f"Adam's update as one compiled call per batch (nn.fused: checked against the "
+              f"replayed step bit for bit, the same numbers)")
+    elif history.replayed:
         print(f"autograd built the graph and ran its backward pass for the first batch of each "
               f"shape, then replayed those ops and VJPs for the other {history.replayed} "
               f"(autograd.trace: the same numbers, no graph built per batch)")

@@ -34,12 +34,14 @@ class FusedStep:
         self.last = None         # the entry of the last fused step (its gradients)
 
     @classmethod
-    def applies(cls, net, optimizer, X, Y, targets_are_labels):
+    def applies(cls, net, optimizer, X, Y, targets_are_labels, batch):
         """A FusedStep for this fit, or None when it cannot apply (another model, cost,
-        optimiser or layout, or the compiled loops not loaded)."""
+        optimiser or layout; or a batch's input under `kernels.LARGE` entries while numba is
+        not loaded: a small network's fit does not pay its import)."""
         if (type(optimizer) is not Adam or getattr(net, "traced", None) is None
-                or not targets_are_labels or not kernels.compiled(X.size)
-                or X.ndim != 2 or not X.flags.c_contiguous or X.dtype != net.dtype
+                or not targets_are_labels or X.ndim != 2
+                or not kernels.compiled(min(batch, len(X)) * X.shape[1])
+                or not X.flags.c_contiguous or X.dtype != net.dtype
                 or Y.ndim != 1 or Y.dtype.kind not in "iu" or not Y.dtype.isnative
                 or kernels.native_functions(X.dtype) is None):
             return None

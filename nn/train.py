@@ -578,8 +578,8 @@ def _loop(net, optimizer, X, Y, labels, train, val, batch, epochs, shuffle, rng,
     batch_rows = (np.empty((min(batch, n_train), X_train.shape[1]), X_train.dtype)
                   if X_train.ndim == 2 else None)
     # a dense chain under cross-entropy with Adam: each batch in one compiled call (nn.fused)
-    fused = (FusedStep.applies(net, optimizer, X_train, Y_train, targets_are_labels)
-             if fuse and not net.rows else None)
+    fused = (FusedStep.applies(net, optimizer, X_train, Y_train, targets_are_labels,
+                                batch) if fuse and not net.rows else None)
     best_loss, best_score, no_improvement = math.inf, -math.inf, 0
     best_state = net.state()
     t = 0                       # training samples seen (scikit-learn's t_)
