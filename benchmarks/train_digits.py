@@ -106,9 +106,10 @@ def work_chainrule(seed, epochs, profile=False):
 
 
 def work_phases(seed, epochs, profile=False):
-    """nn.fit's step for nn.MLP written out with a clock between the phases: µs per step of
-    each (epochs after the first; the same calls as fit, so the same work). "step" is forward,
-    cost and backward: fit's traced step, replayed (autograd.trace)."""
+    """nn.fit's replayed step for nn.MLP (``fit(fuse=False)``) written out with a clock between
+    the phases: µs per step of each (epochs after the first; the same calls as fit, so the same
+    work). "step" is forward, cost and backward: fit's traced step, replayed (autograd.trace).
+    fit itself runs all of it as one compiled call (nn.fused), which no clock can split."""
     import nn
     from autograd import trace
     from nn import losses
@@ -410,7 +411,8 @@ def main(argv=None):
     if args.profile:
         spawn("chainrule", 0, min(args.epochs, 2), profile=True)
         phases = spawn("phases", 0, min(args.epochs, 3))["us_per_step"]
-        print("\nchainrule step by phase (µs per batch of 200; the epochs after the first):")
+        print("\nthe replayed step by phase (fit(fuse=False); µs per batch of 200; the epochs "
+              "after the first):")
         print("  " + "  ".join(f"{k} {v:.0f}" for k, v in phases.items())
               + f"  total {sum(phases.values()):.0f}", flush=True)
     report(results, digits, args)

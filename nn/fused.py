@@ -51,6 +51,7 @@ class FusedStep:
         """Train on rows ``rows`` of (X, labels): (J with its L2 term, correct predictions),
         or None when this batch must take the replay (a size not yet traced, or refused)."""
         n = rows.size
+        self.last = None         # (until this step is done here: else the replay's .grad)
         entry = self.entries.get(n)
         if entry is False:
             return None

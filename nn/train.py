@@ -652,6 +652,8 @@ def _loop(net, optimizer, X, Y, labels, train, val, batch, epochs, shuffle, rng,
                     no_improvement = 0
             history.seconds.append(time.perf_counter() - start)
 
+            if fused is not None:
+                fused.finish()      # (each .grad as the replay leaves it, for the callback)
             if checkpoint is not None and (improved or not early_stopping):
                 save_arrays(checkpoint, best_state if early_stopping else net.state())
             if bar is not None:
@@ -670,7 +672,7 @@ def _loop(net, optimizer, X, Y, labels, train, val, batch, epochs, shuffle, rng,
                 break
     finally:
         if fused is not None:
-            fused.finish()          # (each .grad as the replay would have left it)
+            fused.finish()
             history.fused = fused.steps
     if early_stopping:
         net.load_state(best_state)

@@ -92,11 +92,17 @@ def test_a_callback_that_replaces_a_weight_array_is_followed():
         W = model.parameters()[0]
 
         def halve(history):
+            grads.append([p.grad.copy() for p in model.parameters()])
             W.data = W.data * np.float32(0.5)       # a new array, between epochs
+        grads = []
         h = fit(model, X, y, cost="cross_entropy", batch_size=64, epochs=3, seed=0,
                 progress=False, callback=halve, fuse=fuse)
-        results.append((h.loss, [p.data.copy() for p in model.parameters()]))
+        assert h.fused > 0 if fuse else h.fused == 0
+        results.append((h.loss, [p.data.copy() for p in model.parameters()], grads))
     assert results[0][0] == results[1][0]
+    for a, b in zip(results[0][2], results[1][2]):    # the callback sees the last gradients
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
     for a, b in zip(results[0][1], results[1][1]):
         np.testing.assert_array_equal(a, b)
 
