@@ -10,6 +10,9 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[test]"
+	@# numba compiles the training loops once into its on-disk cache (~30 s), here, not in
+	@# the first run
+	$(BIN)/python -c "from nn.fused import main; main()"
 	touch $(STAMP)
 
 demo: $(STAMP)

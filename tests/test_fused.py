@@ -218,3 +218,8 @@ def test_anything_beside_the_chain_is_not_a_dense_chain():
         return h.softmax_cross_entropy(labels), h
     for fn in (scaled, cost_only, tanh_between):
         assert _plan(fn, X, y).dense_chain is None
+
+
+def test_the_warm_up_runs_the_fused_step_in_both_dtypes():
+    from nn import fused
+    assert fused.warm() == 2 * 3      # per dtype: 4 batches, the first traced
