@@ -5,7 +5,10 @@ lr 1e-3, batch 200, L2 α = 1e-4 in scikit-learn's convention α/(2·batch)·Σ 
 float32, X in [0, 1]. Engines:
 
     chainrule   nn.MLP (Tensor engine) trained by nn.train.fit (shuffled with the seed; its
-                step traced on the first batch and replayed after, `autograd.trace`)
+                step traced on the first batch, then each batch's step and Adam's update run
+                as one compiled call, `nn.fused`, checked against the replay bit for bit)
+    replay      the same with fit(fuse=False): the traced step replayed op by op from Python
+                (`autograd.trace`), then Adam's update; the same numbers
     estimator   nn.estimators.MLPClassifier (the same engine, its scikit-learn-exact loop)
     delta       the δ reference nn.delta.DeltaNetwork driven by the same loop and optimiser
     torch       PyTorch CPU, 2 threads: a hand-written loop over index-permutation batches
@@ -29,7 +32,7 @@ Seconds per epoch: the median over epochs and repetitions where the engine repor
 (chainrule, delta, torch, floor), else the fit time / epochs, median over repetitions (estimator,
 sklearn).
 
-``--profile`` adds a cProfile of one chainrule run and the chainrule step split into phases
+``--profile`` adds a cProfile of one chainrule run and the replayed step split into phases
 (gather, the traced step's forward + cost + backward, L2's value, Adam with L2's gradient,
 bookkeeping), timed with a clock between them.
 
@@ -53,8 +56,8 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 ALPHA, LR, BATCH, HIDDEN = 1e-4, 1e-3, 200, 100
-ENGINES = ("chainrule", "estimator", "delta", "torch", "torch-fused", "torch-loader", "sklearn",
-           "floor", "lean")
+ENGINES = ("chainrule", "replay", "estimator", "delta", "torch", "torch-fused", "torch-loader",
+           "sklearn", "floor", "lean")
 TARGETS = {"torch": 0.6, "sklearn": 0.6, "floor": 2.5}
 ACCURACY_TARGET = 0.872
 
@@ -82,7 +85,7 @@ def _rss_mb():
 
 # -- workers: each returns {"epoch_seconds": [...], "accuracy": float} --------------------------
 
-def work_chainrule(seed, epochs, profile=False):
+def work_chainrule(seed, epochs, profile=False, fuse=True):
     import nn
     from nn.train import fit
     X, y, Xt, yt = _fashion()
@@ -90,7 +93,8 @@ def work_chainrule(seed, epochs, profile=False):
     for p, w in zip(model.parameters(), _glorot(seed)):
         p.data = w
     run = lambda: fit(model, X, y, cost="cross_entropy", l2=ALPHA, l2_convention="sklearn",
-                      batch_size=BATCH, epochs=epochs, shuffle=True, seed=seed, progress=False)
+                      batch_size=BATCH, epochs=epochs, shuffle=True, seed=seed, progress=False,
+                      fuse=fuse)
     if profile:
         import cProfile
         import pstats
@@ -103,6 +107,12 @@ def work_chainrule(seed, epochs, profile=False):
     dtypes = sorted({str(p.data.dtype) for p in model.parameters()})
     return {"epoch_seconds": history.seconds, "accuracy": nn.accuracy(model, Xt, yt),
             "param_dtypes": dtypes}
+
+
+def work_replay(seed, epochs, profile=False):
+    """chainrule's fit with ``fuse=False``: the traced step replayed op by op from Python, then
+    Adam's update (what `fit` ran before nn.fused; the same numbers)."""
+    return work_chainrule(seed, epochs, profile, fuse=False)
 
 
 def work_phases(seed, epochs, profile=False):
@@ -346,7 +356,7 @@ def work_digits(seed, epochs, profile=False):
     return out
 
 
-WORKERS = {"chainrule": work_chainrule, "estimator": work_estimator, "delta": work_delta,
+WORKERS = {"chainrule": work_chainrule, "replay": work_replay, "estimator": work_estimator, "delta": work_delta,
            "torch": work_torch, "torch-fused": work_torch_fused,
            "torch-loader": work_torch_loader, "sklearn": work_sklearn,
            "floor": work_floor, "lean": work_lean,
@@ -462,7 +472,15 @@ def report(results, digits, args):
         if "torch-loader" in rows:
             print(f"chainrule / torch with a DataLoader {mine / rows['torch-loader'][0]:>8.2f}"
                   f"   (how most PyTorch scripts feed batches; not a target)")
-        for name in ("estimator", "delta"):
+        if "torch" in rows:
+            paired = [statistics.median(a["epoch_seconds"]) / statistics.median(b["epoch_seconds"])
+                      for a, b in zip(results["chainrule"], results["torch"])]
+            print(f"chainrule / torch, rep by rep {statistics.median(paired):>7.2f}   (median; "
+                  f"{min(paired):.2f}–{max(paired):.2f} over the repetitions)")
+        if "replay" in rows:
+            print(f"chainrule / replay {'':<9}{mine / rows['replay'][0]:>9.2f}   (fit(fuse=False): "
+                  f"the step replayed op by op from Python)")
+        for name in ("replay", "estimator", "delta"):
             if name in rows and "floor" in rows:
                 print(f"{name} / floor {'':<14}{rows[name][0] / rows['floor'][0]:>9.2f}")
         if "lean" in rows:

@@ -527,7 +527,7 @@ def run(args):
           f"loss {history.loss[-1]:.4f}, training accuracy {history.accuracy[-1]:.4f}")
     if history.fused:
         print(f"autograd built the graph and ran its backward pass for the first batch of each "
-              f"shape; the other {history.fused + history.replayed} ran those ops, VJPs and "
+              f"shape; the other {history.fused} ran those ops, VJPs and "
               f"Adam's update as one compiled call per batch (nn.fused: checked against the "
               f"replayed step bit for bit, the same numbers)")
     elif history.replayed:
