@@ -468,15 +468,28 @@ _UFUNC_OFFSETS = (32, 40, 48, 64)     # PyUFuncObject: functions, data, ntypes, 
 
 def _ufunc_loop(ufunc, dtype):
     """(address, data) of ``ufunc``'s inner loop for ``dtype`` → ``dtype``, read from the
-    ufunc object's table of loops (numpy's public C struct), or None."""
+    ufunc object's table of loops (numpy's public C struct), or None. The struct's loop count
+    and type codes must first match what the ufunc says of itself in Python (``ntypes``,
+    ``types``), so no pointer is followed from a layout this does not know."""
     import ctypes
-    functions, data, ntypes, types = (
-        getattr(ctypes, kind).from_address(id(ufunc) + offset).value
-        for kind, offset in zip(("c_void_p", "c_void_p", "c_int", "c_void_p"), _UFUNC_OFFSETS))
-    if not functions or not types or not 0 < ntypes < 256:
+    import sys
+    if (sys.implementation.name != "cpython" or ctypes.sizeof(ctypes.c_void_p) != 8
+            or int(np.__version__.split(".")[0]) < 2):
+        return None
+    base = id(ufunc)
+    ntypes = ctypes.c_int.from_address(base + _UFUNC_OFFSETS[2]).value
+    if ntypes != ufunc.ntypes or not 0 < ntypes < 1024:
+        return None
+    functions, data, types = (ctypes.c_void_p.from_address(base + _UFUNC_OFFSETS[k]).value
+                              for k in (0, 1, 3))
+    if not functions or not types:
         return None
     nargs = ufunc.nargs
     codes = ctypes.string_at(types, ntypes * nargs)
+    expected = bytes(np.dtype(char).num for signature in ufunc.types
+                     for char in signature.replace("->", ""))
+    if codes != expected:
+        return None
     for k in range(ntypes):
         if all(code == dtype.num for code in codes[k * nargs:(k + 1) * nargs]):
             address = ctypes.c_void_p.from_address(functions + 8 * k).value
