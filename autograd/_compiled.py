@@ -418,13 +418,17 @@ def ufunc_loop(fn, data, x, out, scratch):
 @_jit
 def dense_cross_entropy_step(X, rows, labels, xb, yb, Ws, bs, us, zs, acts, gzs, gas, gWs, gbs,
                              e, top, picked, s, log_s, terms, scale, mean, zero, native, scratch,
-                             update, mWs, vWs, mbs, vbs, adam, minus_lr_t, decay, decayed):
+                             update, mWs, vWs, mbs, vbs, hyper, rate, decay, decayed):
     """One step of a chain of dense layers (relu between them) under softmax cross-entropy with
-    class labels: the batch's rows gathered, forward, cost, backward and (``update``) Adam on
-    every W and b. The same calls as the traced step's replay, in one call: numpy's gemm, exp
-    and log (``native``: gemm, exp, exp's data, log, log's data), the loops above for the rest.
-    Returns (status, J, hits): status 0 done, 1 a row outside X, 2 a label outside 0..k−1
-    (then nothing is updated)."""
+    class labels: the batch's rows gathered, forward, cost, backward and every W and b updated.
+    The same calls as the traced step's replay, in one call: numpy's gemm, exp and log
+    (``native``: gemm, exp, exp's data, log, log's data), the loops above for the rest.
+
+    ``update``: 0 none, 1 Adam (mWs, vWs, mbs, vbs its moments; hyper = β₁, 1−β₁, β₂, 1−β₂, ε,
+    the flush's threshold; rate = −α_t), 2 SGD (mWs, mbs the velocities; hyper = μ, the
+    threshold, whether Nesterov (1 or 0), …; rate = α); ``decay``, ``decayed``: the L2
+    gradient's factor on the weights. Returns (status, J, hits): status 0 done, 1 a row outside
+    X, 2 a label outside 0..k−1 (then nothing is updated)."""
     n = rows.size
     if not take_rows(X, rows, xb):
         return 1, zero, 0
@@ -453,11 +457,17 @@ def dense_cross_entropy_step(X, rows, labels, xb, yb, Ws, bs, us, zs, acts, gzs,
             gemm(gemm_fn, False, True, gzs[l], Ws[l], gas[l - 1])
             relu_grad_sums(gas[l - 1], zs[l - 1], gzs[l - 1], gbs[l - 1])
     hits = argmax_hits(zs[layers - 1], yb)
-    if update:
-        b1, c1, b2, c2, epsilon, tiny = adam[0], adam[1], adam[2], adam[3], adam[4], adam[5]
+    if update == 1:
+        b1, c1, b2, c2, epsilon, tiny = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4], hyper[5]
         for l in range(layers):
             adam_update(Ws[l].reshape(-1), gWs[l].reshape(-1), mWs[l], vWs[l], b1, c1, b2, c2,
-                        epsilon, minus_lr_t, tiny, zero, decay, decayed)
-            adam_update(bs[l], gbs[l], mbs[l], vbs[l], b1, c1, b2, c2, epsilon, minus_lr_t,
-                        tiny, zero, zero, False)
+                        epsilon, rate, tiny, zero, decay, decayed)
+            adam_update(bs[l], gbs[l], mbs[l], vbs[l], b1, c1, b2, c2, epsilon, rate, tiny, zero,
+                        zero, False)
+    elif update == 2:
+        momentum, tiny, nesterov = hyper[0], hyper[1], hyper[2] != 0
+        for l in range(layers):
+            sgd_update(Ws[l].reshape(-1), gWs[l].reshape(-1), mWs[l], momentum, rate, nesterov,
+                       tiny, zero, decay, decayed)
+            sgd_update(bs[l], gbs[l], mbs[l], momentum, rate, nesterov, tiny, zero, zero, False)
     return 0, J, hits

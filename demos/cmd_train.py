@@ -527,9 +527,9 @@ def run(args):
           f"loss {history.loss[-1]:.4f}, training accuracy {history.accuracy[-1]:.4f}")
     if history.fused:
         print(f"autograd built the graph and ran its backward pass for the first batch of each "
-              f"shape; the other {history.fused} ran those ops, VJPs and "
-              f"Adam's update as one compiled call per batch (nn.fused: checked against the "
-              f"replayed step bit for bit, the same numbers)")
+              f"shape; the other {history.fused} ran those ops, VJPs and the optimiser's update "
+              f"as one compiled call per batch (nn.fused: checked against the replayed step "
+              f"bit for bit, the same numbers)")
     elif history.replayed:
         print(f"autograd built the graph and ran its backward pass for the first batch of each "
               f"shape, then replayed those ops and VJPs for the other {history.replayed} "

@@ -1,8 +1,8 @@
-"""One compiled call per batch: fit's traced step and Adam's update fused, for a dense chain.
+"""One compiled call per batch: fit's traced step and the optimiser's update, for a dense chain.
 
 When the step `fit` traced (`autograd.trace`) is a chain of dense layers with relu between them
 under softmax cross-entropy with class labels (`trace._dense_chain` reads that off the plan),
-and the optimiser is `nn.optim.Adam` on its compiled path, each batch runs as one call of
+and the optimiser is `nn.optim.Adam` or `nn.optim.SGD`, each batch runs as one call of
 `_compiled.dense_cross_entropy_step`: the rows gathered, the forward pass, the cost, the
 backward pass and every parameter's update, with no Python between them. The calls inside are
 the replay's own — numpy's BLAS gemm, numpy's exp and log loops (by their addresses,
@@ -21,7 +21,7 @@ import numpy as np
 from autograd import kernels
 
 from . import losses
-from .optim import Adam
+from .optim import SGD, Adam
 
 
 class FusedStep:
@@ -38,7 +38,7 @@ class FusedStep:
         """A FusedStep for this fit, or None when it cannot apply (another model, cost,
         optimiser or layout; or a batch's input under `kernels.LARGE` entries while numba is
         not loaded: a small network's fit does not pay its import)."""
-        if (type(optimizer) is not Adam or getattr(net, "traced", None) is None
+        if (type(optimizer) not in (Adam, SGD) or getattr(net, "traced", None) is None
                 or not targets_are_labels or X.ndim != 2
                 or not kernels.compiled(min(batch, len(X)) * X.shape[1])
                 or not X.flags.c_contiguous or X.dtype != net.dtype
@@ -60,9 +60,17 @@ class FusedStep:
             if entry is None:
                 return None
         optimizer, net = self.optimizer, self.net
-        t = optimizer.t + 1
-        lr_t = optimizer._bias_corrected_lr(t)
         dtype = entry.dtype
+        if entry.adam:
+            t = optimizer.t + 1
+            lr_t = optimizer._bias_corrected_lr(t)
+            rule, rate = 1, dtype.type(-lr_t)
+            hyper = kernels.adam_constants(dtype, optimizer.beta_1, optimizer.beta_2,
+                                           optimizer.epsilon)[:6]
+        else:       # (kernels.sgd_update's arguments)
+            rule, rate, zero = 2, dtype.type(optimizer._lr), entry.zero
+            hyper = (dtype.type(optimizer.momentum), dtype.type(np.finfo(dtype).tiny),
+                     dtype.type(optimizer.nesterov), zero, zero, zero)
         value = None
         if net.l2:
             value, factor = losses.l2_value(entry.weights, net.l2, net.l2_convention,
@@ -70,14 +78,12 @@ class FusedStep:
             decay = dtype.type(factor)
         else:
             decay = entry.zero
-        status, J, hits = entry.run(X, rows, labels, True, dtype.type(-lr_t), decay,
-                                    bool(net.l2), kernels.adam_constants(dtype, optimizer.beta_1,
-                                                           optimizer.beta_2,
-                                                           optimizer.epsilon)[:6])
+        status, J, hits = entry.run(X, rows, labels, rule, rate, decay, bool(net.l2), hyper)
         if status:
             return None      # (nothing updated: the replay raises the graph's error)
-        optimizer.t, optimizer.lr_t = t, lr_t
-        optimizer.steps[:] = [t] * len(optimizer.steps)
+        if entry.adam:
+            optimizer.t, optimizer.lr_t = t, lr_t
+            optimizer.steps[:] = [t] * len(optimizer.steps)
         self.steps += 1
         self.last = entry
         J = np.asarray(dtype.type(J))
@@ -129,11 +135,23 @@ class _Entry:
             if (type(d) is not np.ndarray or d.dtype != dtype or not d.flags.c_contiguous
                     or not d.flags.writeable):
                 return None
-        flats = optimizer._flats
-        if flats is None or any(s != optimizer.t for s in optimizer.steps):
-            return None
         entry = cls()
-        entry.plan, entry.optimizer, entry.flats, entry.dtype = plan, optimizer, flats, dtype
+        entry.adam = type(optimizer) is Adam
+        if entry.adam:      # (as Adam's _common_step: one flat buffer each, no step skipped)
+            state = optimizer._flats
+            if state is None or any(s != optimizer.t for s in optimizer.steps):
+                return None
+            moments = [state[position[id(p)]] for p in Ws + bs]
+        else:
+            state = list(optimizer.velocities)
+            moments = []
+            for p in Ws + bs:
+                v = state[position[id(p)]]
+                if (type(v) is not np.ndarray or v.dtype != dtype or v.shape != p.data.shape
+                        or not v.flags.c_contiguous or not v.flags.writeable):
+                    return None
+                moments.append((v.reshape(-1), v.reshape(-1)))     # (no second moment)
+        entry.plan, entry.optimizer, entry.state, entry.dtype = plan, optimizer, state, dtype
         entry.params = Ws + bs
         entry.arrays = [p.data for p in entry.params]
         entry.weights = weights
@@ -158,31 +176,35 @@ class _Entry:
         entry.mean = dtype.type(mean)
         entry.native = kernels.native_functions(dtype)
         entry.scratch = np.empty(5, np.intp)
-        entry.moments = tuple(tuple(flats[position[id(p)]][which] for p in group)
-                              for group in (Ws, bs) for which in (0, 1))
+        layers = len(Ws)
+        entry.moments = tuple(tuple(pair[which] for pair in group)
+                              for group in (moments[:layers], moments[layers:])
+                              for which in (0, 1))
         return entry
 
     def current(self):
-        """The parameters still hold the arrays the entry was built on, and Adam its buffers
-        and an equal step count for all (a callback can change either between epochs)."""
+        """The parameters still hold the arrays the entry was built on, and the optimiser its
+        state (Adam: its buffers and one step count for all; SGD: its velocity arrays, which
+        its numpy path replaces): a callback can change either between epochs."""
         optimizer = self.optimizer
-        if optimizer._flats is not self.flats or not self.plan.current():
+        if not self.plan.current():
             return False
         for p, a in zip(self.params, self.arrays):
             if p.data is not a:
                 return False
+        if not self.adam:
+            return all(v is mine for v, mine in zip(optimizer.velocities, self.state))
         t = optimizer.t
-        return all(s == t for s in optimizer.steps)
+        return optimizer._flats is self.state and all(s == t for s in optimizer.steps)
 
-    def run(self, X, rows, labels, update, minus_lr_t, decay, decayed, adam):
+    def run(self, X, rows, labels, update, rate, decay, decayed, hyper):
         from autograd import _compiled
         mWs, vWs, mbs, vbs = self.moments
         return _compiled.dense_cross_entropy_step(
             X, rows, labels, self.xb, self.yb, tuple(self.arrays[:len(self.gWs)]),
             tuple(self.arrays[len(self.gWs):]), self.us, self.zs, self.acts, self.gzs,
             self.gas, self.gWs, self.gbs, *self.cost, self.scale, self.mean, self.zero,
-            self.native, self.scratch, update, mWs, vWs, mbs, vbs, adam, minus_lr_t, decay,
-            decayed)
+            self.native, self.scratch, update, mWs, vWs, mbs, vbs, hyper, rate, decay, decayed)
 
     def matches_replay(self, net, X, rows, labels):
         """Run this batch through the replay and through the fused step without its update:
@@ -200,8 +222,7 @@ class _Entry:
             for p, g in zip(params, before):
                 p._grad = g
         zero = self.zero
-        status, J_fused, _ = self.run(X, rows, labels, False, zero, zero, False,
-                                       (zero,) * 6)
+        status, J_fused, _ = self.run(X, rows, labels, 0, zero, zero, False, (zero,) * 6)
         if status:
             return False
         same = (np.asarray(J).dtype == self.dtype

@@ -489,7 +489,7 @@ def fit(model, X, y, *, cost=None, l2=None, l2_convention=None, optimizer=None, 
                    (History.replayed counts those steps); False builds the graph every step
     fuse           with ``trace``: when the traced step is a chain of dense layers (relu
                    between them) under cross-entropy with class labels and the optimiser is
-                   Adam, each batch runs as one compiled call, forward to update (`nn.fused`;
+                   Adam or SGD, each batch runs as one compiled call, forward to update (`nn.fused`;
                    checked against the replay bit for bit on the first batch of each size;
                    History.fused counts those steps); False keeps the replay
     """
@@ -577,7 +577,7 @@ def _loop(net, optimizer, X, Y, labels, train, val, batch, epochs, shuffle, rng,
     # each batch's rows are copied into this one array (kernels.take_rows), not a new one
     batch_rows = (np.empty((min(batch, n_train), X_train.shape[1]), X_train.dtype)
                   if X_train.ndim == 2 else None)
-    # a dense chain under cross-entropy with Adam: each batch in one compiled call (nn.fused)
+    # a dense chain under cross-entropy, Adam or SGD: each batch in one compiled call (nn.fused)
     fused = (FusedStep.applies(net, optimizer, X_train, Y_train, targets_are_labels,
                                 batch) if fuse and not net.rows else None)
     best_loss, best_score, no_improvement = math.inf, -math.inf, 0

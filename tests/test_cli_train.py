@@ -54,7 +54,7 @@ def test_train_reports_data_confusion_and_writes_files(trained):
     assert "confusion matrix" in out
     # (replayed, or fused when another test in this process has loaded numba)
     assert re.search(r"replayed those ops and VJPs for the other [1-9]\d* \(autograd.trace"
-                     r"|the other [1-9]\d* ran those ops, VJPs and Adam's update as one", out)
+                     r"|the other [1-9]\d* ran those ops, VJPs and the optimiser's update", out)
     assert str(folder) in out
     for name in ("model.npz", "model.json") + FIGURES:
         path = folder / name

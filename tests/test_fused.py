@@ -1,4 +1,6 @@
 """nn.fused: a dense chain's step and Adam's update in one compiled call, the replay's numbers."""
+from functools import partial
+
 import numpy as np
 import pytest
 
@@ -53,8 +55,10 @@ def _same(a, b):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("sizes", [[3], [16, 3], [12, 9, 5]])
 @pytest.mark.parametrize("l2", [0.0, 1e-3])
-def test_the_fused_step_trains_to_the_replays_numbers_bit_for_bit(dtype, sizes, l2):
-    fused, replayed = _both(sizes, dtype, l2=l2, l2_convention="sklearn")
+@pytest.mark.parametrize("optimizer", [None, partial(SGD, lr=0.05),
+                                       partial(SGD, lr=0.05, momentum=0.9, nesterov=True)])
+def test_the_fused_step_trains_to_the_replays_numbers_bit_for_bit(dtype, sizes, l2, optimizer):
+    fused, replayed = _both(sizes, dtype, l2=l2, l2_convention="sklearn", optimizer=optimizer)
     _same(fused, replayed)
     # 530 rows in batches of 64: 8 of 64 and one of 18 per epoch; the first batch of each size
     # is traced, every later one fused (the second once checked against the replay first)
@@ -84,6 +88,29 @@ def test_an_optimiser_object_passed_in_keeps_its_state_across_fits():
         np.testing.assert_array_equal(a, b)
 
 
+def test_sgds_schedule_is_followed_epoch_by_epoch():
+    X, y = _data(np.float32)
+    _same(*_both([10, 4], X=X, y=y, epochs=3, optimizer=partial(
+        SGD, lr=0.2, momentum=0.5, schedule="invscaling", power_t=0.5)))
+
+
+def test_an_sgd_velocity_replaced_between_epochs_is_followed():
+    X, y = _data(np.float32)
+    results = []
+    for fuse in (True, False):
+        model = nn.MLP(40, [8, 4], activation="relu", dtype=np.float32, seed=2)
+        optimizer = SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+        def reset(history):
+            optimizer.velocities = [np.zeros_like(v) for v in optimizer.velocities]
+        h = fit(model, X, y, cost="cross_entropy", optimizer=optimizer, batch_size=64,
+                epochs=3, progress=False, callback=reset, fuse=fuse)
+        results.append((h.loss, [p.data.copy() for p in model.parameters()]))
+    assert results[0][0] == results[1][0]
+    for a, b in zip(results[0][1], results[1][1]):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_a_callback_that_replaces_a_weight_array_is_followed():
     X, y = _data(np.float32)
     results = []
@@ -107,15 +134,17 @@ def test_a_callback_that_replaces_a_weight_array_is_followed():
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("case", ["sigmoid", "sgd", "mse", "no trace", "one row batches",
-                                  "identity between layers"])
+@pytest.mark.parametrize("case", ["sigmoid", "own optimiser", "mse", "no trace",
+                                  "one row batches", "identity between layers"])
 def test_other_steps_keep_the_replay(case):
     X, y = _data(np.float64, n=120)
     activation = {"sigmoid": "sigmoid", "identity between layers": "identity"}.get(case, "relu")
     model = nn.MLP(40, [6, 4], activation=activation, dtype=np.float64, seed=0)
     kw = dict(cost="cross_entropy", batch_size=30, epochs=1, progress=False)
-    if case == "sgd":
-        kw["optimizer"] = SGD(model.parameters(), lr=0.1)
+    if case == "own optimiser":
+        class OwnSGD(SGD):          # (a subclass may step otherwise: it keeps the replay)
+            pass
+        kw["optimizer"] = OwnSGD(model.parameters(), lr=0.1)
     elif case == "mse":
         kw["cost"] = "mse"
         model = nn.MLP(40, [6, 4], activation="relu", output_activation="sigmoid",
