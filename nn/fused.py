@@ -30,6 +30,7 @@ class FusedStep:
     def __init__(self, net, optimizer):
         self.net, self.optimizer = net, optimizer
         self.entries = {}        # batch size → _Entry, or False (that size keeps the replay)
+        self.checked = set()     # the sizes whose entry was checked this epoch
         self.steps = 0
         self.last = None         # the entry of the last fused step (its gradients)
 
@@ -47,6 +48,12 @@ class FusedStep:
             return None
         return cls(net, optimizer)
 
+    def epoch_begins(self):
+        """Before each epoch: the next batch of each size checks that its entry still holds
+        (`_Entry.current`) and reads the optimiser's settings again; between epochs a callback
+        may have changed either, within one nothing does."""
+        self.checked.clear()
+
     def __call__(self, X, rows, labels):
         """Train on rows ``rows`` of (X, labels): (J with its L2 term, correct predictions),
         or None when this batch must take the replay (a size not yet traced, or refused)."""
@@ -55,22 +62,21 @@ class FusedStep:
         entry = self.entries.get(n)
         if entry is False:
             return None
-        if entry is None or not entry.current():
-            entry = self._make(n, X, rows, labels)
-            if entry is None:
-                return None
+        if entry is None or n not in self.checked:
+            if entry is None or not entry.current():
+                entry = self._make(n, X, rows, labels)
+                if entry is None:
+                    return None
+            entry.read_settings()
+            self.checked.add(n)
         optimizer, net = self.optimizer, self.net
         dtype = entry.dtype
         if entry.adam:
             t = optimizer.t + 1
             lr_t = optimizer._bias_corrected_lr(t)
-            rule, rate = 1, dtype.type(-lr_t)
-            hyper = kernels.adam_constants(dtype, optimizer.beta_1, optimizer.beta_2,
-                                           optimizer.epsilon)[:6]
-        else:       # (kernels.sgd_update's arguments)
-            rule, rate, zero = 2, dtype.type(optimizer._lr), entry.zero
-            hyper = (dtype.type(optimizer.momentum), dtype.type(np.finfo(dtype).tiny),
-                     dtype.type(optimizer.nesterov), zero, zero, zero)
+            rate = dtype.type(-lr_t)
+        else:
+            rate = dtype.type(optimizer._lr)
         value = None
         if net.l2:
             value, factor = losses.l2_value(entry.weights, net.l2, net.l2_convention,
@@ -78,7 +84,8 @@ class FusedStep:
             decay = dtype.type(factor)
         else:
             decay = entry.zero
-        status, J, hits = entry.run(X, rows, labels, rule, rate, decay, bool(net.l2), hyper)
+        status, J, hits = entry.run(X, rows, labels, entry.rule, rate, decay, value is not None,
+                                    entry.hyper)
         if status:
             return None      # (nothing updated: the replay raises the graph's error)
         if entry.adam:
@@ -154,6 +161,8 @@ class _Entry:
         entry.plan, entry.optimizer, entry.state, entry.dtype = plan, optimizer, state, dtype
         entry.params = Ws + bs
         entry.arrays = [p.data for p in entry.params]
+        entry.W_arrays = tuple(entry.arrays[:len(Ws)])
+        entry.b_arrays = tuple(entry.arrays[len(Ws):])
         entry.weights = weights
         entry.zero = dtype.type(0)
         sizes = [W.data.shape[1] for W in Ws]
@@ -197,14 +206,27 @@ class _Entry:
         t = optimizer.t
         return optimizer._flats is self.state and all(s == t for s in optimizer.steps)
 
+    def read_settings(self):
+        """The update's rule and constants from the optimiser as it is now: Adam's β₁, 1−β₁,
+        β₂, 1−β₂, ε and the flush's threshold, or SGD's μ, threshold and Nesterov flag, in
+        the dtype (`kernels.adam_update`'s and `kernels.sgd_update`'s arguments)."""
+        optimizer, dtype, zero = self.optimizer, self.dtype, self.zero
+        if self.adam:
+            self.rule = 1
+            self.hyper = kernels.adam_constants(dtype, optimizer.beta_1, optimizer.beta_2,
+                                                optimizer.epsilon)[:6]
+        else:
+            self.rule = 2
+            self.hyper = (dtype.type(optimizer.momentum), dtype.type(np.finfo(dtype).tiny),
+                          dtype.type(optimizer.nesterov), zero, zero, zero)
+
     def run(self, X, rows, labels, update, rate, decay, decayed, hyper):
         from autograd import _compiled
-        mWs, vWs, mbs, vbs = self.moments
         return _compiled.dense_cross_entropy_step(
-            X, rows, labels, self.xb, self.yb, tuple(self.arrays[:len(self.gWs)]),
-            tuple(self.arrays[len(self.gWs):]), self.us, self.zs, self.acts, self.gzs,
-            self.gas, self.gWs, self.gbs, *self.cost, self.scale, self.mean, self.zero,
-            self.native, self.scratch, update, mWs, vWs, mbs, vbs, hyper, rate, decay, decayed)
+            X, rows, labels, self.xb, self.yb, self.W_arrays, self.b_arrays, self.us, self.zs,
+            self.acts, self.gzs, self.gas, self.gWs, self.gbs, *self.cost, self.scale,
+            self.mean, self.zero, self.native, self.scratch, update, *self.moments, hyper,
+            rate, decay, decayed)
 
     def matches_replay(self, net, X, rows, labels):
         """Run this batch through the replay and through the fused step without its update:

@@ -489,9 +489,9 @@ def fit(model, X, y, *, cost=None, l2=None, l2_convention=None, optimizer=None, 
                    (History.replayed counts those steps); False builds the graph every step
     fuse           with ``trace``: when the traced step is a chain of dense layers (relu
                    between them) under cross-entropy with class labels and the optimiser is
-                   Adam or SGD, each batch runs as one compiled call, forward to update (`nn.fused`;
-                   checked against the replay bit for bit on the first batch of each size;
-                   History.fused counts those steps); False keeps the replay
+                   Adam or SGD, each batch runs as one compiled call, forward to update
+                   (`nn.fused`; checked against the replay bit for bit on the first batch of
+                   each size; History.fused counts those steps); False keeps the replay
     """
     net = _adapt(model)
     cost, l2, l2_convention = net.settings(cost, l2, l2_convention)
@@ -590,6 +590,8 @@ def _loop(net, optimizer, X, Y, labels, train, val, batch, epochs, shuffle, rng,
             lr = optimizer.lr
             order = rng.permutation(n_train) if shuffle else np.arange(n_train)
             accumulated, correct = 0.0, 0
+            if fused is not None:
+                fused.epoch_begins()
             for lo in range(0, n_seen, batch):        # scikit-learn's gen_batches
                 rows = order[lo:lo + batch]
                 done = None if fused is None else fused(X_train, rows, Y_train)
