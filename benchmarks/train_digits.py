@@ -356,8 +356,8 @@ def work_digits(seed, epochs, profile=False):
     return out
 
 
-WORKERS = {"chainrule": work_chainrule, "replay": work_replay, "estimator": work_estimator, "delta": work_delta,
-           "torch": work_torch, "torch-fused": work_torch_fused,
+WORKERS = {"chainrule": work_chainrule, "replay": work_replay, "estimator": work_estimator,
+           "delta": work_delta, "torch": work_torch, "torch-fused": work_torch_fused,
            "torch-loader": work_torch_loader, "sklearn": work_sklearn,
            "floor": work_floor, "lean": work_lean,
            "digits": work_digits, "phases": work_phases}

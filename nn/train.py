@@ -632,7 +632,8 @@ def _loop(net, optimizer, X, Y, labels, train, val, batch, epochs, shuffle, rng,
                 H = net.outputs(X[val])
                 history.val_loss.append(_cost_value(net.cost_fn, H, Y[val]))
                 if classify:
-                    history.val_accuracy.append(float(np.mean(_predicted_labels(H) == labels[val])))
+                    history.val_accuracy.append(
+                        float(np.mean(_predicted_labels(H) == labels[val])))
                 score = history.val_accuracy[-1] if classify else _r2(H, _as_matrix(Y[val], net.k))
                 history.val_score.append(score)
             if early_stopping:      # scikit-learn's _update_no_improvement_count
