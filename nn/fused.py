@@ -27,8 +27,11 @@ from .optim import SGD, Adam
 class FusedStep:
     """The fused step of one `fit` (see the module docstring); ``steps`` counts its calls."""
 
-    def __init__(self, net, optimizer):
+    def __init__(self, net, optimizer, labels):
         self.net, self.optimizer = net, optimizer
+        # the labels as int64 for the compiled call (one machine code for every label dtype:
+        # uint8 or big-endian labels from an IDX file give the same classes)
+        self.labels, self.labels_int64 = labels, np.ascontiguousarray(labels, np.int64)
         self.entries = {}        # batch size → _Entry, or False (that size keeps the replay)
         self.checked = set()     # the sizes whose entry was checked this epoch
         self.steps = 0
@@ -43,10 +46,10 @@ class FusedStep:
                 or not targets_are_labels or X.ndim != 2
                 or not kernels.compiled(min(batch, len(X)) * X.shape[1])
                 or not X.flags.c_contiguous or X.dtype != net.dtype
-                or Y.ndim != 1 or Y.dtype.kind not in "iu" or not Y.dtype.isnative
+                or Y.ndim != 1 or Y.dtype.kind not in "iu"
                 or kernels.native_functions(X.dtype) is None):
             return None
-        return cls(net, optimizer)
+        return cls(net, optimizer, Y)
 
     def epoch_begins(self):
         """Before each epoch: the next batch of each size checks that its entry still holds
@@ -59,6 +62,8 @@ class FusedStep:
         or None when this batch must take the replay (a size not yet traced, or refused)."""
         n = rows.size
         self.last = None         # (until this step is done here: else the replay's .grad)
+        if labels is not self.labels:
+            return None
         entry = self.entries.get(n)
         if entry is False:
             return None
@@ -84,8 +89,8 @@ class FusedStep:
             decay = dtype.type(factor)
         else:
             decay = entry.zero
-        status, J, hits = entry.run(X, rows, labels, entry.rule, rate, decay, value is not None,
-                                    entry.hyper)
+        status, J, hits = entry.run(X, rows, self.labels_int64, entry.rule, rate, decay,
+                                    value is not None, entry.hyper)
         if status:
             return None      # (nothing updated: the replay raises the graph's error)
         if entry.adam:
@@ -112,8 +117,8 @@ class FusedStep:
         plan = net.traced.plans.get(key)
         if plan is None or plan.refits is None or not plan.ready() or not plan.current():
             return None
-        entry = _Entry.build(plan, optimizer, net, n, X, labels)
-        if entry is None or not entry.matches_replay(net, X, rows, labels):
+        entry = _Entry.build(plan, optimizer, net, n, X)
+        if entry is None or not entry.matches_replay(net, X, rows, labels, self.labels_int64):
             self.entries[n] = False
             return None
         self.entries[n] = entry
@@ -124,7 +129,7 @@ class _Entry:
     """The buffers and arguments of the fused step for one batch size."""
 
     @classmethod
-    def build(cls, plan, optimizer, net, n, X, labels):
+    def build(cls, plan, optimizer, net, n, X):
         layers = plan.dense_chain
         if layers is None or n < 2:
             return None
@@ -171,7 +176,7 @@ class _Entry:
         def matrices(count):
             return tuple(np.empty((n, size), dtype) for size in count)
         none = np.empty((0, 0), dtype)
-        entry.xb, entry.yb = np.empty((n, X.shape[1]), dtype), np.empty(n, labels.dtype)
+        entry.xb, entry.yb = np.empty((n, X.shape[1]), dtype), np.empty(n, np.int64)
         entry.us, entry.zs, entry.gzs = matrices(sizes), matrices(sizes), matrices(sizes)
         entry.acts = matrices(sizes[:-1]) + (none,)
         entry.gas = matrices(sizes[:-1]) + (none,)
@@ -228,7 +233,7 @@ class _Entry:
             self.mean, self.zero, self.native, self.scratch, update, *self.moments, hyper,
             rate, decay, decayed)
 
-    def matches_replay(self, net, X, rows, labels):
+    def matches_replay(self, net, X, rows, labels, labels_int64):
         """Run this batch through the replay and through the fused step without its update:
         True when J, the outputs and every gradient agree bit for bit. The parameters and
         their .grad are left as they were."""
@@ -244,7 +249,7 @@ class _Entry:
             for p, g in zip(params, before):
                 p._grad = g
         zero = self.zero
-        status, J_fused, _ = self.run(X, rows, labels, 0, zero, zero, False, (zero,) * 6)
+        status, J_fused, _ = self.run(X, rows, labels_int64, 0, zero, zero, False, (zero,) * 6)
         if status:
             return False
         same = (np.asarray(J).dtype == self.dtype

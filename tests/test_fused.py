@@ -252,3 +252,12 @@ def test_anything_beside_the_chain_is_not_a_dense_chain():
 def test_the_warm_up_runs_the_fused_step_in_both_dtypes():
     from nn import fused
     assert fused.warm() == 2 * 3      # per dtype: 4 batches, the first traced
+
+
+@pytest.mark.parametrize("label_dtype", [np.uint8, ">i4", np.int32])
+def test_labels_of_another_integer_dtype_train_fused_to_the_same_numbers(label_dtype):
+    X, y = _data(np.float32)
+    fused, replayed = _both([8, 4], X=X, y=y.astype(label_dtype))
+    _same(fused, replayed)
+    assert fused[0].fused > 0
+    _same(fused, _both([8, 4], X=X, y=y)[0])        # the same classes as int64 labels
