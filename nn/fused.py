@@ -11,8 +11,8 @@ are the replay's. That is checked, not assumed: the first batch of each size run
 and must agree bit for bit in J, the outputs and every gradient, or that size keeps the replay.
 
 Why: between the replay's ~20 calls per batch the interpreter runs, and after the large
-matmuls each of those calls runs from cold caches; in one call the step takes ~25% less time
-on the Fashion-MNIST benchmark (benchmarks/train_digits.py).
+matmuls each of those calls starts from cold caches; in one call an epoch takes ~12–18% less
+time on the Fashion-MNIST benchmark (benchmarks/train_digits.py, engines chainrule and replay).
 """
 from __future__ import annotations
 
